@@ -1,0 +1,96 @@
+// LLaMA-family model: hyperparameters and weights bound in place from a GGUF mapping, and the
+// per-sequence Context (KV cache + scratch) that runs the forward pass.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ggml_types.h"
+#include "gguf.h"
+#include "tokenizer.h"
+
+namespace hb {
+
+class ThreadPool;
+
+struct HParams {
+  std::string arch;         // "llama" | "qwen2"
+  std::string name;         // general.name or ""
+  int64_t n_ctx_train = 0;  // <arch>.context_length
+  int64_t n_embd = 0;       // model dimension
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;     // n_embd / n_head unless <arch>.attention.key_length says otherwise
+  int64_t n_ff = 0;
+  int64_t n_vocab = 0;
+  float rms_eps = 1e-5f;
+  float rope_freq_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // 1 / <arch>.rope.scaling.factor for linear scaling
+  int64_t rope_dim = 0;          // rotated dimensions per head (<arch>.rope.dimension_count or head_dim)
+  bool rope_neox = false;        // qwen2: rotate pairs (i, i + rope_dim/2) instead of (2i, 2i+1)
+  uint32_t file_type = 0;        // general.file_type, if present
+};
+
+struct LoadOptions {
+  int threads = 0;          // 0: physical core count
+  bool vocab_only = false;  // tokenizer only; tensors are not required
+  // Called with (done_bytes, total_bytes) while weights are paged in; return false to cancel
+  // (load then throws hb::Error("ABORTED")).
+  std::function<bool(uint64_t, uint64_t)> progress;
+};
+
+class Model {
+ public:
+  // Throws hb::Error: FILE_NOT_FOUND, GGUF_* (malformed file), UNSUPPORTED_ARCHITECTURE,
+  // UNSUPPORTED_TENSOR_TYPE, MISSING_TENSOR, TENSOR_SHAPE_MISMATCH, ABORTED ...
+  static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& opts);
+  ~Model();
+
+  const HParams& hparams() const;
+  const Tokenizer& tokenizer() const;
+  const GgufFile& gguf() const;
+  bool vocab_only() const;
+  int threads() const;
+  // Tensor type name -> count of tensors of that type (for model.info).
+  std::map<std::string, int> tensor_type_counts() const;
+
+  struct Impl;
+  Impl* impl() const { return impl_.get(); }
+
+ private:
+  Model();
+  std::unique_ptr<Impl> impl_;
+};
+
+// One sequence's state. Not thread-safe: one user at a time (the addon guards it).
+class Context {
+ public:
+  // n_ctx: KV cache capacity in tokens (0: min(model context length, 4096)).
+  Context(const Model& model, int64_t n_ctx);
+  ~Context();
+
+  int64_t n_ctx() const;
+  int64_t n_past() const;  // tokens currently in the KV cache
+  // Drops cached tokens from position n onward (n <= n_past).
+  void truncate(int64_t n);
+
+  // Runs tokens[0..n) at positions n_past .. n_past+n-1, appending them to the KV cache.
+  // logits: if all_logits, n rows of n_vocab floats (token order); else only the last row.
+  // Throws CONTEXT_FULL if n_past + n > n_ctx, TOKEN_OUT_OF_RANGE for a bad id, ABORTED if
+  // *cancel became true (checked between layers; the cache is then rolled back to n_past).
+  void decode(const int32_t* tokens, int64_t n, bool all_logits, std::vector<float>& logits,
+              const std::atomic<bool>* cancel = nullptr);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hb

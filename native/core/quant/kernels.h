@@ -1,0 +1,87 @@
+// Matrix kernels per weight type and instruction set.
+//
+// Every weight type has a scalar reference implementation (kernels_ref.cpp) that stays forever as
+// the oracle; per-ISA files (kernels_avx2.cpp, kernels_avx512.cpp, kernels_neon.cpp) are compiled
+// with their own flags and only called after run-time CPU checks (cpu_features.cpp).
+//
+// The model multiplies activations with weights in two steps:
+//   1. quantize_act: each activation row (n floats) becomes the type's activation format
+//      (F32 rows stay float; integer types use int8 blocks, see ActFormat).
+//   2. gemm: W (nrows, n) @ Xq (ntok, n)^T -> Y (ntok, nrows), rows and tokens as given.
+// A single output element is always reduced by one call in one fixed order, so splitting rows
+// across threads never changes results (logits are bit-identical for any thread count).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../ggml_types.h"
+
+namespace hb {
+
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3, NeonDot = 4 };
+const char* isa_name(Isa isa);
+
+// Activation formats fed to the integer dot products.
+enum class ActFormat : int {
+  F32 = 0,     // plain floats, n * 4 bytes
+  Q8_32 = 1,   // ActQ8_32 blocks: 32 int8 + float scale + float scaled sum
+  Q8_256 = 2,  // ActQ8_256 blocks: 256 int8 + float scale + int16 sums of 16-element groups
+};
+
+// x[i] ~= d * qs[i]; s = d * sum(qs) (lets Q4_1/Q5_1 apply their offsets cheaply).
+struct ActQ8_32 {
+  float d;
+  float s;
+  int8_t qs[32];
+};
+static_assert(sizeof(ActQ8_32) == 40, "ActQ8_32 layout");
+
+// x[i] ~= d * qs[i]; bsums[j] = sum(qs[16j .. 16j+15]) (k-quant minimums).
+struct ActQ8_256 {
+  float d;
+  int16_t bsums[16];
+  int8_t qs[256];
+};
+static_assert(sizeof(ActQ8_256) == 292, "ActQ8_256 layout");
+
+// Bytes of one activation row of n elements in format f (n must be a multiple of its block).
+size_t act_row_bytes(ActFormat f, int64_t n);
+
+struct TypeKernels {
+  GgmlType type;
+  ActFormat act;
+  // x (n,) -> xq (act_row_bytes(act, n)). n is a multiple of the weight block size.
+  void (*quantize_act)(const float* x, void* xq, int64_t n);
+  // W (nrows, n) @ Xq (ntok, n)^T -> Y (ntok, nrows):
+  //   Y[t * y_stride + r] = dot(W row r, Xq row t), W rows w_stride bytes apart,
+  //   Xq rows x_stride bytes apart, Y rows y_stride floats apart.
+  void (*gemm)(int64_t n, const void* w, size_t w_stride, int64_t nrows, const void* xq, size_t x_stride,
+               int64_t ntok, float* y, size_t y_stride);
+  // w (n,) in this type -> y (n,) floats. Used for embedding lookups and as the test oracle.
+  void (*dequantize_row)(const void* w, float* y, int64_t n);
+};
+
+// Kernels of type t for the active ISA (falls back to the best available, then the reference);
+// nullptr if the type has no kernels at all.
+const TypeKernels* kernels_for(GgmlType t);
+// Kernels of type t for one specific ISA, or nullptr if that ISA lacks them or the CPU lacks the ISA.
+const TypeKernels* kernels_for(GgmlType t, Isa isa);
+
+// CPU features found at run time (CPUID + XGETBV on x86, HWCAP on arm64).
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx_vnni = false;
+  bool neon = false, dotprod = false;
+};
+const CpuFeatures& cpu_features();
+// ISAs usable on this CPU, best last; Scalar is always first.
+std::vector<Isa> available_isas();
+// Active ISA: the best available unless HALFBYTE_FORCE_ISA (scalar|avx2|avx512|neon|neondot)
+// or set_active_isa() chose otherwise. set_active_isa returns false if the CPU lacks it.
+Isa active_isa();
+bool set_active_isa(Isa isa);
+bool parse_isa(const std::string& name, Isa* out);
+
+}  // namespace hb
