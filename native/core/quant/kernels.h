@@ -73,6 +73,7 @@ const TypeKernels* kernels_for(GgmlType t, Isa isa);
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx_vnni = false;
+  bool avx512dq = false;
   bool neon = false, dotprod = false;
 };
 const CpuFeatures& cpu_features();

@@ -1,0 +1,142 @@
+// GGUF quantized block layouts (little-endian, packed exactly as stored in the file).
+// Each struct's size is checked against the GGUF type size; fp16 fields are raw IEEE half bits
+// (convert with fp16.h). Element order inside each block is documented next to the struct.
+#pragma once
+#include <cstdint>
+
+namespace hb {
+
+constexpr int kQK = 32;    // elements per block of the 32-element types
+constexpr int kQK_K = 256; // elements per k-quant super-block
+
+// Q4_0: 32 elements; y[j] = d * ((qs[j] & 15) - 8), y[j+16] = d * ((qs[j] >> 4) - 8), j < 16.
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[16];
+};
+static_assert(sizeof(BlockQ4_0) == 18, "Q4_0 block is 18 bytes in GGUF");
+
+// Q4_1: as Q4_0 without the -8 offset, plus a minimum: y = d * q + m.
+struct BlockQ4_1 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qs[16];
+};
+static_assert(sizeof(BlockQ4_1) == 20, "Q4_1 block is 20 bytes in GGUF");
+
+// Q5_0: 32 elements; bit j of the little-endian uint32 qh is the 5th bit of element j;
+// y = d * (q5 - 16), low nibbles as in Q4_0.
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[16];
+};
+static_assert(sizeof(BlockQ5_0) == 22, "Q5_0 block is 22 bytes in GGUF");
+
+// Q5_1: as Q5_0 without the -16 offset, plus a minimum: y = d * q5 + m.
+struct BlockQ5_1 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qh[4];
+  uint8_t qs[16];
+};
+static_assert(sizeof(BlockQ5_1) == 24, "Q5_1 block is 24 bytes in GGUF");
+
+// Q8_0: 32 elements; y[j] = d * qs[j].
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[32];
+};
+static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block is 34 bytes in GGUF");
+
+// Q8_1: as Q8_0 plus s = d * sum(qs) (fp16). Only an intermediate format in ggml.
+struct BlockQ8_1 {
+  uint16_t d;
+  uint16_t s;
+  int8_t qs[32];
+};
+static_assert(sizeof(BlockQ8_1) == 36, "Q8_1 block is 36 bytes in GGUF");
+
+// Q2_K: 256 elements in 16 groups of 16; scales[g] = scale (low nibble) | min (high nibble);
+// 2-bit quants, four per byte. y = d * sc * q - dmin * m.
+struct BlockQ2_K {
+  uint8_t scales[16];
+  uint8_t qs[64];
+  uint16_t d;
+  uint16_t dmin;
+};
+static_assert(sizeof(BlockQ2_K) == 84, "Q2_K block is 84 bytes in GGUF");
+
+// Q3_K: 256 elements in 16 groups of 16; 2 low bits in qs, the 3rd (inverted offset) bit in hmask,
+// 16 6-bit scales packed in 12 bytes (offset by 32). y = d * (sc - 32) * (q3 - 4 if bit clear).
+struct BlockQ3_K {
+  uint8_t hmask[32];
+  uint8_t qs[64];
+  uint8_t scales[12];
+  uint16_t d;
+};
+static_assert(sizeof(BlockQ3_K) == 110, "Q3_K block is 110 bytes in GGUF");
+
+// Q4_K: 256 elements in 8 groups of 32; 8 6-bit scales and 8 6-bit mins packed in 12 bytes.
+// y = d * sc * q - dmin * m.
+struct BlockQ4_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockQ4_K) == 144, "Q4_K block is 144 bytes in GGUF");
+
+// Q5_K: as Q4_K with a 5th bit per element in qh.
+struct BlockQ5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[32];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockQ5_K) == 176, "Q5_K block is 176 bytes in GGUF");
+
+// Q6_K: 256 elements in 16 groups of 16, each with an int8 scale; 6-bit quants split into 4 low
+// bits (ql) and 2 high bits (qh). y = d * scales[e / 16] * (q6 - 32). Per 128-element half h
+// (ql += 64h, qh += 32h), for l < 32:
+//   e = l      : ql[l] & 15,      qh[l] bits 0-1     e = l + 32 : ql[l + 32] & 15, qh[l] bits 2-3
+//   e = l + 64 : ql[l] >> 4,      qh[l] bits 4-5     e = l + 96 : ql[l + 32] >> 4, qh[l] bits 6-7
+struct BlockQ6_K {
+  uint8_t ql[128];
+  uint8_t qh[64];
+  int8_t scales[16];
+  uint16_t d;
+};
+static_assert(sizeof(BlockQ6_K) == 210, "Q6_K block is 210 bytes in GGUF");
+
+// Q8_K: ggml's activation format for k-quants (float scale, int16 group sums).
+struct BlockQ8_K {
+  float d;
+  int8_t qs[256];
+  int16_t bsums[16];
+};
+static_assert(sizeof(BlockQ8_K) == 292, "Q8_K block is 292 bytes in GGUF");
+
+// IQ4_NL: 32 elements; 4-bit indices into the non-linear table kIq4nlValues, nibble order as Q4_0.
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[16];
+};
+static_assert(sizeof(BlockIQ4_NL) == 18, "IQ4_NL block is 18 bytes in GGUF");
+
+// IQ4_XS: 256 elements in 8 groups of 32, each with a 6-bit scale (low 4 bits in scales_l,
+// high 2 bits in scales_h), offset by 32; indices into kIq4nlValues as IQ4_NL per group.
+struct BlockIQ4_XS {
+  uint16_t d;
+  uint16_t scales_h;
+  uint8_t scales_l[4];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockIQ4_XS) == 136, "IQ4_XS block is 136 bytes in GGUF");
+
+// The IQ4_NL / IQ4_XS codebook (GGUF format constant).
+static constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+
+}  // namespace hb

@@ -1,0 +1,29 @@
+// Internal wiring between the kernel files: each ISA file exposes one lookup of its TypeKernels.
+// cpu_features.cpp only calls an ISA's lookup after cpu_features() confirmed the CPU has the ISA.
+// Only plain declarations here (no inline code), so nothing compiled with wider ISA flags can be
+// merged into baseline code by the linker.
+#pragma once
+#include "kernels.h"
+
+namespace hb {
+namespace kern {
+
+// Scalar reference kernels (kernels_ref.cpp); nullptr for types without kernels.
+const TypeKernels* ref_kernels(GgmlType t);
+
+// Reference activation quantizers, shared by the ISA tables where they have no faster version.
+void quantize_act_f32_ref(const float* x, void* xq, int64_t n);
+void quantize_act_q8_32_ref(const float* x, void* xq, int64_t n);
+void quantize_act_q8_256_ref(const float* x, void* xq, int64_t n);
+
+#if defined(__x86_64__)
+const TypeKernels* avx2_kernels(GgmlType t);    // kernels_avx2.cpp
+const TypeKernels* avx512_kernels(GgmlType t);  // kernels_avx512.cpp
+#endif
+#if defined(__aarch64__)
+const TypeKernels* neon_kernels(GgmlType t);     // kernels_neon.cpp
+const TypeKernels* neondot_kernels(GgmlType t);  // kernels_neondot.cpp
+#endif
+
+}  // namespace kern
+}  // namespace hb

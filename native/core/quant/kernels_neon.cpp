@@ -1,0 +1,12 @@
+// neon kernels (not yet written: the table is empty, so dispatch falls back to the reference).
+#if defined(__aarch64__)
+#include "kernels_internal.h"
+
+namespace hb {
+namespace kern {
+
+const TypeKernels* neon_kernels(GgmlType) { return nullptr; }
+
+}  // namespace kern
+}  // namespace hb
+#endif

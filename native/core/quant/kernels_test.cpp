@@ -1,0 +1,591 @@
+// Tests of the matrix kernels: fp16/bf16 conversions, the scalar reference against a float64
+// oracle built from dequantized weights, and every ISA-specific kernel available on this CPU
+// against the reference (dequantize_row and quantize_act bit for bit; gemm within a stated
+// bound; gemm bit-identical under any split of rows into chunks).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../../tests/check.h"
+#include "blocks.h"
+#include "fp16.h"
+#include "kernels.h"
+
+namespace {
+
+using namespace hb;
+
+// Deterministic generator (splitmix64).
+struct Rng {
+  uint64_t s;
+  explicit Rng(uint64_t seed) : s(seed) {}
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }  // [0, 1)
+  float sym() { return 2.0f * uniform() - 1.0f; }                                      // [-1, 1)
+  uint8_t byte() { return static_cast<uint8_t>(next()); }
+};
+
+struct TypeGeom {
+  int64_t block;   // elements per block
+  size_t bytes;    // bytes per block
+};
+
+TypeGeom geom(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: return {1, 4};
+    case GgmlType::F16: return {1, 2};
+    case GgmlType::BF16: return {1, 2};
+    case GgmlType::Q4_0: return {32, sizeof(BlockQ4_0)};
+    case GgmlType::Q4_1: return {32, sizeof(BlockQ4_1)};
+    case GgmlType::Q5_0: return {32, sizeof(BlockQ5_0)};
+    case GgmlType::Q5_1: return {32, sizeof(BlockQ5_1)};
+    case GgmlType::Q8_0: return {32, sizeof(BlockQ8_0)};
+    case GgmlType::Q2_K: return {256, sizeof(BlockQ2_K)};
+    case GgmlType::Q3_K: return {256, sizeof(BlockQ3_K)};
+    case GgmlType::Q4_K: return {256, sizeof(BlockQ4_K)};
+    case GgmlType::Q5_K: return {256, sizeof(BlockQ5_K)};
+    case GgmlType::Q6_K: return {256, sizeof(BlockQ6_K)};
+    case GgmlType::IQ4_NL: return {32, sizeof(BlockIQ4_NL)};
+    case GgmlType::IQ4_XS: return {256, sizeof(BlockIQ4_XS)};
+    default: return {0, 0};
+  }
+}
+
+const GgmlType kAllTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0,   GgmlType::Q4_1,
+                              GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K,   GgmlType::Q3_K,
+                              GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
+// Types the reference must cover (the forward pass depends on them).
+const GgmlType kRequiredTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,
+                                   GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K};
+
+uint16_t rand_half(Rng& rng, float lo, float hi) {
+  const float mag = lo + (hi - lo) * rng.uniform();
+  return f32_to_fp16(rng.uniform() < 0.5f ? -mag : mag);
+}
+
+// Random weights of type t: nrows rows of n elements, rows w_stride bytes apart. Block scales are
+// positive or negative fp16 in a sensible range; quant bits are uniformly random.
+std::vector<uint8_t> random_weights(GgmlType t, int64_t n, int64_t nrows, size_t w_stride, Rng& rng) {
+  std::vector<uint8_t> w(w_stride * static_cast<size_t>(nrows));
+  for (auto& b : w) b = rng.byte();
+  const TypeGeom g = geom(t);
+  for (int64_t r = 0; r < nrows; ++r) {
+    uint8_t* row = w.data() + static_cast<size_t>(r) * w_stride;
+    const int64_t nb = n / g.block;
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* blk = row + static_cast<size_t>(b) * g.bytes;
+      switch (t) {
+        case GgmlType::F32: { float v = rng.sym(); std::memcpy(blk, &v, 4); break; }
+        case GgmlType::F16: { uint16_t h = f32_to_fp16(rng.sym()); std::memcpy(blk, &h, 2); break; }
+        case GgmlType::BF16: { uint16_t h = f32_to_bf16(rng.sym()); std::memcpy(blk, &h, 2); break; }
+        case GgmlType::Q4_0: reinterpret_cast<BlockQ4_0*>(blk)->d = rand_half(rng, 1e-3f, 0.1f); break;
+        case GgmlType::Q4_1: {
+          auto* p = reinterpret_cast<BlockQ4_1*>(blk);
+          p->d = rand_half(rng, 1e-3f, 0.1f);
+          p->m = rand_half(rng, 0.0f, 0.5f);
+          break;
+        }
+        case GgmlType::Q5_0: reinterpret_cast<BlockQ5_0*>(blk)->d = rand_half(rng, 1e-3f, 0.1f); break;
+        case GgmlType::Q5_1: {
+          auto* p = reinterpret_cast<BlockQ5_1*>(blk);
+          p->d = rand_half(rng, 1e-3f, 0.1f);
+          p->m = rand_half(rng, 0.0f, 0.5f);
+          break;
+        }
+        case GgmlType::Q8_0: reinterpret_cast<BlockQ8_0*>(blk)->d = rand_half(rng, 1e-4f, 1e-2f); break;
+        case GgmlType::Q2_K: {
+          auto* p = reinterpret_cast<BlockQ2_K*>(blk);
+          p->d = rand_half(rng, 1e-3f, 0.05f);
+          p->dmin = rand_half(rng, 1e-3f, 0.05f);
+          break;
+        }
+        case GgmlType::Q3_K: reinterpret_cast<BlockQ3_K*>(blk)->d = rand_half(rng, 1e-3f, 0.05f); break;
+        case GgmlType::Q4_K: {
+          auto* p = reinterpret_cast<BlockQ4_K*>(blk);
+          p->d = rand_half(rng, 1e-4f, 5e-3f);
+          p->dmin = rand_half(rng, 1e-4f, 5e-3f);
+          break;
+        }
+        case GgmlType::Q5_K: {
+          auto* p = reinterpret_cast<BlockQ5_K*>(blk);
+          p->d = rand_half(rng, 1e-4f, 5e-3f);
+          p->dmin = rand_half(rng, 1e-4f, 5e-3f);
+          break;
+        }
+        case GgmlType::Q6_K: reinterpret_cast<BlockQ6_K*>(blk)->d = rand_half(rng, 1e-5f, 5e-4f); break;
+        case GgmlType::IQ4_NL: reinterpret_cast<BlockIQ4_NL*>(blk)->d = rand_half(rng, 1e-4f, 1e-2f); break;
+        case GgmlType::IQ4_XS: reinterpret_cast<BlockIQ4_XS*>(blk)->d = rand_half(rng, 1e-4f, 1e-2f); break;
+        default: break;
+      }
+    }
+  }
+  return w;
+}
+
+std::vector<float> random_acts(int64_t n, int64_t ntok, Rng& rng) {
+  std::vector<float> x(static_cast<size_t>(n * ntok));
+  for (auto& v : x) v = rng.sym() * (rng.uniform() < 0.05f ? 8.0f : 1.0f);  // a few outliers
+  return x;
+}
+
+// Activation row (format f) -> floats the integer kernels actually multiply with.
+std::vector<double> act_values(ActFormat f, const uint8_t* xq, int64_t n) {
+  std::vector<double> v(static_cast<size_t>(n));
+  if (f == ActFormat::F32) {
+    const float* p = reinterpret_cast<const float*>(xq);
+    for (int64_t i = 0; i < n; ++i) v[i] = p[i];
+  } else if (f == ActFormat::Q8_32) {
+    const ActQ8_32* p = reinterpret_cast<const ActQ8_32*>(xq);
+    for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(p[i / 32].d) * p[i / 32].qs[i % 32];
+  } else {
+    const ActQ8_256* p = reinterpret_cast<const ActQ8_256*>(xq);
+    for (int64_t i = 0; i < n; ++i) v[i] = static_cast<double>(p[i / 256].d) * p[i / 256].qs[i % 256];
+  }
+  return v;
+}
+
+// Sequential float accumulation steps per lane of one output, for the error bound: floats use 8
+// lanes over elements, the integer types one float step per block.
+double accumulation_steps(GgmlType t, int64_t n) {
+  const TypeGeom g = geom(t);
+  return g.block == 1 ? static_cast<double>(n) / 8.0 : static_cast<double>(n / g.block);
+}
+
+struct Problem {
+  GgmlType type;
+  int64_t n, nrows, ntok;
+  size_t w_stride, x_stride, y_stride;
+  std::vector<uint8_t> w;
+  std::vector<float> x;
+};
+
+Problem make_problem(GgmlType t, int64_t n, int64_t nrows, int64_t ntok, uint64_t seed) {
+  Rng rng(seed);
+  Problem p;
+  p.type = t;
+  p.n = n;
+  p.nrows = nrows;
+  p.ntok = ntok;
+  const TypeGeom g = geom(t);
+  p.w_stride = static_cast<size_t>(n / g.block) * g.bytes + (seed % 2 ? 0 : 64);  // sometimes padded rows
+  p.y_stride = static_cast<size_t>(nrows) + (seed % 3 == 0 ? 0 : 5);
+  p.w = random_weights(t, n, nrows, p.w_stride, rng);
+  p.x = random_acts(n, ntok, rng);
+  return p;
+}
+
+std::vector<uint8_t> quantize_rows(const TypeKernels* k, const Problem& p, size_t* x_stride) {
+  *x_stride = act_row_bytes(k->act, p.n) + 8;  // padded rows: kernels must honour x_stride
+  std::vector<uint8_t> xq(*x_stride * static_cast<size_t>(p.ntok), 0xcd);
+  for (int64_t t = 0; t < p.ntok; ++t) k->quantize_act(p.x.data() + t * p.n, xq.data() + t * *x_stride, p.n);
+  return xq;
+}
+
+const float kCanary = -12345.678f;
+
+std::vector<float> run_gemm(const TypeKernels* k, const Problem& p, const std::vector<uint8_t>& xq, size_t x_stride) {
+  std::vector<float> y(p.y_stride * static_cast<size_t>(p.ntok), kCanary);
+  k->gemm(p.n, p.w.data(), p.w_stride, p.nrows, xq.data(), x_stride, p.ntok, y.data(), p.y_stride);
+  return y;
+}
+
+std::string where(const Problem& p, const char* isa) {
+  std::ostringstream os;
+  os << ggml_type_name(p.type) << " " << isa << " n=" << p.n << " nrows=" << p.nrows << " ntok=" << p.ntok;
+  return os.str();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// fp16 / bf16
+
+TEST(fp16_roundtrip_all_halves) {
+  int bad = 0;
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = fp16_to_f32(static_cast<uint16_t>(h));
+    const bool nan = ((h >> 10) & 31) == 31 && (h & 0x3ff) != 0;
+    if (nan) {
+      if (f == f) ++bad;
+      continue;
+    }
+    if (f32_to_fp16(f) != h) ++bad;
+  }
+  CHECK_EQ(bad, 0);
+  CHECK_EQ(fp16_to_f32(0x3c00), 1.0f);
+  CHECK_EQ(fp16_to_f32(0x7bff), 65504.0f);
+  CHECK_EQ(fp16_to_f32(0x0001), std::ldexp(1.0f, -24));
+  CHECK_EQ(fp16_to_f32(0xc000), -2.0f);
+}
+
+// float -> half against an oracle: the nearest of the two neighbouring halves (ties to even).
+TEST(fp16_rounding_nearest_even) {
+  auto oracle = [](float f) -> uint16_t {
+    if (std::isnan(f)) return 0x7e00;
+    const double v = f;
+    const uint16_t sign = std::signbit(f) ? 0x8000 : 0;
+    const double a = std::fabs(v);
+    if (a >= 65520.0) return sign | 0x7c00;
+    // Halves are monotone in their bit pattern for non-negative values: binary search the floor.
+    uint16_t lo = 0, hi = 0x7bff;
+    while (lo < hi) {
+      uint16_t mid = static_cast<uint16_t>((lo + hi + 1) / 2);
+      if (fp16_to_f32(mid) <= a) lo = mid; else hi = static_cast<uint16_t>(mid - 1);
+    }
+    const double below = fp16_to_f32(lo);
+    if (below == a) return sign | lo;
+    const double above = fp16_to_f32(static_cast<uint16_t>(lo + 1));
+    const double db = a - below, da = above - a;
+    uint16_t pick = db < da ? lo : (da < db ? static_cast<uint16_t>(lo + 1) : ((lo & 1) ? static_cast<uint16_t>(lo + 1) : lo));
+    return sign | pick;
+  };
+  Rng rng(7);
+  int bad = 0;
+  std::vector<float> cases = {0.0f, -0.0f, 65504.0f, 65519.99f, 65520.0f, 1e9f, -1e9f, std::ldexp(1.0f, -25),
+                              std::ldexp(1.5f, -25), std::ldexp(1.5f, -24), std::ldexp(2.5f, -24), std::ldexp(1.0f, -14),
+                              std::ldexp(1.0f, -14) - std::ldexp(1.0f, -25), 1.0f + std::ldexp(1.0f, -11),
+                              1.0f + 3 * std::ldexp(1.0f, -11), 1e-10f, std::numeric_limits<float>::infinity()};
+  for (int i = 0; i < 200000; ++i) {
+    // Random exponents across the whole half range and beyond, random mantissas.
+    const float f = std::ldexp(1.0f + rng.uniform(), static_cast<int>(rng.next() % 50) - 30) * (rng.uniform() < 0.5f ? -1 : 1);
+    cases.push_back(f);
+  }
+  for (float f : cases) {
+    if (f32_to_fp16(f) != oracle(f)) {
+      if (bad < 5) std::fprintf(stderr, "  fp16(%.9g) = %04x, want %04x\n", f, f32_to_fp16(f), oracle(f));
+      ++bad;
+    }
+  }
+  CHECK_EQ(bad, 0);
+  CHECK(std::isnan(fp16_to_f32(f32_to_fp16(std::numeric_limits<float>::quiet_NaN()))));
+}
+
+TEST(bf16_conversions) {
+  CHECK_EQ(bf16_to_f32(0x3f80), 1.0f);
+  CHECK_EQ(f32_to_bf16(1.0f), 0x3f80);
+  // 1 + 2^-8 is exactly between 1 and 1 + 2^-7: ties to even (1.0); 1 + 3 * 2^-8 ties up to 1 + 2^-6.
+  CHECK_EQ(f32_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);
+  CHECK_EQ(f32_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82);
+  CHECK_EQ(f32_to_bf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)), 0x3f81);
+  CHECK(std::isnan(bf16_to_f32(f32_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+  CHECK_EQ(f32_to_bf16(std::numeric_limits<float>::infinity()), 0x7f80);
+  int bad = 0;
+  for (uint32_t b = 0; b < 65536; ++b) {
+    if (((b >> 7) & 0xff) == 0xff && (b & 0x7f)) continue;  // NaN
+    if (f32_to_bf16(bf16_to_f32(static_cast<uint16_t>(b))) != b) ++bad;
+  }
+  CHECK_EQ(bad, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layouts, formats, dispatch
+
+TEST(kernels_block_sizes_match_ggml_types) {
+  for (GgmlType t : kAllTypes) {
+    const GgmlTypeInfo info = ggml_type_info(static_cast<uint32_t>(t));
+    CHECK(info.name != nullptr);
+    CHECK_EQ(info.block_size, geom(t).block);
+    CHECK_EQ(info.type_size, geom(t).bytes);
+  }
+}
+
+TEST(kernels_act_row_bytes) {
+  CHECK_EQ(act_row_bytes(ActFormat::F32, 7), size_t(28));
+  CHECK_EQ(act_row_bytes(ActFormat::Q8_32, 64), size_t(80));
+  CHECK_EQ(act_row_bytes(ActFormat::Q8_256, 512), size_t(584));
+  CHECK_THROWS_CODE(act_row_bytes(ActFormat::Q8_32, 33), "INVALID_ARGUMENT");
+  CHECK_THROWS_CODE(act_row_bytes(ActFormat::Q8_256, 128), "INVALID_ARGUMENT");
+  CHECK_THROWS_CODE(act_row_bytes(ActFormat::F32, -1), "INVALID_ARGUMENT");
+}
+
+TEST(kernels_dispatch) {
+  const std::vector<Isa> isas = available_isas();
+  CHECK(!isas.empty() && isas.front() == Isa::Scalar);
+  Isa parsed;
+  CHECK(parse_isa("avx2", &parsed) && parsed == Isa::Avx2);
+  CHECK(parse_isa("neondot", &parsed) && parsed == Isa::NeonDot);
+  CHECK(!parse_isa("sse9", &parsed));
+  CHECK(!parse_isa("", &parsed));
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::NeonDot}) {
+    std::string name = isa_name(isa);
+    CHECK(parse_isa(name, &parsed) && parsed == isa);
+  }
+  const Isa before = active_isa();
+  CHECK(set_active_isa(Isa::Scalar));
+  CHECK(active_isa() == Isa::Scalar);
+  CHECK(kernels_for(GgmlType::Q4_0) == kernels_for(GgmlType::Q4_0, Isa::Scalar));
+  // An ISA of the other architecture is never available and never becomes active.
+#if defined(__x86_64__)
+  CHECK(!set_active_isa(Isa::Neon));
+  CHECK(kernels_for(GgmlType::Q4_0, Isa::NeonDot) == nullptr);
+#else
+  CHECK(!set_active_isa(Isa::Avx2));
+  CHECK(kernels_for(GgmlType::Q4_0, Isa::Avx512) == nullptr);
+#endif
+  CHECK(active_isa() == Isa::Scalar);
+  CHECK(set_active_isa(before));
+  for (GgmlType t : kRequiredTypes) {
+    const TypeKernels* k = kernels_for(t);
+    CHECK(k != nullptr);
+    if (k) CHECK(k->type == t);
+    CHECK(kernels_for(t, Isa::Scalar) != nullptr);
+  }
+  CHECK(kernels_for(GgmlType::IQ2_XXS) == nullptr);
+  CHECK(kernels_for(GgmlType::I32) == nullptr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference semantics
+
+// Hand-built blocks decoded per the GGUF spec, written independently of the reference's loops.
+TEST(kernels_ref_dequant_known_blocks) {
+  {
+    BlockQ4_0 b;
+    b.d = f32_to_fp16(0.5f);
+    for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+    float y[32];
+    kernels_for(GgmlType::Q4_0, Isa::Scalar)->dequantize_row(&b, y, 32);
+    for (int j = 0; j < 16; ++j) {
+      CHECK_EQ(y[j], 0.5f * (j - 8));
+      CHECK_EQ(y[j + 16], 0.5f * (7 - j));
+    }
+  }
+  {
+    BlockQ8_0 b;
+    b.d = f32_to_fp16(0.25f);
+    for (int j = 0; j < 32; ++j) b.qs[j] = static_cast<int8_t>(j * 8 - 128);
+    float y[32];
+    kernels_for(GgmlType::Q8_0, Isa::Scalar)->dequantize_row(&b, y, 32);
+    for (int j = 0; j < 32; ++j) CHECK_EQ(y[j], 0.25f * (j * 8 - 128));
+  }
+  {
+    // Q6_K: set element e's 6-bit value to (e * 7) % 64 through the bit layout, scales g - 8.
+    BlockQ6_K b;
+    std::memset(&b, 0, sizeof(b));
+    b.d = f32_to_fp16(0.125f);
+    for (int g = 0; g < 16; ++g) b.scales[g] = static_cast<int8_t>(g - 8);
+    for (int e = 0; e < 256; ++e) {
+      const int v = (e * 7) % 64;
+      const int h = e / 128, within = e % 128, quarter = within / 32, l = within % 32;
+      const int ql_index = 64 * h + l + (quarter & 1 ? 32 : 0);
+      b.ql[ql_index] |= static_cast<uint8_t>((v & 15) << (quarter >= 2 ? 4 : 0));
+      b.qh[32 * h + l] |= static_cast<uint8_t>((v >> 4) << (2 * quarter));
+    }
+    float y[256];
+    kernels_for(GgmlType::Q6_K, Isa::Scalar)->dequantize_row(&b, y, 256);
+    int bad = 0;
+    for (int e = 0; e < 256; ++e)
+      if (y[e] != 0.125f * (e / 16 - 8) * ((e * 7) % 64 - 32)) ++bad;
+    CHECK_EQ(bad, 0);
+  }
+}
+
+TEST(kernels_ref_quantize_act) {
+  Rng rng(11);
+  std::vector<float> x = random_acts(512, 1, rng);
+  x[3] = 0.0f;
+  for (int i = 32; i < 64; ++i) x[i] = 0.0f;  // an all-zero block: d = 0, q = 0
+  std::vector<uint8_t> q32(act_row_bytes(ActFormat::Q8_32, 512));
+  kernels_for(GgmlType::Q4_0, Isa::Scalar)->quantize_act(x.data(), q32.data(), 512);
+  const ActQ8_32* b32 = reinterpret_cast<const ActQ8_32*>(q32.data());
+  for (int b = 0; b < 16; ++b) {
+    float amax = 0;
+    int sum = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
+    CHECK_EQ(b32[b].d, amax / 127.0f);
+    for (int i = 0; i < 32; ++i) {
+      sum += b32[b].qs[i];
+      CHECK(std::fabs(x[b * 32 + i] - b32[b].d * b32[b].qs[i]) <= 0.5001 * b32[b].d);
+    }
+    CHECK_EQ(b32[b].s, b32[b].d * static_cast<float>(sum));
+  }
+  CHECK_EQ(b32[1].d, 0.0f);
+  std::vector<uint8_t> q256(act_row_bytes(ActFormat::Q8_256, 512));
+  kernels_for(GgmlType::Q6_K, Isa::Scalar)->quantize_act(x.data(), q256.data(), 512);
+  const ActQ8_256* b256 = reinterpret_cast<const ActQ8_256*>(q256.data());
+  for (int b = 0; b < 2; ++b) {
+    float amax = 0;
+    for (int i = 0; i < 256; ++i) amax = std::max(amax, std::fabs(x[b * 256 + i]));
+    CHECK_EQ(b256[b].d, amax / 127.0f);
+    for (int g = 0; g < 16; ++g) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) {
+        const float v = x[b * 256 + g * 16 + i];
+        const int8_t q = b256[b].qs[g * 16 + i];
+        CHECK(std::fabs(v - b256[b].d * q) <= 0.5001 * b256[b].d);
+        sum += q;
+      }
+      CHECK_EQ(b256[b].bsums[g], sum);
+    }
+  }
+}
+
+// The reference gemm against float64 dot products of dequantized weights and activations.
+// Bound: |y - exact| <= (steps + 16) * 2^-23 * sum |w_i x_i|, steps = sequential float additions per
+// accumulator lane (n / 8 for float types, one per block for integer types).
+TEST(kernels_ref_gemm_matches_float64) {
+  for (GgmlType t : kAllTypes) {
+    const TypeKernels* k = kernels_for(t, Isa::Scalar);
+    if (!k) continue;
+    const int64_t block = geom(t).block;
+    const int64_t n = block == 1 ? 1000 + 3 : block * (block == 256 ? 4 : 37);
+    Problem p = make_problem(t, n, 5, 3, 1234);
+    size_t x_stride;
+    std::vector<uint8_t> xq = quantize_rows(k, p, &x_stride);
+    std::vector<float> y = run_gemm(k, p, xq, x_stride);
+    std::vector<float> wrow(static_cast<size_t>(n));
+    int bad = 0;
+    for (int64_t r = 0; r < p.nrows; ++r) {
+      k->dequantize_row(p.w.data() + r * p.w_stride, wrow.data(), n);
+      for (int64_t tk = 0; tk < p.ntok; ++tk) {
+        std::vector<double> xv = act_values(k->act, xq.data() + tk * x_stride, n);
+        double exact = 0, mag = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          exact += wrow[i] * xv[i];
+          mag += std::fabs(wrow[i] * xv[i]);
+        }
+        const double tol = (accumulation_steps(t, n) + 16) * std::ldexp(1.0, -23) * mag + 1e-30;
+        const double got = y[tk * p.y_stride + r];
+        if (!(std::fabs(got - exact) <= tol)) {
+          if (bad < 3) std::fprintf(stderr, "  %s row %d tok %d: %.9g vs %.9g (tol %.3g)\n", where(p, "scalar").c_str(),
+                                    int(r), int(tk), got, exact, tol);
+          ++bad;
+        }
+      }
+    }
+    CHECK_EQ(bad, 0);
+    // Untouched padding between output rows.
+    for (int64_t tk = 0; tk < p.ntok; ++tk)
+      for (size_t c = static_cast<size_t>(p.nrows); c < p.y_stride; ++c) CHECK_EQ(y[tk * p.y_stride + c], kCanary);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every ISA against the reference
+
+std::vector<int64_t> test_lengths(GgmlType t) {
+  const int64_t block = geom(t).block;
+  if (block == 1) return {1, 7, 8, 9, 16, 33, 100, 256, 1000};
+  if (block == 32) return {32, 64, 96, 160, 256, 2048 + 32};
+  return {256, 512, 768, 2048};
+}
+
+TEST(kernels_isa_dequantize_and_quantize_match_reference) {
+  for (Isa isa : available_isas()) {
+    for (GgmlType t : kAllTypes) {
+      const TypeKernels* k = kernels_for(t, isa);
+      const TypeKernels* ref = kernels_for(t, Isa::Scalar);
+      if (!k) continue;
+      CHECK(ref != nullptr);
+      if (!ref) continue;
+      CHECK(k->type == t && k->act == ref->act);
+      for (int64_t n : test_lengths(t)) {
+        Problem p = make_problem(t, n, 2, 2, 99 + n);
+        std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+        k->dequantize_row(p.w.data(), a.data(), n);
+        ref->dequantize_row(p.w.data(), b.data(), n);
+        if (std::memcmp(a.data(), b.data(), a.size() * 4) != 0) {
+          hbtest::report(__FILE__, __LINE__, "dequantize_row differs from reference: " + where(p, isa_name(isa)));
+        }
+        const size_t bytes = act_row_bytes(k->act, n);
+        std::vector<uint8_t> qa(bytes, 0), qb(bytes, 0);
+        k->quantize_act(p.x.data(), qa.data(), n);
+        ref->quantize_act(p.x.data(), qb.data(), n);
+        if (std::memcmp(qa.data(), qb.data(), bytes) != 0) {
+          hbtest::report(__FILE__, __LINE__, "quantize_act differs from reference: " + where(p, isa_name(isa)));
+        }
+      }
+    }
+  }
+}
+
+TEST(kernels_isa_gemm_matches_reference_and_is_chunking_invariant) {
+  const int64_t row_counts[] = {1, 3, 4, 5, 8, 13, 17};
+  const int64_t tok_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 33};
+  for (Isa isa : available_isas()) {
+    for (GgmlType t : kAllTypes) {
+      const TypeKernels* k = kernels_for(t, isa);
+      const TypeKernels* ref = kernels_for(t, Isa::Scalar);
+      if (!k || !ref) continue;
+      int bad_value = 0, bad_chunk = 0, bad_batch = 0, bad_pad = 0;
+      uint64_t seed = 1;
+      for (int64_t n : test_lengths(t)) {
+        for (int64_t nrows : row_counts) {
+          for (int64_t ntok : tok_counts) {
+            if (n > 1024 && nrows * ntok > 40) continue;  // keep the run short
+            Problem p = make_problem(t, n, nrows, ntok, seed++);
+            size_t x_stride;
+            std::vector<uint8_t> xq = quantize_rows(ref, p, &x_stride);
+            std::vector<float> y = run_gemm(k, p, xq, x_stride);
+            std::vector<float> yr = run_gemm(ref, p, xq, x_stride);
+            // Value bound against the reference (see kernels_ref_gemm_matches_float64 for the form).
+            std::vector<float> wrow(static_cast<size_t>(n));
+            for (int64_t r = 0; r < nrows; ++r) {
+              ref->dequantize_row(p.w.data() + r * p.w_stride, wrow.data(), n);
+              for (int64_t tk = 0; tk < ntok; ++tk) {
+                std::vector<double> xv = act_values(ref->act, xq.data() + tk * x_stride, n);
+                double mag = 0;
+                for (int64_t i = 0; i < n; ++i) mag += std::fabs(wrow[i] * xv[i]);
+                const double tol = 2 * (accumulation_steps(t, n) + 16) * std::ldexp(1.0, -23) * mag + 1e-30;
+                const double got = y[tk * p.y_stride + r], want = yr[tk * p.y_stride + r];
+                if (!(std::fabs(got - want) <= tol)) {
+                  if (bad_value < 3)
+                    std::fprintf(stderr, "  %s row %d tok %d: %.9g vs reference %.9g (tol %.3g)\n",
+                                 where(p, isa_name(isa)).c_str(), int(r), int(tk), got, want, tol);
+                  ++bad_value;
+                }
+              }
+            }
+            for (int64_t tk = 0; tk < ntok; ++tk)
+              for (size_t c = static_cast<size_t>(nrows); c < p.y_stride; ++c)
+                if (y[tk * p.y_stride + c] != kCanary) ++bad_pad;
+            // Chunking: rows in chunks of c (every chunk size up to 5, and 7), bit-identical.
+            for (int64_t chunk : {1, 2, 3, 5, 7}) {
+              if (chunk >= nrows) continue;
+              std::vector<float> yc(y.size(), kCanary);
+              for (int64_t r0 = 0; r0 < nrows; r0 += chunk) {
+                const int64_t cnt = std::min(chunk, nrows - r0);
+                k->gemm(n, p.w.data() + r0 * p.w_stride, p.w_stride, cnt, xq.data(), x_stride, ntok, yc.data() + r0,
+                        p.y_stride);
+              }
+              if (std::memcmp(yc.data(), y.data(), y.size() * 4) != 0) {
+                if (bad_chunk < 3)
+                  std::fprintf(stderr, "  %s: chunks of %d rows differ\n", where(p, isa_name(isa)).c_str(), int(chunk));
+                ++bad_chunk;
+              }
+            }
+            // Batching: each token alone gives the same bits as in the batch (prefill == decode).
+            if (ntok > 1) {
+              std::vector<float> yt(y.size(), kCanary);
+              for (int64_t tk = 0; tk < ntok; ++tk)
+                k->gemm(n, p.w.data(), p.w_stride, nrows, xq.data() + tk * x_stride, x_stride, 1,
+                        yt.data() + tk * p.y_stride, p.y_stride);
+              if (std::memcmp(yt.data(), y.data(), y.size() * 4) != 0) {
+                if (bad_batch < 3)
+                  std::fprintf(stderr, "  %s: token-at-a-time differs from the batch\n", where(p, isa_name(isa)).c_str());
+                ++bad_batch;
+              }
+            }
+          }
+        }
+      }
+      if (bad_value || bad_chunk || bad_batch || bad_pad) {
+        std::ostringstream os;
+        os << ggml_type_name(t) << " " << isa_name(isa) << ": " << bad_value << " values out of bound, " << bad_chunk
+           << " chunkings differ, " << bad_batch << " batchings differ, " << bad_pad << " padding writes";
+        hbtest::report(__FILE__, __LINE__, os.str());
+      }
+    }
+  }
+}
