@@ -1,0 +1,64 @@
+# node-gyp build of the addon. Sources come from native/sources.json (shared with CMakeLists.txt).
+# Each instruction-set file is its own static library so it alone gets its -m flags; the code in
+# it only runs after the run-time CPU check (native/core/quant/cpu_features.cpp).
+{
+  "variables": {
+    "hb_cflags": ["-O3", "-fPIC", "-fexceptions", "-Wall", "-Wno-unused-parameter", "-Wno-unused-function"]
+  },
+  "target_defaults": {
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+    "cflags_cc": ["-std=c++17", "<@(hb_cflags)"],
+    "xcode_settings": {
+      "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+      "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+      "OTHER_CPLUSPLUSFLAGS": ["-O3", "-fexceptions"]
+    },
+    "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"] } }
+  },
+  "targets": [
+    {
+      "target_name": "halfbyte_x86_avx2",
+      "type": "static_library",
+      "conditions": [["target_arch=='x64'", {
+        "sources": ["<!@(node -p \"require('./native/sources.json').x86_avx2.join(' ')\")"],
+        "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
+        "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma", "-mf16c"] }
+      }]]
+    },
+    {
+      "target_name": "halfbyte_x86_avx512",
+      "type": "static_library",
+      "conditions": [["target_arch=='x64'", {
+        "sources": ["<!@(node -p \"require('./native/sources.json').x86_avx512.join(' ')\")"],
+        "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
+        "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"] }
+      }]]
+    },
+    {
+      "target_name": "halfbyte_arm_neondot",
+      "type": "static_library",
+      "conditions": [["target_arch=='arm64'", {
+        "sources": ["<!@(node -p \"require('./native/sources.json').arm_neondot.join(' ')\")"],
+        "cflags_cc": ["-march=armv8.2-a+dotprod"],
+        "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-march=armv8.2-a+dotprod"] }
+      }]]
+    },
+    {
+      "target_name": "halfbyte",
+      "sources": [
+        "<!@(node -p \"require('./native/sources.json').core.join(' ')\")",
+        "<!@(node -p \"require('./native/sources.json').addon.join(' ')\")"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "conditions": [
+        ["target_arch=='x64'", { "dependencies": ["halfbyte_x86_avx2", "halfbyte_x86_avx512"] }],
+        ["target_arch=='arm64'", {
+          "sources": ["<!@(node -p \"require('./native/sources.json').arm_neon.join(' ')\")"],
+          "dependencies": ["halfbyte_arm_neondot"]
+        }],
+        ["OS=='linux'", { "libraries": ["-lpthread"] }]
+      ]
+    }
+  ]
+}

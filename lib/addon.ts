@@ -1,0 +1,112 @@
+// The native addon's interface (native/addon/addon.cpp) and its loader. Internal: the public API
+// in model.ts validates every argument before calling in here.
+import { HalfbyteError } from './errors.js';
+import { packageRequire, packageRoot } from './root.js';
+
+export interface NativeAbortFlag {
+  abort(): void;
+  aborted(): boolean;
+}
+
+export interface NativeModelInfo {
+  architecture: string;
+  name: string;
+  contextLength: number;
+  embeddingLength: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  feedForwardLength: number;
+  vocabSize: number;
+  fileType: number;
+  fileSize: number;
+  vocabOnly: boolean;
+  threads: number;
+  tokenizerModel: string;
+  tokenizerPre: string;
+  bos: number;
+  eos: number;
+  addBos: boolean;
+  addEos: boolean;
+  eogTokens: number[];
+  tensorTypes: Record<string, number>;
+  chatTemplate: string | null;
+}
+
+export interface NativeModel {
+  info(): NativeModelInfo;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  tokenPiece(token: number, renderSpecial: boolean): Uint8Array;
+  detokenize(tokens: Int32Array, renderSpecial: boolean): Uint8Array;
+  isEog(token: number): boolean;
+  tokenAttr(token: number): number;
+  dispose(): void;
+}
+
+export interface NativeSampler {
+  accept(tokens: Int32Array): void;
+}
+
+export interface NativeContext {
+  /** Evaluates tokens after the cached ones; resolves to the last row of logits, or all rows. */
+  decode(tokens: Int32Array, allLogits: boolean, abort?: NativeAbortFlag): Promise<Float32Array>;
+  /** Evaluates tokens, then samples (and records) the next token. */
+  step(tokens: Int32Array, sampler: NativeSampler, abort?: NativeAbortFlag): Promise<number>;
+  nPast(): number;
+  nCtx(): number;
+  truncate(n: number): void;
+  dispose(): void;
+}
+
+export interface NativeCpuInfo {
+  features: Record<string, boolean>;
+  availableIsas: string[];
+  activeIsa: string;
+}
+
+export interface NativeAddon {
+  AbortFlag: new () => NativeAbortFlag;
+  ModelHandle: new () => NativeModel;
+  SamplerHandle: new (
+    temperature: number,
+    topK: number,
+    topP: number,
+    minP: number,
+    repeatPenalty: number,
+    repeatLastN: number,
+    seed: number,
+  ) => NativeSampler;
+  ContextHandle: new (model: NativeModel, contextSize: number) => NativeContext;
+  loadModel(
+    path: string,
+    threads: number,
+    vocabOnly: boolean,
+    onProgress?: (loadedBytes: number, totalBytes: number) => void,
+    abort?: NativeAbortFlag,
+  ): Promise<NativeModel>;
+  cpuInfo(): NativeCpuInfo;
+  setIsa(isa: string): void;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once: a matching prebuild from prebuilds/, else the local build/ output. */
+export function addon(): NativeAddon {
+  if (cached) return cached;
+  try {
+    const nodeGypBuild = packageRequire('node-gyp-build') as (dir: string) => NativeAddon;
+    cached = nodeGypBuild(packageRoot);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new HalfbyteError(
+      'ADDON_LOAD_FAILED',
+      `Could not load halfbyte's native addon for ${process.platform}-${process.arch} (Node ${process.versions.node}, ` +
+        `N-API ${process.versions.napi}).\nThe loader said: ${reason}\n` +
+        `To fix it, build the addon from source in the package folder: \`npm rebuild halfbyte\` ` +
+        `(needs python3, make and a C++17 compiler; on Debian: apt-get install -y python3 make g++), ` +
+        `or install a release that ships a prebuild for this platform.`,
+      { cause: err },
+    );
+  }
+  return cached;
+}

@@ -1,0 +1,118 @@
+// The halfbyte command: `halfbyte generate "Once upon a time"` runs the bundled model.
+import { Command, InvalidArgumentError } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { getCpuInfo } from './cpu.js';
+import { HalfbyteError } from './errors.js';
+import { load, type Model } from './model.js';
+import { packageRequire, packageRoot } from './root.js';
+
+/** The model bundled with the package: stories260K (MIT, karpathy/tinyllamas), 1.2 MB. */
+export const defaultModelPath = join(packageRoot, 'models', 'stories260K.gguf');
+
+function int(what: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`Expected an integer for ${what} but received ${value}`);
+    return n;
+  };
+}
+function num(what: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`Expected a number for ${what} but received ${value}`);
+    return n;
+  };
+}
+
+async function openModel(path: string, threads: number | undefined, contextSize?: number): Promise<Model> {
+  if (!existsSync(path)) throw new HalfbyteError('FILE_NOT_FOUND', `No such model file: ${path}`);
+  const task = load(path, { threads, contextSize });
+  // A progress bar only for files big enough to take a while to page in.
+  if (process.stderr.isTTY) {
+    const { SingleBar, Presets } = packageRequire('cli-progress') as typeof import('cli-progress');
+    let bar: InstanceType<typeof SingleBar> | undefined;
+    for await (const p of task) {
+      if (p.totalBytes < 64 << 20) continue;
+      if (!bar) {
+        bar = new SingleBar({ format: 'loading [{bar}] {percentage}% {value}/{total} MB', stream: process.stderr }, Presets.shades_classic);
+        bar.start(Math.ceil(p.totalBytes / 1e6), 0);
+      }
+      bar.update(Math.floor(p.loadedBytes / 1e6));
+    }
+    bar?.stop();
+  }
+  return task;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command();
+  program.name('halfbyte').description('Run LLaMA-family GGUF models locally').showHelpAfterError();
+
+  program
+    .command('generate')
+    .description('Generate text after a prompt, streaming it to stdout')
+    .argument('[prompt]', 'the prompt', 'Once upon a time')
+    .option('-m, --model <file>', 'GGUF model file (default: the bundled stories260K)')
+    .option('-n, --max-tokens <n>', 'most tokens to generate', int('--max-tokens'), 200)
+    .option('-t, --threads <n>', 'worker threads (default: physical cores)', int('--threads'))
+    .option('-c, --context-size <n>', 'context size in tokens', int('--context-size'))
+    .option('--temperature <x>', 'sampling temperature, 0 for greedy', num('--temperature'), 0.8)
+    .option('--top-k <n>', 'top-k (0: off)', int('--top-k'), 40)
+    .option('--top-p <x>', 'top-p (1: off)', num('--top-p'), 0.95)
+    .option('--min-p <x>', 'min-p (0: off)', num('--min-p'), 0.05)
+    .option('--repeat-penalty <x>', 'repetition penalty (1: off)', num('--repeat-penalty'), 1)
+    .option('--seed <n>', 'random seed', int('--seed'))
+    .option('--stop <text...>', 'stop strings')
+    .action(async (prompt: string, o) => {
+      const model = await openModel(o.model ?? defaultModelPath, o.threads, o.contextSize);
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort());
+      try {
+        process.stdout.write(prompt);
+        const start = performance.now();
+        let count = 0;
+        for await (const chunk of model.generate(prompt, {
+          maxTokens: o.maxTokens,
+          temperature: o.temperature,
+          topK: o.topK,
+          topP: o.topP,
+          minP: o.minP,
+          repeatPenalty: o.repeatPenalty,
+          seed: o.seed,
+          stop: o.stop,
+          signal: controller.signal,
+        })) {
+          process.stdout.write(chunk.text);
+          count++;
+        }
+        const seconds = (performance.now() - start) / 1000;
+        process.stdout.write('\n');
+        process.stderr.write(
+          `\n${count} tokens in ${seconds.toFixed(2)} s: ${(count / seconds).toFixed(1)} tokens/s ` +
+            `(${model.info.threads} threads, ${getCpuInfo().activeIsa} kernels)\n`,
+        );
+      } finally {
+        model.dispose();
+      }
+    });
+
+  program
+    .command('info')
+    .description('Print what a model file holds (architecture, sizes, tokenizer, tensor types)')
+    .argument('[file]', 'GGUF file (default: the bundled model)')
+    .action(async (file: string | undefined) => {
+      const model = await load(file ?? defaultModelPath, { vocabOnly: false });
+      console.log(JSON.stringify(model.info, null, 2));
+      model.dispose();
+    });
+
+  program
+    .command('cpu')
+    .description('Print the CPU features found and the kernels in use')
+    .action(() => {
+      console.log(JSON.stringify(getCpuInfo(), null, 2));
+    });
+
+  await program.parseAsync(argv);
+}

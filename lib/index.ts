@@ -1,0 +1,18 @@
+// halfbyte: run LLaMA-family GGUF models locally.
+export { HalfbyteError } from './errors.js';
+export type { HalfbyteErrorCode } from './errors.js';
+export { load, LoadTask, Model } from './model.js';
+export type {
+  DetokenizeOptions,
+  EvaluateOptions,
+  EvaluateResult,
+  GenerateOptions,
+  GenerationChunk,
+  LoadOptions,
+  LoadProgress,
+  ModelInfo,
+  SamplingOptions,
+  TokenizeOptions,
+} from './model.js';
+export { getCpuInfo } from './cpu.js';
+export type { CpuInfo } from './cpu.js';

@@ -1,0 +1,427 @@
+// The public Model API: load(), tokenize/detokenize, generate (async iterator), evaluate.
+import type { NativeAbortFlag, NativeContext, NativeModel, NativeModelInfo } from './addon.js';
+import { addon } from './addon.js';
+import { HalfbyteError, fromNative, native, nativeAsync } from './errors.js';
+import { StopMatcher, Utf8Stream } from './text.js';
+import * as v from './validate.js';
+
+export interface LoadOptions {
+  /** Worker threads for matrix work. Default: the number of physical cores. */
+  threads?: number;
+  /** Default context (KV cache) size for generations. Default: min(model context length, 4096). */
+  contextSize?: number;
+  /** Load only the tokenizer (works with vocabulary-only GGUF files). */
+  vocabOnly?: boolean;
+  /** Aborts loading; the promise then rejects with code ABORTED. */
+  signal?: AbortSignal;
+  /** Called as the weights are paged in. */
+  onProgress?: (progress: LoadProgress) => void;
+}
+
+export interface LoadProgress {
+  loadedBytes: number;
+  totalBytes: number;
+}
+
+export interface ModelInfo {
+  architecture: string;
+  name: string;
+  contextLength: number;
+  embeddingLength: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  feedForwardLength: number;
+  vocabSize: number;
+  /** general.file_type (llama.cpp's LLAMA_FTYPE numbering), 0 if absent. */
+  fileType: number;
+  fileSize: number;
+  vocabOnly: boolean;
+  threads: number;
+  tokenizer: { model: string; pre: string; bos: number; eos: number; addBos: boolean; addEos: boolean; eogTokens: number[] };
+  /** Tensor type name -> number of tensors of that type. */
+  tensorTypes: Record<string, number>;
+  chatTemplate: string | null;
+}
+
+export interface TokenizeOptions {
+  /** Add BOS/EOS as the vocabulary asks. Default true. */
+  addSpecial?: boolean;
+  /** Turn special-token text such as `<|eot_id|>` into its control token. Default false. */
+  parseSpecial?: boolean;
+}
+
+export interface DetokenizeOptions {
+  /** Render control tokens (BOS, EOS, ...) as their text. Default false. */
+  renderSpecial?: boolean;
+}
+
+export interface SamplingOptions {
+  /** 0 is greedy. Default 0.8. */
+  temperature?: number;
+  /** 0 disables. Default 40. */
+  topK?: number;
+  /** 1 disables. Default 0.95. */
+  topP?: number;
+  /** 0 disables. Default 0.05. */
+  minP?: number;
+  /** 1 disables. Default 1. */
+  repeatPenalty?: number;
+  /** How many recent tokens the repetition penalty looks at. Default 64. */
+  repeatLastN?: number;
+  /** Seed for reproducible sampling. Default: random. */
+  seed?: number;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate. Default: until the context is full. */
+  maxTokens?: number;
+  /** Generation ends before any of these strings; the stop string is not yielded. */
+  stop?: string | string[];
+  /** Stops the generation; the iterator then throws a HalfbyteError with code ABORTED. */
+  signal?: AbortSignal;
+  /** Context (KV cache) size for this generation. Default: the model's contextSize. */
+  contextSize?: number;
+  /** Tokenize a string prompt with BOS/EOS. Default true. */
+  addSpecial?: boolean;
+}
+
+export interface GenerationChunk {
+  token: number;
+  text: string;
+}
+
+export interface EvaluateOptions {
+  /** 'last': only the last position's row (default); 'all': one row per token. */
+  logits?: 'last' | 'all';
+  signal?: AbortSignal;
+}
+
+export interface EvaluateResult {
+  /** Rows of nVocab floats, in token order. */
+  logits: Float32Array;
+  nVocab: number;
+}
+
+/** Links an AbortSignal to a native flag; returns a function that unlinks it. */
+export function linkAbort(signal: AbortSignal | undefined): { flag: NativeAbortFlag; unlink: () => void } {
+  const flag = new (addon().AbortFlag)();
+  if (!signal) return { flag, unlink: () => {} };
+  if (signal.aborted) flag.abort();
+  const onAbort = () => flag.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return { flag, unlink: () => signal.removeEventListener('abort', onAbort) };
+}
+
+export function abortedError(signal: AbortSignal | undefined): HalfbyteError {
+  return new HalfbyteError('ABORTED', 'The operation was aborted', { cause: signal?.reason });
+}
+
+/**
+ * What load() returns: await it for the Model, or iterate it for progress events first
+ * (`for await (const p of task) …; const model = await task`).
+ */
+export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress> {
+  private readonly events: LoadProgress[] = [];
+  private wake: (() => void) | undefined;
+  private done = false;
+  private readonly promise: Promise<Model>;
+
+  constructor(path: string, options: LoadOptions) {
+    this.promise = this.start(path, options);
+    // Iterating is optional: an unobserved rejection must still surface through then().
+    this.promise.catch(() => {});
+  }
+
+  private async start(path: string, options: LoadOptions): Promise<Model> {
+    const { flag, unlink } = linkAbort(options.signal);
+    const threads = options.threads ?? 0;
+    const onProgress = (loadedBytes: number, totalBytes: number) => {
+      const p = { loadedBytes, totalBytes };
+      this.events.push(p);
+      this.wake?.();
+      if (options.onProgress) options.onProgress(p);
+    };
+    try {
+      if (options.signal?.aborted) throw abortedError(options.signal);
+      const handle = await nativeAsync(addon().loadModel(path, threads, options.vocabOnly ?? false, onProgress, flag));
+      return new Model(handle, options.contextSize);
+    } catch (err) {
+      const e = fromNative(err);
+      if (e.code === 'ABORTED') throw abortedError(options.signal);
+      throw e;
+    } finally {
+      unlink();
+      this.done = true;
+      this.wake?.();
+    }
+  }
+
+  then<T1 = Model, T2 = never>(
+    onfulfilled?: ((value: Model) => T1 | PromiseLike<T1>) | null,
+    onrejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
+  ): Promise<T1 | T2> {
+    return this.promise.then(onfulfilled, onrejected);
+  }
+
+  catch<T = never>(onrejected?: ((reason: unknown) => T | PromiseLike<T>) | null): Promise<Model | T> {
+    return this.promise.catch(onrejected);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<LoadProgress> {
+    let next = 0;
+    for (;;) {
+      while (next < this.events.length) yield this.events[next++];
+      if (this.done) break;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+    // Surface a load failure to `for await` users too.
+    await this.promise;
+  }
+}
+
+/** Loads a GGUF model. Await the result for the Model; iterate it for progress events. */
+export function load(path: string, options?: LoadOptions): LoadTask {
+  v.string(path, 'path');
+  const o = v.optionsObject(options, 'load options');
+  const checked: LoadOptions = {
+    threads: o.threads === undefined ? undefined : v.integer(o.threads, 'threads', 1, 1024),
+    contextSize: o.contextSize === undefined ? undefined : v.integer(o.contextSize, 'contextSize', 1, 1 << 24),
+    vocabOnly: v.boolean(o.vocabOnly, 'vocabOnly', false),
+    signal: v.signal(o.signal, 'signal'),
+    onProgress: o.onProgress,
+  };
+  if (checked.onProgress !== undefined && typeof checked.onProgress !== 'function')
+    throw v.invalid('a function', 'onProgress', checked.onProgress);
+  return new LoadTask(path, checked);
+}
+
+interface SamplerSettings {
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  repeatPenalty: number;
+  repeatLastN: number;
+  seed: number;
+}
+
+export function samplerSettings(o: SamplingOptions): SamplerSettings {
+  return {
+    temperature: v.number(o.temperature, 'temperature', 0, 1e6, 0.8),
+    topK: v.integer(o.topK, 'topK', 0, 2 ** 31 - 1, 40),
+    topP: v.number(o.topP, 'topP', 0, 1, 0.95),
+    minP: v.number(o.minP, 'minP', 0, 1, 0.05),
+    repeatPenalty: v.number(o.repeatPenalty, 'repeatPenalty', Number.MIN_VALUE, 1e6, 1),
+    repeatLastN: v.integer(o.repeatLastN, 'repeatLastN', 0, 1 << 20, 64),
+    seed: v.integer(o.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, Math.floor(Math.random() * 2 ** 32)),
+  };
+}
+
+export class Model {
+  /** Architecture, sizes, tokenizer and tensor types of the loaded file. */
+  readonly info: ModelInfo;
+  private handle: NativeModel | undefined;
+  private readonly defaultContextSize: number;
+
+  /** @internal Use load(). */
+  constructor(handle: NativeModel, contextSize: number | undefined) {
+    this.handle = handle;
+    const n: NativeModelInfo = native(() => handle.info());
+    this.info = Object.freeze({
+      architecture: n.architecture,
+      name: n.name,
+      contextLength: n.contextLength,
+      embeddingLength: n.embeddingLength,
+      layers: n.layers,
+      heads: n.heads,
+      kvHeads: n.kvHeads,
+      feedForwardLength: n.feedForwardLength,
+      vocabSize: n.vocabSize,
+      fileType: n.fileType,
+      fileSize: n.fileSize,
+      vocabOnly: n.vocabOnly,
+      threads: n.threads,
+      tokenizer: Object.freeze({
+        model: n.tokenizerModel,
+        pre: n.tokenizerPre,
+        bos: n.bos,
+        eos: n.eos,
+        addBos: n.addBos,
+        addEos: n.addEos,
+        eogTokens: n.eogTokens,
+      }),
+      tensorTypes: Object.freeze({ ...n.tensorTypes }),
+      chatTemplate: n.chatTemplate,
+    });
+    this.defaultContextSize = contextSize ?? Math.max(1, Math.min(n.contextLength || 4096, 4096));
+  }
+
+  /** @internal The live native handle; throws DISPOSED after dispose(). */
+  native(): NativeModel {
+    if (!this.handle) throw new HalfbyteError('DISPOSED', 'This model has been disposed');
+    return this.handle;
+  }
+
+  /** @internal */
+  get contextSize(): number {
+    return this.defaultContextSize;
+  }
+
+  tokenize(text: string, options?: TokenizeOptions): Int32Array {
+    v.string(text, 'text');
+    const o = v.optionsObject(options, 'tokenize options');
+    const addSpecial = v.boolean(o.addSpecial, 'addSpecial', true);
+    const parseSpecial = v.boolean(o.parseSpecial, 'parseSpecial', false);
+    const h = this.native();
+    return native(() => h.tokenize(text, addSpecial, parseSpecial));
+  }
+
+  /** Text of a token sequence; bytes that do not form valid UTF-8 become U+FFFD. */
+  detokenize(tokens: ArrayLike<number>, options?: DetokenizeOptions): string {
+    const ids = v.tokens(tokens, 'tokens');
+    const o = v.optionsObject(options, 'detokenize options');
+    const renderSpecial = v.boolean(o.renderSpecial, 'renderSpecial', false);
+    const h = this.native();
+    return new TextDecoder().decode(native(() => h.detokenize(ids, renderSpecial)));
+  }
+
+  /** The raw bytes of one token's text (may be part of a multi-byte character). */
+  tokenBytes(token: number, options?: DetokenizeOptions): Uint8Array {
+    v.integer(token, 'token', -(2 ** 31), 2 ** 31 - 1);
+    const o = v.optionsObject(options, 'detokenize options');
+    const h = this.native();
+    return native(() => h.tokenPiece(token, v.boolean(o.renderSpecial, 'renderSpecial', false)));
+  }
+
+  /** Whether a token ends generation (EOS, EOT, ...). */
+  isEndOfGeneration(token: number): boolean {
+    v.integer(token, 'token', -(2 ** 31), 2 ** 31 - 1);
+    const h = this.native();
+    return native(() => h.isEog(token));
+  }
+
+  /**
+   * Generates text after a prompt, one token per iteration. Ends at an end-of-generation token
+   * (not yielded), at maxTokens, at a stop string (not yielded) or when the context is full.
+   * Breaking out of the loop frees the native state at once.
+   */
+  generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerationChunk> {
+    const o = v.optionsObject(options, 'generate options');
+    const addSpecial = v.boolean(o.addSpecial, 'addSpecial', true);
+    const promptTokens = typeof prompt === 'string' ? this.tokenize(prompt, { addSpecial }) : v.tokens(prompt, 'prompt');
+    if (promptTokens.length === 0)
+      throw new HalfbyteError('INVALID_ARGUMENT', 'Expected a prompt of at least one token but received an empty prompt');
+    const contextSize = v.integer(o.contextSize, 'contextSize', 1, 1 << 24, this.defaultContextSize);
+    if (promptTokens.length >= contextSize)
+      throw new HalfbyteError(
+        'CONTEXT_FULL',
+        `Expected a prompt shorter than the context size ${contextSize} but received ${promptTokens.length} tokens`,
+      );
+    const maxTokens = v.integer(o.maxTokens, 'maxTokens', 0, 2 ** 31 - 1, contextSize - promptTokens.length);
+    const stops = o.stop === undefined ? [] : typeof o.stop === 'string' ? [o.stop] : o.stop;
+    if (!Array.isArray(stops) || stops.some((s) => typeof s !== 'string' || s.length === 0))
+      throw v.invalid('a non-empty string or an array of non-empty strings', 'stop', o.stop);
+    const signal = v.signal(o.signal, 'signal');
+    const sampling = samplerSettings(o);
+    this.native();
+    return { [Symbol.asyncIterator]: () => this.runGeneration(promptTokens, contextSize, maxTokens, stops, signal, sampling) };
+  }
+
+  private async *runGeneration(
+    promptTokens: Int32Array,
+    contextSize: number,
+    maxTokens: number,
+    stops: string[],
+    signal: AbortSignal | undefined,
+    s: SamplerSettings,
+  ): AsyncGenerator<GenerationChunk> {
+    const a = addon();
+    const h = this.native();
+    // Only as much KV cache as this generation can use.
+    const nCtx = Math.min(contextSize, promptTokens.length + Math.max(maxTokens, 1));
+    const ctx: NativeContext = native(() => new a.ContextHandle(h, nCtx));
+    const sampler = native(
+      () => new a.SamplerHandle(s.temperature, s.topK, s.topP, s.minP, s.repeatPenalty, s.repeatLastN, s.seed),
+    );
+    const { flag, unlink } = linkAbort(signal);
+    try {
+      native(() => sampler.accept(promptTokens));
+      const utf8 = new Utf8Stream();
+      const stopper = new StopMatcher(stops);
+      let feed = promptTokens;
+      for (let produced = 0; produced < maxTokens; produced++) {
+        if (signal?.aborted) throw abortedError(signal);
+        if (ctx.nPast() + feed.length > nCtx) break;
+        let token: number;
+        try {
+          token = await ctx.step(feed, sampler, flag);
+        } catch (err) {
+          const e = fromNative(err);
+          throw e.code === 'ABORTED' ? abortedError(signal) : e;
+        }
+        if (h.isEog(token)) break;
+        const { emit, stopped } = stopper.push({ token, text: utf8.push(h.tokenPiece(token, false)) });
+        yield* emit;
+        if (stopped) return;
+        feed = Int32Array.of(token);
+      }
+      const held = stopper.flush();
+      const tail = utf8.flush();
+      if (tail && held.length > 0) held[held.length - 1].text += tail;
+      yield* held;
+    } finally {
+      unlink();
+      ctx.dispose();
+    }
+  }
+
+  /**
+   * Logits of a token sequence evaluated from position 0 in one batch: the last row, or one row
+   * per token (`logits: 'all'`). Stateless: nothing is kept between calls.
+   */
+  async evaluate(tokens: ArrayLike<number>, options?: EvaluateOptions): Promise<EvaluateResult> {
+    const ids = v.tokens(tokens, 'tokens');
+    const o = v.optionsObject(options, 'evaluate options');
+    if (o.logits !== undefined && o.logits !== 'last' && o.logits !== 'all')
+      throw v.invalid("'last' or 'all'", 'logits', o.logits);
+    if (ids.length === 0)
+      throw new HalfbyteError('INVALID_ARGUMENT', 'Expected at least one token for tokens but received an empty list');
+    const signal = v.signal(o.signal, 'signal');
+    const a = addon();
+    const h = this.native();
+    const ctx = native(() => new a.ContextHandle(h, ids.length));
+    const { flag, unlink } = linkAbort(signal);
+    try {
+      const logits = await ctx.decode(ids, o.logits === 'all', flag);
+      return { logits, nVocab: this.info.vocabSize };
+    } catch (err) {
+      const e = fromNative(err);
+      throw e.code === 'ABORTED' ? abortedError(signal) : e;
+    } finally {
+      unlink();
+      ctx.dispose();
+    }
+  }
+
+  /** Frees the native model now (weights are unmapped once no generation still uses them). */
+  dispose(): void {
+    if (this.handle) {
+      this.handle.dispose();
+      this.handle = undefined;
+    }
+  }
+
+  get disposed(): boolean {
+    return this.handle === undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

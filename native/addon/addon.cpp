@@ -1,0 +1,594 @@
+// N-API surface of halfbyte. The only file that sees N-API: it validates nothing the TypeScript
+// layer already validated except what could crash the process (types, ranges, disposed handles),
+// runs every long operation on a worker thread, and turns every C++ exception into a JS error
+// carrying a `code` (lib/ wraps it into HalfbyteError). Nothing thrown here may escape.
+#include <napi.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../core/error.h"
+#include "../core/gguf.h"
+#include "../core/model.h"
+#include "../core/quant/kernels.h"
+#include "../core/sampling.h"
+#include "../core/tokenizer.h"
+
+namespace {
+
+Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  err.Set("name", Napi::String::New(env, "HalfbyteError"));
+  return err;
+}
+
+[[noreturn]] void Throw(Napi::Env env, const std::string& code, const std::string& message) {
+  throw MakeError(env, code, message);
+}
+
+// Runs fn, converting core exceptions into JS errors with codes.
+template <typename Fn>
+auto Guard(Napi::Env env, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const hb::Error& e) {
+    throw MakeError(env, e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    throw MakeError(env, "OUT_OF_MEMORY", "Out of memory");
+  } catch (const std::exception& e) {
+    throw MakeError(env, "INTERNAL", e.what());
+  } catch (...) {
+    throw MakeError(env, "INTERNAL", "Unknown native error");
+  }
+}
+
+// Captures a core exception on a worker thread for rejection on the JS thread.
+struct WorkerError {
+  std::string code, message;
+  bool set = false;
+  template <typename Fn>
+  void Run(Fn&& fn) {
+    try {
+      fn();
+    } catch (const hb::Error& e) {
+      code = e.code(), message = e.what(), set = true;
+    } catch (const std::bad_alloc&) {
+      code = "OUT_OF_MEMORY", message = "Out of memory", set = true;
+    } catch (const std::exception& e) {
+      code = "INTERNAL", message = e.what(), set = true;
+    } catch (...) {
+      code = "INTERNAL", message = "Unknown native error", set = true;
+    }
+  }
+};
+
+int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo, int64_t hi) {
+  if (info.Length() <= i || !info[i].IsNumber())
+    Throw(info.Env(), "INVALID_ARGUMENT", std::string("Expected a number for ") + what);
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || d != static_cast<double>(static_cast<int64_t>(d)))
+    Throw(info.Env(), "INVALID_ARGUMENT",
+          std::string("Expected an integer in [") + std::to_string(lo) + ", " + std::to_string(hi) + "] for " + what +
+              " but received " + info[i].ToString().Utf8Value());
+  return static_cast<int64_t>(d);
+}
+
+bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsBoolean())
+    Throw(info.Env(), "INVALID_ARGUMENT", std::string("Expected a boolean for ") + what);
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+std::vector<int32_t> ArgTokens(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    Throw(info.Env(), "INVALID_ARGUMENT", std::string("Expected an Int32Array for ") + what);
+  Napi::Int32Array a = info[i].As<Napi::Int32Array>();
+  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
+// ---------------------------------------------------------------------------------------------
+// AbortFlag: a cancellation flag shared between JS (AbortSignal listener) and native work.
+
+class AbortFlag : public Napi::ObjectWrap<AbortFlag> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "AbortFlag",
+                       {InstanceMethod("abort", &AbortFlag::Abort), InstanceMethod("aborted", &AbortFlag::Aborted)});
+  }
+  explicit AbortFlag(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AbortFlag>(info) {}
+  std::shared_ptr<std::atomic<bool>> flag = std::make_shared<std::atomic<bool>>(false);
+
+ private:
+  Napi::Value Abort(const Napi::CallbackInfo& info) {
+    flag->store(true);
+    return info.Env().Undefined();
+  }
+  Napi::Value Aborted(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), flag->load()); }
+};
+
+// Constructors per environment (main thread and each worker_thread load their own copy).
+struct AddonData {
+  Napi::FunctionReference abort_ctor, model_ctor, sampler_ctor;
+};
+AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+std::shared_ptr<std::atomic<bool>> OptionalAbort(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || info[i].IsUndefined() || info[i].IsNull()) return std::make_shared<std::atomic<bool>>(false);
+  if (!info[i].IsObject() || !info[i].As<Napi::Object>().InstanceOf(Data(info.Env()).abort_ctor.Value()))
+    Throw(info.Env(), "INVALID_ARGUMENT", "Expected an AbortFlag");
+  return AbortFlag::Unwrap(info[i].As<Napi::Object>())->flag;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ModelHandle
+
+struct ModelState {
+  std::unique_ptr<hb::Model> model;
+};
+
+class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "ModelHandle",
+                       {
+                           InstanceMethod("info", &ModelHandle::Info),
+                           InstanceMethod("tokenize", &ModelHandle::Tokenize),
+                           InstanceMethod("tokenPiece", &ModelHandle::TokenPiece),
+                           InstanceMethod("detokenize", &ModelHandle::Detokenize),
+                           InstanceMethod("isEog", &ModelHandle::IsEog),
+                           InstanceMethod("tokenAttr", &ModelHandle::TokenAttr),
+                           InstanceMethod("dispose", &ModelHandle::Dispose),
+                       });
+  }
+  explicit ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle>(info) {}
+
+  // Shared with contexts and in-flight work so dispose() never frees memory still in use.
+  std::shared_ptr<ModelState> state;
+
+  const hb::Model& Get(Napi::Env env) {
+    if (!state || !state->model) Throw(env, "DISPOSED", "This model has been disposed");
+    return *state->model;
+  }
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const hb::Model& m = Get(env);
+    return Guard(env, [&]() -> Napi::Value {
+      const hb::HParams& hp = m.hparams();
+      const hb::Tokenizer& tok = m.tokenizer();
+      const hb::GgufFile& g = m.gguf();
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("architecture", hp.arch);
+      o.Set("name", hp.name);
+      o.Set("contextLength", Napi::Number::New(env, static_cast<double>(hp.n_ctx_train)));
+      o.Set("embeddingLength", Napi::Number::New(env, static_cast<double>(hp.n_embd)));
+      o.Set("layers", Napi::Number::New(env, static_cast<double>(hp.n_layer)));
+      o.Set("heads", Napi::Number::New(env, static_cast<double>(hp.n_head)));
+      o.Set("kvHeads", Napi::Number::New(env, static_cast<double>(hp.n_head_kv)));
+      o.Set("feedForwardLength", Napi::Number::New(env, static_cast<double>(hp.n_ff)));
+      o.Set("vocabSize", Napi::Number::New(env, tok.n_vocab()));
+      o.Set("fileType", Napi::Number::New(env, hp.file_type));
+      o.Set("fileSize", Napi::Number::New(env, static_cast<double>(g.file_size())));
+      o.Set("vocabOnly", Napi::Boolean::New(env, m.vocab_only()));
+      o.Set("threads", Napi::Number::New(env, m.threads()));
+      o.Set("tokenizerModel", tok.model());
+      o.Set("tokenizerPre", tok.pre());
+      o.Set("bos", Napi::Number::New(env, tok.bos()));
+      o.Set("eos", Napi::Number::New(env, tok.eos()));
+      o.Set("addBos", Napi::Boolean::New(env, tok.add_bos()));
+      o.Set("addEos", Napi::Boolean::New(env, tok.add_eos()));
+      Napi::Array eog = Napi::Array::New(env);
+      for (size_t i = 0; i < tok.eog_ids().size(); i++) eog.Set(static_cast<uint32_t>(i), tok.eog_ids()[i]);
+      o.Set("eogTokens", eog);
+      Napi::Object counts = Napi::Object::New(env);
+      for (auto& kv : m.tensor_type_counts()) counts.Set(kv.first, kv.second);
+      o.Set("tensorTypes", counts);
+      const hb::GgufValue* tmpl = g.find("tokenizer.chat_template");
+      if (tmpl && tmpl->type == hb::GgufValueType::STRING) o.Set("chatTemplate", tmpl->s);
+      else o.Set("chatTemplate", env.Null());
+      return o;
+    });
+  }
+
+  Napi::Value Tokenize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const hb::Model& m = Get(env);
+    if (info.Length() < 1 || !info[0].IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for text");
+    std::string text = info[0].As<Napi::String>().Utf8Value();
+    bool add_special = ArgBool(info, 1, "addSpecial");
+    bool parse_special = ArgBool(info, 2, "parseSpecial");
+    return Guard(env, [&]() -> Napi::Value {
+      std::vector<int32_t> ids = m.tokenizer().tokenize(text, add_special, parse_special);
+      Napi::Int32Array out = Napi::Int32Array::New(env, ids.size());
+      if (!ids.empty()) std::memcpy(out.Data(), ids.data(), ids.size() * sizeof(int32_t));
+      return out;
+    });
+  }
+
+  static Napi::Value Bytes(Napi::Env env, const std::string& s) {
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, s.size());
+    if (!s.empty()) std::memcpy(out.Data(), s.data(), s.size());
+    return out;
+  }
+
+  Napi::Value TokenPiece(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const hb::Model& m = Get(env);
+    int64_t id = ArgInt(info, 0, "token", INT32_MIN, INT32_MAX);
+    bool render_special = ArgBool(info, 1, "renderSpecial");
+    return Guard(env, [&] { return Bytes(env, m.tokenizer().token_to_piece(static_cast<int32_t>(id), render_special)); });
+  }
+
+  Napi::Value Detokenize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const hb::Model& m = Get(env);
+    std::vector<int32_t> ids = ArgTokens(info, 0, "tokens");
+    bool render_special = ArgBool(info, 1, "renderSpecial");
+    return Guard(env, [&] { return Bytes(env, m.tokenizer().detokenize(ids, render_special)); });
+  }
+
+  Napi::Value IsEog(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const hb::Model& m = Get(env);
+    int64_t id = ArgInt(info, 0, "token", INT32_MIN, INT32_MAX);
+    return Napi::Boolean::New(env, m.tokenizer().is_eog(static_cast<int32_t>(id)));
+  }
+
+  Napi::Value TokenAttr(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const hb::Model& m = Get(env);
+    int64_t id = ArgInt(info, 0, "token", INT32_MIN, INT32_MAX);
+    return Guard(env, [&] { return Napi::Number::New(env, static_cast<int>(m.tokenizer().attr(static_cast<int32_t>(id)))); });
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    // Contexts and in-flight work hold their own reference to the state; the model itself is
+    // freed when the last of them lets go.
+    state.reset();
+    return info.Env().Undefined();
+  }
+};
+
+// loadModel(path, threads, vocabOnly, onProgress?, abortFlag?) -> Promise<ModelHandle>
+class LoadWorker : public Napi::AsyncProgressQueueWorker<uint64_t> {
+ public:
+  LoadWorker(Napi::Env env, std::string path, hb::LoadOptions opts, Napi::Function on_progress,
+             std::shared_ptr<std::atomic<bool>> abort)
+      : Napi::AsyncProgressQueueWorker<uint64_t>(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)),
+        opts_(std::move(opts)),
+        abort_(std::move(abort)) {
+    if (!on_progress.IsEmpty()) progress_cb_ = Napi::Persistent(on_progress);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute(const ExecutionProgress& progress) override {
+    err_.Run([&] {
+      hb::LoadOptions opts = opts_;
+      uint64_t last_sent = ~uint64_t(0);
+      opts.progress = [&](uint64_t done, uint64_t total) {
+        if (done != last_sent) {
+          uint64_t pair[2] = {done, total};
+          progress.Send(pair, 2);
+          last_sent = done;
+        }
+        return !abort_->load();
+      };
+      if (abort_->load()) hb::fail("ABORTED", "Loading was aborted");
+      model_ = hb::Model::load(path_, opts);
+    });
+  }
+  void OnProgress(const uint64_t* data, size_t count) override {
+    if (progress_cb_.IsEmpty() || count < 2) return;
+    Napi::Env env = Env();
+    try {
+      progress_cb_.Call({Napi::Number::New(env, static_cast<double>(data[0])), Napi::Number::New(env, static_cast<double>(data[1]))});
+    } catch (...) {
+      // A throwing progress listener must not break loading.
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_.set) {
+      deferred_.Reject(MakeError(env, err_.code, err_.message).Value());
+      return;
+    }
+    Napi::Object obj = Data(env).model_ctor.New({});
+    ModelHandle* h = ModelHandle::Unwrap(obj);
+    h->state = std::make_shared<ModelState>();
+    h->state->model = std::move(model_);
+    deferred_.Resolve(obj);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  hb::LoadOptions opts_;
+  std::shared_ptr<std::atomic<bool>> abort_;
+  Napi::FunctionReference progress_cb_;
+  std::unique_ptr<hb::Model> model_;
+  WorkerError err_;
+};
+
+Napi::Value LoadModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for path");
+    hb::LoadOptions opts;
+    opts.threads = static_cast<int>(ArgInt(info, 1, "threads", 0, 1024));
+    opts.vocab_only = ArgBool(info, 2, "vocabOnly");
+    Napi::Function cb;
+    if (info.Length() > 3 && info[3].IsFunction()) cb = info[3].As<Napi::Function>();
+    auto abort = OptionalAbort(info, 4);
+    auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), opts, cb, abort);
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  });
+}
+
+ModelHandle* UnwrapModel(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env).model_ctor.Value()))
+    Throw(env, "INVALID_ARGUMENT", "Expected a ModelHandle");
+  return ModelHandle::Unwrap(v.As<Napi::Object>());
+}
+
+// ---------------------------------------------------------------------------------------------
+// SamplerHandle
+
+class SamplerHandle : public Napi::ObjectWrap<SamplerHandle> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "SamplerHandle", {InstanceMethod("accept", &SamplerHandle::Accept)});
+  }
+  // new SamplerHandle(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed)
+  explicit SamplerHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamplerHandle>(info) {
+    Napi::Env env = info.Env();
+    auto num = [&](size_t i, const char* what) {
+      if (info.Length() <= i || !info[i].IsNumber()) Throw(env, "INVALID_ARGUMENT", std::string("Expected a number for ") + what);
+      double d = info[i].As<Napi::Number>().DoubleValue();
+      if (d != d) Throw(env, "INVALID_ARGUMENT", std::string("Expected a number for ") + what + " but received NaN");
+      return d;
+    };
+    hb::SamplerParams p;
+    p.temperature = static_cast<float>(num(0, "temperature"));
+    p.top_k = static_cast<int32_t>(ArgInt(info, 1, "topK", 0, INT32_MAX));
+    p.top_p = static_cast<float>(num(2, "topP"));
+    p.min_p = static_cast<float>(num(3, "minP"));
+    p.repeat_penalty = static_cast<float>(num(4, "repeatPenalty"));
+    p.repeat_last_n = static_cast<int32_t>(ArgInt(info, 5, "repeatLastN", 0, 1 << 20));
+    p.seed = static_cast<uint64_t>(ArgInt(info, 6, "seed", 0, (int64_t(1) << 53)));
+    sampler = std::make_shared<hb::Sampler>(p);
+  }
+  std::shared_ptr<hb::Sampler> sampler;
+
+ private:
+  Napi::Value Accept(const Napi::CallbackInfo& info) {
+    std::vector<int32_t> ids = ArgTokens(info, 0, "tokens");
+    for (int32_t t : ids) sampler->accept(t);
+    return info.Env().Undefined();
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// ContextHandle: one KV cache. One operation at a time; a second one is refused with CONTEXT_BUSY.
+
+struct ContextState {
+  std::shared_ptr<ModelState> model;  // keeps the weights alive while this context exists
+  std::unique_ptr<hb::Context> ctx;
+  std::atomic<bool> busy{false};
+  std::vector<float> logits;
+};
+
+class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "ContextHandle",
+                       {
+                           InstanceMethod("decode", &ContextHandle::Decode),
+                           InstanceMethod("step", &ContextHandle::Step),
+                           InstanceMethod("nPast", &ContextHandle::NPast),
+                           InstanceMethod("nCtx", &ContextHandle::NCtx),
+                           InstanceMethod("truncate", &ContextHandle::Truncate),
+                           InstanceMethod("dispose", &ContextHandle::Dispose),
+                       });
+  }
+  // new ContextHandle(model, nCtx)
+  explicit ContextHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ContextHandle>(info) {
+    Napi::Env env = info.Env();
+    ModelHandle* mh = UnwrapModel(env, info.Length() > 0 ? info[0] : env.Undefined());
+    const hb::Model& m = mh->Get(env);
+    if (m.vocab_only()) Throw(env, "VOCAB_ONLY", "This model was loaded with vocabOnly: true and cannot evaluate");
+    int64_t n_ctx = ArgInt(info, 1, "contextSize", 0, int64_t(1) << 24);
+    state_ = std::make_shared<ContextState>();
+    state_->model = mh->state;
+    Guard(env, [&] { state_->ctx = std::make_unique<hb::Context>(m, n_ctx); });
+  }
+
+ private:
+  std::shared_ptr<ContextState> state_;
+
+  ContextState& Acquire(Napi::Env env) {
+    if (!state_ || !state_->ctx) Throw(env, "DISPOSED", "This context has been disposed");
+    bool expected = false;
+    if (!state_->busy.compare_exchange_strong(expected, true))
+      Throw(env, "CONTEXT_BUSY", "A generation or evaluation is already running on this context");
+    return *state_;
+  }
+
+  // decode(tokens: Int32Array, allLogits: boolean, abort?: AbortFlag) -> Promise<Float32Array>
+  class DecodeWorker : public Napi::AsyncWorker {
+   public:
+    DecodeWorker(Napi::Env env, std::shared_ptr<ContextState> st, std::vector<int32_t> tokens, bool all,
+                 std::shared_ptr<std::atomic<bool>> abort, std::shared_ptr<hb::Sampler> sampler)
+        : Napi::AsyncWorker(env),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          st_(std::move(st)),
+          tokens_(std::move(tokens)),
+          all_(all),
+          abort_(std::move(abort)),
+          sampler_(std::move(sampler)) {}
+    Napi::Promise Promise() { return deferred_.Promise(); }
+    void Execute() override {
+      err_.Run([&] {
+        st_->ctx->decode(tokens_.data(), static_cast<int64_t>(tokens_.size()), all_, st_->logits, abort_.get());
+        if (sampler_) {
+          int32_t n_vocab = static_cast<int32_t>(st_->model->model->hparams().n_vocab);
+          token_ = sampler_->sample(st_->logits.data(), n_vocab);
+          sampler_->accept(token_);
+        }
+      });
+    }
+    void OnOK() override {
+      Napi::Env env = Env();
+      st_->busy.store(false);
+      if (err_.set) {
+        deferred_.Reject(MakeError(env, err_.code, err_.message).Value());
+        return;
+      }
+      if (sampler_) {
+        deferred_.Resolve(Napi::Number::New(env, token_));
+        return;
+      }
+      Napi::Float32Array out = Napi::Float32Array::New(env, st_->logits.size());
+      std::memcpy(out.Data(), st_->logits.data(), st_->logits.size() * sizeof(float));
+      deferred_.Resolve(out);
+    }
+    void OnError(const Napi::Error& e) override {
+      st_->busy.store(false);
+      deferred_.Reject(e.Value());
+    }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    std::shared_ptr<ContextState> st_;
+    std::vector<int32_t> tokens_;
+    bool all_;
+    std::shared_ptr<std::atomic<bool>> abort_;
+    std::shared_ptr<hb::Sampler> sampler_;
+    int32_t token_ = -1;
+    WorkerError err_;
+  };
+
+  Napi::Value Decode(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<int32_t> tokens = ArgTokens(info, 0, "tokens");
+    bool all = ArgBool(info, 1, "allLogits");
+    auto abort = OptionalAbort(info, 2);
+    if (tokens.empty()) Throw(env, "INVALID_ARGUMENT", "Expected at least one token to evaluate");
+    ContextState& st = Acquire(env);
+    auto* w = new DecodeWorker(env, state_, std::move(tokens), all, abort, nullptr);
+    Napi::Promise p = w->Promise();
+    (void)st;
+    w->Queue();
+    return p;
+  }
+
+  // step(tokens: Int32Array, sampler: SamplerHandle, abort?: AbortFlag) -> Promise<number>:
+  // evaluates tokens, samples the next one from the last row and records it in the sampler.
+  Napi::Value Step(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<int32_t> tokens = ArgTokens(info, 0, "tokens");
+    if (info.Length() < 2 || !info[1].IsObject() || !info[1].As<Napi::Object>().InstanceOf(Data(env).sampler_ctor.Value()))
+      Throw(env, "INVALID_ARGUMENT", "Expected a SamplerHandle");
+    auto sampler = SamplerHandle::Unwrap(info[1].As<Napi::Object>())->sampler;
+    auto abort = OptionalAbort(info, 2);
+    if (tokens.empty()) Throw(env, "INVALID_ARGUMENT", "Expected at least one token to evaluate");
+    Acquire(env);
+    auto* w = new DecodeWorker(env, state_, std::move(tokens), false, abort, sampler);
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
+  Napi::Value NPast(const Napi::CallbackInfo& info) {
+    if (!state_ || !state_->ctx) Throw(info.Env(), "DISPOSED", "This context has been disposed");
+    return Napi::Number::New(info.Env(), static_cast<double>(state_->ctx->n_past()));
+  }
+  Napi::Value NCtx(const Napi::CallbackInfo& info) {
+    if (!state_ || !state_->ctx) Throw(info.Env(), "DISPOSED", "This context has been disposed");
+    return Napi::Number::New(info.Env(), static_cast<double>(state_->ctx->n_ctx()));
+  }
+  Napi::Value Truncate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!state_ || !state_->ctx) Throw(env, "DISPOSED", "This context has been disposed");
+    if (state_->busy.load()) Throw(env, "CONTEXT_BUSY", "A generation or evaluation is already running on this context");
+    int64_t n = ArgInt(info, 0, "n", 0, state_->ctx->n_past());
+    Guard(env, [&] { state_->ctx->truncate(n); });
+    return env.Undefined();
+  }
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    // In-flight work holds its own reference; memory goes when it finishes.
+    state_.reset();
+    return info.Env().Undefined();
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Module-level functions
+
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    const hb::CpuFeatures& f = hb::cpu_features();
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Object feats = Napi::Object::New(env);
+    feats.Set("avx2", f.avx2);
+    feats.Set("fma", f.fma);
+    feats.Set("f16c", f.f16c);
+    feats.Set("avx512f", f.avx512f);
+    feats.Set("avx512bw", f.avx512bw);
+    feats.Set("avx512vnni", f.avx512vnni);
+    feats.Set("neon", f.neon);
+    feats.Set("dotprod", f.dotprod);
+    o.Set("features", feats);
+    Napi::Array isas = Napi::Array::New(env);
+    auto avail = hb::available_isas();
+    for (size_t i = 0; i < avail.size(); i++) isas.Set(static_cast<uint32_t>(i), hb::isa_name(avail[i]));
+    o.Set("availableIsas", isas);
+    o.Set("activeIsa", hb::isa_name(hb::active_isa()));
+    return o;
+  });
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for isa");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  hb::Isa isa;
+  if (!hb::parse_isa(name, &isa))
+    Throw(env, "INVALID_ARGUMENT", "Expected one of scalar, avx2, avx512, neon, neondot for isa but received " + name);
+  if (!hb::set_active_isa(isa)) Throw(env, "UNSUPPORTED_ISA", "This CPU cannot run " + name + " kernels");
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  data->abort_ctor = Napi::Persistent(AbortFlag::Init(env));
+  data->model_ctor = Napi::Persistent(ModelHandle::Init(env));
+  data->sampler_ctor = Napi::Persistent(SamplerHandle::Init(env));
+  env.SetInstanceData(data);
+  exports.Set("AbortFlag", data->abort_ctor.Value());
+  exports.Set("ModelHandle", data->model_ctor.Value());
+  exports.Set("SamplerHandle", data->sampler_ctor.Value());
+  exports.Set("ContextHandle", ContextHandle::Init(env));
+  exports.Set("loadModel", Napi::Function::New(env, LoadModel));
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(halfbyte, Init)
