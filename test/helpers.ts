@@ -1,0 +1,59 @@
+// Shared test helpers: fixture paths, reference files, logit comparisons.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const fixtures = fileURLToPath(new URL('./fixtures', import.meta.url));
+export const modelPath = (name: string) => join(fixtures, 'models', name);
+
+export interface RefCase {
+  prompt: string;
+  tokens: number[];
+  positions: number[];
+  logits: number[][];
+  greedy: number[];
+  greedy_text_hex: string;
+}
+
+export function readRef(name: string): RefCase[] {
+  return JSON.parse(readFileSync(modelPath(name), 'utf8'));
+}
+
+function logSoftmax(row: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]);
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  const lse = max + Math.log(sum);
+  const out = new Float64Array(row.length);
+  for (let i = 0; i < row.length; i++) out[i] = row[i] - lse;
+  return out;
+}
+
+/** KL(ref || ours) of the softmax distributions of two logit rows. */
+export function kl(ref: ArrayLike<number>, ours: ArrayLike<number>): number {
+  const p = logSoftmax(ref);
+  const q = logSoftmax(ours);
+  let s = 0;
+  for (let i = 0; i < p.length; i++) s += Math.exp(p[i]) * (p[i] - q[i]);
+  return s;
+}
+
+export function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+/** Difference between the largest and second-largest logit. */
+export function top1Margin(row: ArrayLike<number>): number {
+  let a = -Infinity;
+  let b = -Infinity;
+  for (let i = 0; i < row.length; i++) {
+    if (row[i] > a) {
+      b = a;
+      a = row[i];
+    } else if (row[i] > b) b = row[i];
+  }
+  return a - b;
+}

@@ -1,0 +1,70 @@
+// Logits and greedy outputs agree with llama.cpp's (test/fixtures/models/*.ref.json).
+// HALFBYTE_FORCE_ISA=scalar|avx2|... reruns this whole file on one kernel set.
+import { describe, expect, it } from 'vitest';
+import { load } from '../lib/index.js';
+import { argmax, kl, modelPath, readRef, top1Margin } from './helpers.js';
+
+const parityModels = [
+  'tiny-llama-F32',
+  'tiny-llama-F16',
+  'tiny-llama-BF16',
+  'tiny-llama-Q8_0',
+  'tiny-llama-Q4_0',
+  'tiny-llama-Q4_0-pure',
+  'tiny-llama-Q6_K',
+  'tiny-qwen2-F32',
+  'tiny-qwen2-Q8_0',
+];
+
+describe.each(parityModels)('%s logits match llama.cpp', (name) => {
+  it('has mean KL <= 1e-3 and the same top-1 where the margin exceeds 0.1', async () => {
+    await using model = await load(modelPath(`${name}.gguf`), { threads: 2 });
+    for (const ref of readRef(`${name}.ref.json`)) {
+      expect(Array.from(model.tokenize(ref.prompt))).toEqual(ref.tokens);
+      const { logits, nVocab } = await model.evaluate(ref.tokens, { logits: 'all' });
+      expect(logits.length).toBe(ref.tokens.length * nVocab);
+      let klSum = 0;
+      ref.positions.forEach((pos, k) => {
+        const ours = logits.subarray(pos * nVocab, (pos + 1) * nVocab);
+        klSum += kl(ref.logits[k], ours);
+        if (top1Margin(ref.logits[k]) > 0.1) expect(argmax(ours), `top-1 at position ${pos}`).toBe(argmax(ref.logits[k]));
+      });
+      expect(klSum / ref.positions.length).toBeLessThanOrEqual(1e-3);
+    }
+  });
+});
+
+describe('stories260K', () => {
+  it('tokenizes the reference prompts and generates llama.cpp greedy continuations token for token', async () => {
+    await using model = await load(modelPath('stories260K.gguf'), { threads: 2 });
+    for (const ref of readRef('stories260K.ref.json')) {
+      const tokens = model.tokenize(ref.prompt);
+      expect(Array.from(tokens)).toEqual(ref.tokens);
+      const got: number[] = [];
+      let text = '';
+      for await (const chunk of model.generate(ref.prompt, { temperature: 0, maxTokens: ref.greedy.length })) {
+        got.push(chunk.token);
+        text += chunk.text;
+      }
+      // llama.cpp's list ends with the EOS it stopped at; generate() does not yield EOS.
+      const eos = model.info.tokenizer.eos;
+      const expected = ref.greedy[ref.greedy.length - 1] === eos ? ref.greedy.slice(0, -1) : ref.greedy;
+      expect(got).toEqual(expected);
+      const refText = Buffer.from(ref.greedy_text_hex, 'hex').toString('utf8');
+      expect(text).toBe(refText);
+    }
+  });
+
+  it('evaluate matches the reference logits at every prompt position', async () => {
+    await using model = await load(modelPath('stories260K.gguf'));
+    for (const ref of readRef('stories260K.ref.json')) {
+      const { logits, nVocab } = await model.evaluate(ref.tokens, { logits: 'all' });
+      let klSum = 0;
+      ref.positions.forEach((pos, k) => (klSum += kl(ref.logits[k], logits.subarray(pos * nVocab, (pos + 1) * nVocab))));
+      expect(klSum / ref.positions.length).toBeLessThanOrEqual(1e-4);
+      const last = await model.evaluate(ref.tokens);
+      expect(last.logits.length).toBe(nVocab);
+      expect(Array.from(last.logits)).toEqual(Array.from(logits.subarray((ref.tokens.length - 1) * nVocab)));
+    }
+  });
+});
