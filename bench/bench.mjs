@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// Prefill and generation speed of halfbyte through its Node API, and of node-llama-cpp on the
+// same file in the same invocation when it is installed (npm i --no-save -E node-llama-cpp@3.21.1),
+// so the ratio comes from one run on one machine.
+//
+//   npm run bench -- --model FILE [--threads 2] [--prompt 128] [--gen 64] [--reps 5] [--no-peer]
+//
+// Method (the same as ../shared/bench/peer-bench.mjs): prefill = evaluate PROMPT tokens in a
+// fresh context; generation = GEN greedy tokens from a 1-token prompt. Reported: min/median/max
+// tokens/s, and the memory bandwidth generation implies (bytes of weights read per token x tok/s).
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    threads: { type: 'string', default: '2' },
+    prompt: { type: 'string', default: '128' },
+    gen: { type: 'string', default: '64' },
+    reps: { type: 'string', default: '5' },
+    'no-peer': { type: 'boolean', default: false },
+    'peer-only': { type: 'boolean', default: false },
+  },
+});
+if (!values.model) {
+  console.error('usage: npm run bench -- --model FILE [--threads N] [--prompt 128] [--gen 64] [--reps 5] [--no-peer]');
+  process.exit(2);
+}
+const nPrompt = Number(values.prompt);
+const nGen = Number(values.gen);
+const threads = Number(values.threads);
+const reps = Number(values.reps);
+const stats = (a) => {
+  const s = a.slice().sort((x, y) => x - y);
+  return { min: +s[0].toFixed(2), median: +s[s.length >> 1].toFixed(2), max: +s[s.length - 1].toFixed(2) };
+};
+const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
+
+async function benchHalfbyte() {
+  const { load, getCpuInfo } = await import(join(root, 'dist/esm/index.js'));
+  const t0 = performance.now();
+  const model = await load(values.model, { threads });
+  const loadMs = performance.now() - t0;
+  const pp = [];
+  const tg = [];
+  const tokens = Array.from({ length: nPrompt }, (_, i) => 100 + ((i * 7919) % Math.min(20000, model.info.vocabSize - 100)));
+  for (let r = 0; r < reps; r++) {
+    let t = performance.now();
+    await model.evaluate(tokens);
+    pp.push(nPrompt / ((performance.now() - t) / 1000));
+    let n = 0;
+    t = performance.now();
+    for await (const _ of model.generate([tokens[0]], { temperature: 0, maxTokens: nGen })) if (++n >= nGen) break;
+    tg.push(n / ((performance.now() - t) / 1000));
+  }
+  const info = model.info;
+  model.dispose();
+  return { name: 'halfbyte', isa: getCpuInfo().activeIsa, loadMs: Math.round(loadMs), pp: stats(pp), tg: stats(tg), peakRssMb: rssMb(), info };
+}
+
+function benchPeer() {
+  try {
+    createRequire(join(root, 'package.json')).resolve('node-llama-cpp');
+  } catch {
+    return null;
+  }
+  const script = join(root, 'bench', 'peer.mjs');
+  const out = execFileSync(process.execPath, [script, values.model, String(nPrompt), String(nGen), String(threads), String(reps)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const r = JSON.parse(out.trim().split('\n').pop());
+  return { name: 'node-llama-cpp', pp: stats(r.pp), tg: stats(r.tg), peakRssMb: r.peakRssMb };
+}
+
+const fileBytes = statSync(values.model).size;
+const results = [];
+if (!values['peer-only']) results.push(await benchHalfbyte());
+const peer = values['no-peer'] ? null : benchPeer();
+if (peer) results.push(peer);
+
+console.log(`model ${values.model} (${(fileBytes / 2 ** 20).toFixed(0)} MiB), threads ${threads}, prompt ${nPrompt}, gen ${nGen}, reps ${reps}`);
+for (const r of results) {
+  // Generation reads (about) every weight once per token: the file size, less the embedding
+  // table of which one row is read.
+  const gbps = (r.tg.median * fileBytes) / 1e9;
+  console.log(
+    `${r.name.padEnd(15)} prefill ${r.pp.median} tok/s (min ${r.pp.min}, max ${r.pp.max})  ` +
+      `generation ${r.tg.median} tok/s (min ${r.tg.min}, max ${r.tg.max}) ~ ${gbps.toFixed(1)} GB/s  peak RSS ${r.peakRssMb} MB` +
+      (r.isa ? `  [${r.isa}]` : ''),
+  );
+}
+if (results.length === 2) {
+  const [a, b] = results;
+  console.log(`ratio halfbyte/node-llama-cpp: prefill ${(a.pp.median / b.pp.median).toFixed(2)}x, generation ${(a.tg.median / b.tg.median).toFixed(2)}x`);
+}
+console.log(JSON.stringify({ model: values.model, fileBytes, threads, nPrompt, nGen, reps, results: results.map(({ info, ...r }) => r) }));

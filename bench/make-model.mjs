@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// Writes a random-weight LLaMA GGUF of a real model's shape, for speed measurements only
+// (outputs are meaningless, the work is real), so benchmarks need no download.
+//
+//   node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny --type Q4_0|Q8_0|Q4_K_M [--seed N]
+//
+// Shapes: 1b = TinyLlama-1.1B (dim 2048, 22 layers, 32 heads, 4 KV heads, FFN 5632, vocab 32000),
+// 7b = LLaMA-7B (dim 4096, 32 layers, 32 heads, FFN 11008). Tensor types follow llama-quantize:
+// matrices in TYPE, output.weight Q6_K, norms F32; Q4_K_M gives attn_v and ffn_down Q6_K in the
+// layers llama.cpp's "use more bits" rule picks and Q4_K elsewhere.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+const SHAPES = {
+  // dim, layers, heads, kv heads, ffn, vocab
+  '1b': [2048, 22, 32, 4, 5632, 32000],
+  '7b': [4096, 32, 32, 32, 11008, 32000],
+  tiny: [256, 2, 8, 4, 768, 512],
+};
+// GGUF type id, elements per block, bytes per block
+const TYPES = {
+  F32: [0, 1, 4],
+  Q4_0: [2, 32, 18],
+  Q8_0: [8, 32, 34],
+  Q4_K: [12, 256, 144],
+  Q6_K: [14, 256, 210],
+};
+const FILE_TYPE = { Q4_0: 2, Q8_0: 7, Q4_K_M: 15 };
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { shape: { type: 'string', default: '1b' }, type: { type: 'string', default: 'Q4_0' }, seed: { type: 'string', default: '1' } },
+});
+const out = positionals[0];
+if (!out || !SHAPES[values.shape] || !FILE_TYPE[values.type]) {
+  console.error('usage: node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny --type Q4_0|Q8_0|Q4_K_M [--seed N]');
+  process.exit(2);
+}
+const [dim, L, H, KV, FF, V] = SHAPES[values.shape];
+const hd = dim / H;
+
+// xorshift32: seeded and fast enough to fill gigabytes.
+let state = (Number(values.seed) >>> 0) || 1;
+function fillRandom(buf) {
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >> 2);
+  let x = state;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x >>> 0;
+  }
+  state = x;
+}
+function f16(v) {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer)[0];
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  return ((u >>> 16) & 0x8000) | (exp << 10) | ((u >>> 13) & 0x3ff);
+}
+// Block scales between 0.002 and 0.02 keep activations finite through the layers.
+const scales = Array.from({ length: 256 }, (_, i) => f16(0.002 + (0.018 * i) / 255));
+
+function tensorBytes(type, rows, cols) {
+  const [, bs, ts] = TYPES[type];
+  return (rows * cols) / bs * ts;
+}
+
+// Writes one tensor's random blocks in chunks, fixing up each block's scale fields.
+function writeBlocks(fd, type, rows, cols) {
+  const [, bs, ts] = TYPES[type];
+  const nBlocks = (rows * cols) / bs;
+  const perChunk = Math.max(1, Math.floor((8 << 20) / ts));
+  const chunk = Buffer.alloc(Math.ceil((perChunk * ts) / 4) * 4);
+  for (let b0 = 0; b0 < nBlocks; b0 += perChunk) {
+    const n = Math.min(perChunk, nBlocks - b0);
+    fillRandom(chunk);
+    for (let b = 0; b < n; b++) {
+      const o = b * ts;
+      const d = scales[chunk[o + 3] ?? 0];
+      if (type === 'Q4_0' || type === 'Q8_0') chunk.writeUInt16LE(d, o);
+      else if (type === 'Q4_K') {
+        // 6-bit sub-block scales multiply d, so keep d small.
+        chunk.writeUInt16LE(scales[chunk[o + 3] >> 5], o);
+        chunk.writeUInt16LE(scales[chunk[o + 5] >> 5], o + 2); // dmin
+      } else if (type === 'Q6_K') {
+        for (let s = 0; s < 16; s++) chunk[o + 192 + s] = 1 + (chunk[o + 192 + s] % 31);
+        chunk.writeUInt16LE(d, o + 208);
+      }
+    }
+    writeSync(fd, chunk, 0, n * ts);
+  }
+}
+
+const tensors = []; // { name, ne, type, rows, cols }
+function add(name, rows, cols, type) {
+  tensors.push({ name, ne: rows > 1 ? [cols, rows] : [cols], type, rows, cols });
+}
+const base = values.type === 'Q4_K_M' ? 'Q4_K' : values.type;
+const moreBits = (i) => i < L / 8 || i >= (7 * L) / 8 || (i - Math.floor(L / 8)) % 3 === 2;
+add('token_embd.weight', V, dim, base);
+add('output_norm.weight', 1, dim, 'F32');
+add('output.weight', V, dim, 'Q6_K');
+for (let l = 0; l < L; l++) {
+  const b = `blk.${l}.`;
+  const big = values.type === 'Q4_K_M' && moreBits(l) ? 'Q6_K' : base;
+  add(b + 'attn_norm.weight', 1, dim, 'F32');
+  add(b + 'attn_q.weight', H * hd, dim, base);
+  add(b + 'attn_k.weight', KV * hd, dim, base);
+  add(b + 'attn_v.weight', KV * hd, dim, big);
+  add(b + 'attn_output.weight', dim, H * hd, base);
+  add(b + 'ffn_norm.weight', 1, dim, 'F32');
+  add(b + 'ffn_gate.weight', FF, dim, base);
+  add(b + 'ffn_up.weight', FF, dim, base);
+  add(b + 'ffn_down.weight', dim, FF, big);
+}
+
+// Metadata
+const parts = [];
+const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
+const f32 = (v) => { const b = Buffer.alloc(4); b.writeFloatLE(v); return b; };
+const str = (s) => { const x = Buffer.from(s, 'utf8'); return Buffer.concat([u64(x.length), x]); };
+const kv = [];
+const kvU32 = (k, v) => kv.push(Buffer.concat([str(k), u32(4), u32(v)]));
+const kvF32 = (k, v) => kv.push(Buffer.concat([str(k), u32(6), f32(v)]));
+const kvStr = (k, v) => kv.push(Buffer.concat([str(k), u32(8), str(v)]));
+const kvBool = (k, v) => kv.push(Buffer.concat([str(k), u32(7), Buffer.from([v ? 1 : 0])]));
+const kvArr = (k, sub, items, enc) => kv.push(Buffer.concat([str(k), u32(9), u32(sub), u64(items.length), ...items.map(enc)]));
+kvStr('general.architecture', 'llama');
+kvStr('general.name', `bench-${values.shape}-${values.type}`);
+kvU32('general.file_type', FILE_TYPE[values.type]);
+kvU32('general.quantization_version', 2);
+kvU32('llama.context_length', 4096);
+kvU32('llama.embedding_length', dim);
+kvU32('llama.block_count', L);
+kvU32('llama.feed_forward_length', FF);
+kvU32('llama.attention.head_count', H);
+kvU32('llama.attention.head_count_kv', KV);
+kvU32('llama.rope.dimension_count', hd);
+kvF32('llama.rope.freq_base', 10000);
+kvF32('llama.attention.layer_norm_rms_epsilon', 1e-5);
+const toks = ['<unk>', '<s>', '</s>'];
+for (let i = 0; i < 256; i++) toks.push(`<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`);
+for (let i = 0; toks.length < V; i++) toks.push(`\u2581t${i}`);
+kvStr('tokenizer.ggml.model', 'llama');
+kvArr('tokenizer.ggml.tokens', 8, toks, str);
+kvArr('tokenizer.ggml.scores', 6, toks.map((_, i) => (i < 259 ? 0 : -(i - 259))), f32);
+kvArr('tokenizer.ggml.token_type', 5, toks.map((_, i) => u32(i === 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1)), (b) => b);
+kvU32('tokenizer.ggml.bos_token_id', 1);
+kvU32('tokenizer.ggml.eos_token_id', 2);
+kvU32('tokenizer.ggml.unknown_token_id', 0);
+kvBool('tokenizer.ggml.add_bos_token', true);
+
+const ALIGN = 32;
+parts.push(Buffer.from('GGUF'), u32(3), u64(tensors.length), u64(kv.length), ...kv);
+let off = 0;
+for (const t of tensors) {
+  t.offset = off;
+  parts.push(str(t.name), u32(t.ne.length), ...t.ne.map(u64), u32(TYPES[t.type][0]), u64(off));
+  off += Math.ceil(tensorBytes(t.type, t.rows, t.cols) / ALIGN) * ALIGN;
+}
+let head = Buffer.concat(parts);
+head = Buffer.concat([head, Buffer.alloc((ALIGN - (head.length % ALIGN)) % ALIGN)]);
+const fd = openSync(out, 'w');
+writeSync(fd, head);
+for (const t of tensors) {
+  const n = tensorBytes(t.type, t.rows, t.cols);
+  if (t.type === 'F32') {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < t.cols; i++) b.writeFloatLE(1 + 0.01 * Math.sin(i), i * 4);
+    writeSync(fd, b);
+  } else writeBlocks(fd, t.type, t.rows, t.cols);
+  const pad = (ALIGN - (n % ALIGN)) % ALIGN;
+  if (pad) writeSync(fd, Buffer.alloc(pad));
+}
+closeSync(fd);
+console.log(`wrote ${out}: ${values.shape} ${values.type}, ${(head.length + off) / 2 ** 20 | 0} MiB`);
