@@ -39,7 +39,8 @@ const stats = (a) => {
   const s = a.slice().sort((x, y) => x - y);
   return { min: +s[0].toFixed(2), median: +s[s.length >> 1].toFixed(2), max: +s[s.length - 1].toFixed(2) };
 };
-const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
+// Peak resident set size of this process (maxRSS is in KiB).
+const rssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
 async function benchHalfbyte() {
   const { load, getCpuInfo } = await import(join(root, 'dist/esm/index.js'));

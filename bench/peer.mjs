@@ -21,7 +21,7 @@ for (let r = 0; r < +reps; r++) {
   out.tg.push(nGen / ((performance.now() - t0) / 1000));
   seq.dispose();
 }
-out.peakRssMb = Math.round(process.memoryUsage().rss / 2 ** 20);
+out.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 console.log(JSON.stringify(out));
 await ctx.dispose();
 await model.dispose();
