@@ -9,8 +9,7 @@
 // fresh context; generation = GEN greedy tokens from a 1-token prompt. Reported: min/median/max
 // tokens/s, and the memory bandwidth generation implies (bytes of weights read per token x tok/s).
 import { execFileSync } from 'node:child_process';
-import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,6 +24,8 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '5' },
     'no-peer': { type: 'boolean', default: false },
     'peer-only': { type: 'boolean', default: false },
+    // A folder where node-llama-cpp is installed, if not in this project's node_modules.
+    'peer-dir': { type: 'string' },
   },
 });
 if (!values.model) {
@@ -65,15 +66,13 @@ async function benchHalfbyte() {
 }
 
 function benchPeer() {
-  try {
-    createRequire(join(root, 'package.json')).resolve('node-llama-cpp');
-  } catch {
-    return null;
-  }
+  const entry = join(values['peer-dir'] ?? root, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+  if (!existsSync(entry)) return null;
   const script = join(root, 'bench', 'peer.mjs');
   const out = execFileSync(process.execPath, [script, values.model, String(nPrompt), String(nGen), String(threads), String(reps)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, HALFBYTE_PEER_ENTRY: entry },
   });
   const r = JSON.parse(out.trim().split('\n').pop());
   return { name: 'node-llama-cpp', pp: stats(r.pp), tg: stats(r.tg), peakRssMb: r.peakRssMb };

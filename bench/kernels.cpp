@@ -6,7 +6,8 @@
 //   g++ -O2 -std=c++17 bench/kernels.cpp native/core/quant/{cpu_features,kernels_ref}.cpp \
 //       native/core/ggml_types.cpp /tmp/avx2.o /tmp/avx512.o -o /tmp/bench_kernels -lpthread
 // Run: /tmp/bench_kernels [type=Q4_0] [n=2048] [rows=5632] [ntok=1] [threads=1] [isa=best]
-// Weights are cycled through copies totalling >= 256 MiB so decode timings measure DRAM, not cache.
+// Weights are cycled through copies totalling >= 256 MiB so decode timings measure DRAM, not cache
+// (set HB_BENCH_IN_CACHE=1 to reuse one copy and time the arithmetic instead).
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   const GgmlTypeInfo info = ggml_type_info(static_cast<uint32_t>(type));
   const size_t row_bytes = static_cast<size_t>(n / info.block_size) * info.type_size;
   const size_t mat_bytes = row_bytes * static_cast<size_t>(rows);
-  const size_t copies = ntok == 1 ? (size_t(256) << 20) / mat_bytes + 1 : 1;
+  const size_t copies = ntok == 1 && !std::getenv("HB_BENCH_IN_CACHE") ? (size_t(256) << 20) / mat_bytes + 1 : 1;
   std::vector<uint8_t> w(mat_bytes * copies);
   uint64_t s = 1;
   for (auto& b : w) b = static_cast<uint8_t>((s = s * 6364136223846793005ull + 1442695040888963407ull) >> 56);

@@ -1,6 +1,8 @@
 // node-llama-cpp on the same file, the same way as ../shared/bench/peer-bench.mjs (run in its own
 // process by bench.mjs so the two engines never share a heap). Prints one JSON line.
-import { getLlama } from 'node-llama-cpp';
+import { pathToFileURL } from 'node:url';
+
+const { getLlama } = await import(pathToFileURL(process.env.HALFBYTE_PEER_ENTRY).href);
 
 const [path, pp = '128', tg = '64', th = '2', reps = '3'] = process.argv.slice(2);
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
