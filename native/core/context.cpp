@@ -1,0 +1,418 @@
+// One sequence's forward pass over a bound Model, in the llama2.c style: every step says its
+// shapes. B = tokens in the current batch (<= kMaxBatch), D = n_embd, Hq/Hkv = query/KV heads,
+// hd = head_dim, G = Hq / Hkv (query heads per KV head), F = n_ff, V = n_vocab.
+//
+// Numerics follow llama.cpp's CPU backend where it matters for agreement: RMSNorm sums squares
+// in double, softmax sums in double, rope angles are built by repeated float multiplication.
+// The KV cache stores F16, as llama.cpp does by default.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "error.h"
+#include "model_impl.h"
+#include "quant/fp16.h"
+
+namespace hb {
+
+namespace {
+
+constexpr int64_t kMaxBatch = 512;         // tokens per gemm: weights are read once per batch
+constexpr int64_t kRowsPerTask = 16;       // matmul rows per task; fixed so results never depend on threads
+constexpr int64_t kAttnTokensPerTask = 16; // query tokens per attention task
+
+// x (n,) * w (n,) -> out (n,): out = x / sqrt(mean(x^2) + eps) * w
+void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (int64_t i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
+}
+
+// x (n,) -> x (n,): softmax(x * scale) over [0, n); sums in double like llama.cpp.
+void softmax_scaled(float* x, int64_t n, float scale) {
+  float max_v = -INFINITY;
+  for (int64_t i = 0; i < n; i++) {
+    x[i] *= scale;
+    max_v = std::max(max_v, x[i]);
+  }
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const float e = std::exp(x[i] - max_v);
+    x[i] = e;
+    sum += e;
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+// One matmul input (ntok rows of n floats), quantized lazily once per activation format and
+// then shared by every weight that reads it (Q, K and V; gate and up).
+struct ActInput {
+  const float* x = nullptr;  // (ntok, n)
+  int64_t ntok = 0, n = 0;
+  bool ready[3] = {false, false, false};
+  std::vector<uint8_t>* bufs = nullptr;  // 3 buffers, one per ActFormat
+};
+
+}  // namespace
+
+struct Context::Impl {
+  const Model::Impl& m;
+  const HParams& hp;
+  ThreadPool& pool;
+  int64_t n_ctx = 0;
+  int64_t n_past = 0;
+  int64_t max_batch = 0;
+  int64_t n_q = 0, n_kv = 0, group = 1;
+  const TypeKernels* f16 = nullptr;  // gemm over the F16 KV cache
+
+  // KV cache, F16 bits.
+  std::vector<uint16_t> k_cache;  // (n_layer, n_ctx, Hkv * hd): one row per position
+  std::vector<uint16_t> v_cache;  // (n_layer, Hkv, hd, n_ctx): transposed, so attention's weighted sum is a gemm
+
+  // Scratch, allocated once (B = max_batch rows).
+  std::vector<float> x;      // (B, D) residual stream
+  std::vector<float> xb;     // (B, D) normed input of a sublayer
+  std::vector<float> xb2;    // (B, D) sublayer output
+  std::vector<float> q;      // (B, Hq * hd)
+  std::vector<float> k;      // (B, Hkv * hd)
+  std::vector<float> v;      // (B, Hkv * hd)
+  std::vector<float> att;    // (B, Hq * hd) attention output
+  std::vector<float> hb;     // (B, F) gate, then silu(gate) * up
+  std::vector<float> hb2;    // (B, F) up
+  std::vector<float> rope_cs;  // (B, rope_dim / 2, 2): cos, sin per position and pair
+  std::vector<uint8_t> act_bufs[3];  // quantized activations, one buffer per ActFormat
+  std::vector<float> attn_scratch;   // per thread: q block (G*Tb, hd) + scores (G*Tb, n_ctx)
+  size_t attn_scratch_per_thread = 0;
+
+  Impl(const Model& model, int64_t n_ctx_req);
+  void quantize_input(ActInput& in, const TypeKernels* k);
+  struct MatJob {
+    const MatWeight* w;
+    float* y;
+    size_t y_stride;
+  };
+  void matmuls(ActInput& in, const MatJob* jobs, int n_jobs);
+  void rope(float* vec, int64_t n_heads, const float* cs) const;
+  void attention(int64_t layer, int64_t p0, int64_t B);
+  void forward_batch(const int32_t* tokens, int64_t B, int64_t p0, float* logits, bool all_rows,
+                     const std::atomic<bool>* cancel, int64_t rollback_to);
+};
+
+Context::Impl::Impl(const Model& model, int64_t n_ctx_req)
+    : m(*model.impl()), hp(model.hparams()), pool(*model.impl()->pool) {
+  n_ctx = n_ctx_req;
+  if (n_ctx == 0) n_ctx = std::min<int64_t>(hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096, 4096);
+  max_batch = std::min(kMaxBatch, n_ctx);
+  n_q = hp.n_head * hp.head_dim;
+  n_kv = hp.n_head_kv * hp.head_dim;
+  group = hp.n_head / hp.n_head_kv;
+  f16 = kernels_for(GgmlType::F16);
+  if (!f16 || f16->act != ActFormat::F32)
+    fail("UNSUPPORTED_TENSOR_TYPE", "This build lacks the F16 kernels the KV cache needs");
+
+  const size_t L = static_cast<size_t>(hp.n_layer);
+  k_cache.assign(L * static_cast<size_t>(n_ctx * n_kv), 0);
+  v_cache.assign(L * static_cast<size_t>(n_kv * n_ctx), 0);
+
+  const size_t B = static_cast<size_t>(max_batch);
+  x.resize(B * hp.n_embd);
+  xb.resize(B * hp.n_embd);
+  xb2.resize(B * hp.n_embd);
+  q.resize(B * n_q);
+  k.resize(B * n_kv);
+  v.resize(B * n_kv);
+  att.resize(B * n_q);
+  hb.resize(B * hp.n_ff);
+  hb2.resize(B * hp.n_ff);
+  rope_cs.resize(B * static_cast<size_t>(hp.rope_dim));
+
+  // Activation buffers: the largest input row any weight reads, per format.
+  size_t need[3] = {0, 0, 0};
+  auto note = [&](const MatWeight& w) {
+    const int f = static_cast<int>(w.kernels->act);
+    need[f] = std::max(need[f], act_row_bytes(w.kernels->act, w.n) * B);
+  };
+  for (const LayerWeights& lw : m.layers)
+    for (const MatWeight* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down}) note(*w);
+  note(m.output);
+  for (int f = 1; f < 3; f++) act_bufs[f].resize(need[f]);  // F32 inputs are read in place
+
+  const size_t tb = static_cast<size_t>(std::min(kAttnTokensPerTask, max_batch));
+  attn_scratch_per_thread = static_cast<size_t>(group) * tb * (static_cast<size_t>(hp.head_dim) + n_ctx);
+  attn_scratch.resize(attn_scratch_per_thread * static_cast<size_t>(pool.size()));
+}
+
+// in.x (ntok, n) -> quantized rows in k's activation format (once per format per input).
+void Context::Impl::quantize_input(ActInput& in, const TypeKernels* kern) {
+  const int f = static_cast<int>(kern->act);
+  if (kern->act == ActFormat::F32 || in.ready[f]) return;
+  const size_t row = act_row_bytes(kern->act, in.n);
+  uint8_t* dst = in.bufs[f].data();
+  auto quantize_row = [&](int64_t t) { kern->quantize_act(in.x + t * in.n, dst + t * row, in.n); };
+  if (in.ntok == 1)
+    quantize_row(0);
+  else
+    pool.parallel_for(in.ntok, quantize_row);
+  in.ready[f] = true;
+}
+
+// For each job: W (rows, n) @ in (ntok, n)^T -> y (ntok, rows), y rows y_stride floats apart.
+// All jobs' row chunks go to the pool as one batch of tasks (one wake-up for Q, K and V).
+void Context::Impl::matmuls(ActInput& in, const MatJob* jobs, int n_jobs) {
+  int64_t first_task[4] = {0, 0, 0, 0};
+  for (int j = 0; j < n_jobs; j++) {
+    quantize_input(in, jobs[j].w->kernels);
+    first_task[j + 1] = first_task[j] + (jobs[j].w->rows + kRowsPerTask - 1) / kRowsPerTask;
+  }
+  pool.parallel_for(first_task[n_jobs], [&](int64_t task) {
+    int j = 0;
+    while (task >= first_task[j + 1]) j++;
+    const MatWeight& w = *jobs[j].w;
+    const int64_t r0 = (task - first_task[j]) * kRowsPerTask;
+    const int64_t nr = std::min(kRowsPerTask, w.rows - r0);
+    const TypeKernels* kern = w.kernels;
+    const void* xq;
+    size_t x_stride;
+    if (kern->act == ActFormat::F32) {
+      xq = in.x;
+      x_stride = static_cast<size_t>(in.n) * sizeof(float);
+    } else {
+      xq = in.bufs[static_cast<int>(kern->act)].data();
+      x_stride = act_row_bytes(kern->act, in.n);
+    }
+    kern->gemm(w.n, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, nr, xq, x_stride, in.ntok,
+               jobs[j].y + r0, jobs[j].y_stride);
+  });
+}
+
+// vec (n_heads, hd) rotated in place by the angles cs (rope_dim / 2, 2) of its position:
+// llama pairs (2i, 2i+1); NEOX (qwen2) pairs (i, i + rope_dim/2). Dimensions >= rope_dim stay.
+void Context::Impl::rope(float* vec, int64_t n_heads, const float* cs) const {
+  const int64_t hd = hp.head_dim, half = hp.rope_dim / 2;
+  for (int64_t h = 0; h < n_heads; h++) {
+    float* x = vec + h * hd;
+    for (int64_t i = 0; i < half; i++) {
+      const float c = cs[2 * i], s = cs[2 * i + 1];
+      const int64_t a = hp.rope_neox ? i : 2 * i;
+      const int64_t b = hp.rope_neox ? i + half : 2 * i + 1;
+      const float x0 = x[a], x1 = x[b];
+      x[a] = x0 * c - x1 * s;
+      x[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+// Causal attention of the batch's queries over the cache (positions < p0 + B, already stored).
+// q (B, Hq*hd) -> att (B, Hq*hd). Tasks: (KV head, block of Tb query tokens); each task
+//   S (G*Tb, n_vis) = Qblk (G*Tb, hd) @ K[:n_vis]^T        (F16 gemm over cached rows)
+//   S = softmax(S * 1/sqrt(hd)) per row, masked past the row's own position
+//   att rows (Tb, hd) per query head = S (Tb, n_vis) @ V[:n_vis]  (F16 gemm over Vt rows)
+void Context::Impl::attention(int64_t layer, int64_t p0, int64_t B) {
+  const int64_t hd = hp.head_dim, G = group, Hkv = hp.n_head_kv;
+  const int64_t tb = std::min(kAttnTokensPerTask, max_batch);
+  const int64_t n_blocks = (B + tb - 1) / tb;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const uint16_t* k_layer = k_cache.data() + static_cast<size_t>(layer) * n_ctx * n_kv;
+  const uint16_t* v_layer = v_cache.data() + static_cast<size_t>(layer) * n_kv * n_ctx;
+
+  pool.parallel_for_indexed(Hkv * n_blocks, [&](int64_t task, int thread) {
+    const int64_t h = task / n_blocks;
+    const int64_t t0 = (task % n_blocks) * tb;
+    const int64_t nt = std::min(tb, B - t0);
+    const int64_t n_vis = p0 + t0 + nt;  // positions the block's last token sees
+    float* qblk = attn_scratch.data() + attn_scratch_per_thread * static_cast<size_t>(thread);  // (G, nt, hd)
+    float* S = qblk + G * nt * hd;                                                                // (G, nt, n_vis)
+
+    // Qblk (G, nt, hd) <- q rows of this KV head's query heads, head-major
+    for (int64_t g = 0; g < G; g++)
+      for (int64_t t = 0; t < nt; t++)
+        std::memcpy(qblk + (g * nt + t) * hd, q.data() + (t0 + t) * n_q + (h * G + g) * hd, sizeof(float) * hd);
+    // S (G*nt, n_vis) = Qblk @ K^T, K rows n_kv halves apart
+    f16->gemm(hd, k_layer + h * hd, sizeof(uint16_t) * n_kv, n_vis, qblk, sizeof(float) * hd, G * nt, S,
+              static_cast<size_t>(n_vis));
+    for (int64_t g = 0; g < G; g++)
+      for (int64_t t = 0; t < nt; t++) {
+        float* row = S + (g * nt + t) * n_vis;
+        const int64_t visible = p0 + t0 + t + 1;  // causal: itself and everything before
+        softmax_scaled(row, visible, scale);
+        std::fill(row + visible, row + n_vis, 0.0f);
+      }
+    // att (nt, hd) for each query head = S_g (nt, n_vis) @ V (n_vis, hd), i.e. Vt (hd, n_vis) @ S_g^T
+    for (int64_t g = 0; g < G; g++)
+      f16->gemm(n_vis, v_layer + static_cast<size_t>(h * hd) * n_ctx, sizeof(uint16_t) * n_ctx, hd,
+                S + g * nt * n_vis, sizeof(float) * n_vis, nt, att.data() + t0 * n_q + (h * G + g) * hd,
+                static_cast<size_t>(n_q));
+  });
+}
+
+// tokens (B,) at positions p0.. -> KV cache rows p0..p0+B-1; logits (B or 1, V) if logits != null
+// (all_rows: every token's row, else only the last token's).
+void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, float* logits, bool all_rows,
+                                  const std::atomic<bool>* cancel, int64_t rollback_to) {
+  const int64_t D = hp.n_embd, F = hp.n_ff, hd = hp.head_dim, half = hp.rope_dim / 2;
+
+  // x (B, D) <- token embeddings
+  for (int64_t t = 0; t < B; t++)
+    m.tok_embd.kernels->dequantize_row(m.tok_embd.data + static_cast<size_t>(tokens[t]) * m.tok_embd.row_bytes,
+                                       x.data() + t * D, D);
+
+  // rope_cs (B, half, 2): theta_i = pos * freq_scale * base^(-2i/rope_dim) / freq_factor_i,
+  // built by repeated multiplication in float as llama.cpp does (so angles round the same way).
+  const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(hp.rope_dim));
+  for (int64_t t = 0; t < B; t++) {
+    float theta = static_cast<float>(p0 + t);
+    float* cs = rope_cs.data() + t * 2 * half;
+    for (int64_t i = 0; i < half; i++) {
+      const float ff = m.rope_freqs.data ? m.rope_freqs.data[i] : 1.0f;
+      const float angle = hp.rope_freq_scale * (theta / ff);
+      cs[2 * i] = std::cos(angle);
+      cs[2 * i + 1] = std::sin(angle);
+      theta *= theta_scale;
+    }
+  }
+
+  ActInput in;
+  in.bufs = act_bufs;
+  auto set_input = [&](const float* src, int64_t n) {
+    in.x = src;
+    in.ntok = B;
+    in.n = n;
+    in.ready[0] = in.ready[1] = in.ready[2] = false;
+  };
+
+  for (int64_t il = 0; il < hp.n_layer; il++) {
+    if (cancel && cancel->load(std::memory_order_relaxed)) {
+      n_past = rollback_to;
+      fail("ABORTED", "Decoding was cancelled");
+    }
+    const LayerWeights& L = m.layers[static_cast<size_t>(il)];
+
+    // xb (B, D) = rmsnorm(x) * attn_norm
+    for (int64_t t = 0; t < B; t++) rmsnorm(xb.data() + t * D, x.data() + t * D, L.attn_norm.data, D, hp.rms_eps);
+
+    // q (B, Hq*hd), k (B, Hkv*hd), v (B, Hkv*hd) = xb @ Wq^T, Wk^T, Wv^T   (one quantization of xb)
+    set_input(xb.data(), D);
+    const MatJob qkv[3] = {{&L.wq, q.data(), static_cast<size_t>(n_q)},
+                           {&L.wk, k.data(), static_cast<size_t>(n_kv)},
+                           {&L.wv, v.data(), static_cast<size_t>(n_kv)}};
+    matmuls(in, qkv, 3);
+    if (L.bq.data) {  // qwen2 biases
+      for (int64_t t = 0; t < B; t++) {
+        for (int64_t i = 0; i < n_q; i++) q[t * n_q + i] += L.bq.data[i];
+        for (int64_t i = 0; i < n_kv; i++) k[t * n_kv + i] += L.bk.data[i];
+        for (int64_t i = 0; i < n_kv; i++) v[t * n_kv + i] += L.bv.data[i];
+      }
+    }
+
+    // rope on q (B, Hq, hd) and k (B, Hkv, hd), per token position
+    for (int64_t t = 0; t < B; t++) {
+      const float* cs = rope_cs.data() + t * 2 * half;
+      rope(q.data() + t * n_q, hp.n_head, cs);
+      rope(k.data() + t * n_kv, hp.n_head_kv, cs);
+    }
+
+    // KV cache <- k, v rows at positions p0..p0+B-1 (F16; V transposed to (Hkv, hd, n_ctx))
+    uint16_t* k_layer = k_cache.data() + static_cast<size_t>(il) * n_ctx * n_kv;
+    uint16_t* v_layer = v_cache.data() + static_cast<size_t>(il) * n_kv * n_ctx;
+    for (int64_t t = 0; t < B; t++) {
+      uint16_t* krow = k_layer + (p0 + t) * n_kv;
+      for (int64_t i = 0; i < n_kv; i++) krow[i] = f32_to_fp16(k[t * n_kv + i]);
+      for (int64_t i = 0; i < n_kv; i++) v_layer[i * n_ctx + p0 + t] = f32_to_fp16(v[t * n_kv + i]);
+    }
+
+    // att (B, Hq*hd) = causal softmax(q k^T / sqrt(hd)) v over the cache
+    attention(il, p0, B);
+
+    // x (B, D) += att @ Wo^T
+    set_input(att.data(), n_q);
+    const MatJob wo[1] = {{&L.wo, xb2.data(), static_cast<size_t>(D)}};
+    matmuls(in, wo, 1);
+    for (int64_t i = 0; i < B * D; i++) x[i] += xb2[i];
+
+    // xb (B, D) = rmsnorm(x) * ffn_norm
+    for (int64_t t = 0; t < B; t++) rmsnorm(xb.data() + t * D, x.data() + t * D, L.ffn_norm.data, D, hp.rms_eps);
+
+    // hb (B, F) = xb @ Wgate^T, hb2 (B, F) = xb @ Wup^T   (one quantization of xb)
+    set_input(xb.data(), D);
+    const MatJob gate_up[2] = {{&L.w_gate, hb.data(), static_cast<size_t>(F)},
+                               {&L.w_up, hb2.data(), static_cast<size_t>(F)}};
+    matmuls(in, gate_up, 2);
+    // hb = silu(hb) * hb2   (SwiGLU)
+    for (int64_t i = 0; i < B * F; i++) {
+      const float g = hb[i];
+      hb[i] = g / (1.0f + std::exp(-g)) * hb2[i];
+    }
+
+    // x (B, D) += hb @ Wdown^T
+    set_input(hb.data(), F);
+    const MatJob down[1] = {{&L.w_down, xb2.data(), static_cast<size_t>(D)}};
+    matmuls(in, down, 1);
+    for (int64_t i = 0; i < B * D; i++) x[i] += xb2[i];
+  }
+  (void)hd;
+
+  if (!logits) return;
+  // xb (R, D) = rmsnorm(x rows) * output_norm, R = B or just the last token
+  const int64_t first = all_rows ? 0 : B - 1;
+  const int64_t R = B - first;
+  for (int64_t r = 0; r < R; r++)
+    rmsnorm(xb.data() + r * D, x.data() + (first + r) * D, m.output_norm.data, D, hp.rms_eps);
+  // logits (R, V) = xb @ output^T
+  in.x = xb.data();
+  in.ntok = R;
+  in.n = D;
+  in.ready[0] = in.ready[1] = in.ready[2] = false;
+  const MatJob out[1] = {{&m.output, logits, static_cast<size_t>(hp.n_vocab)}};
+  matmuls(in, out, 1);
+}
+
+Context::Context(const Model& model, int64_t n_ctx) {
+  if (model.vocab_only())
+    fail("INVALID_ARGUMENT", "Expected a model loaded with weights but received a vocabulary-only model");
+  if (n_ctx < 0 || n_ctx > (int64_t(1) << 24))
+    fail("INVALID_ARGUMENT", "Expected a context size between 0 and 16777216 but received " + std::to_string(n_ctx));
+  impl_.reset(new Impl(model, n_ctx));
+}
+
+Context::~Context() = default;
+
+int64_t Context::n_ctx() const { return impl_->n_ctx; }
+int64_t Context::n_past() const { return impl_->n_past; }
+
+void Context::truncate(int64_t n) {
+  if (n < 0 || n > impl_->n_past)
+    fail("INVALID_ARGUMENT", "Expected a position between 0 and " + std::to_string(impl_->n_past) +
+                                 " to truncate at but received " + std::to_string(n));
+  impl_->n_past = n;  // later rows are overwritten by the next decode; nothing to clear
+}
+
+void Context::decode(const int32_t* tokens, int64_t n, bool all_logits, std::vector<float>& logits,
+                     const std::atomic<bool>* cancel) {
+  Impl& c = *impl_;
+  const int64_t V = c.hp.n_vocab;
+  if (n <= 0) fail("INVALID_ARGUMENT", "Expected at least one token to decode but received " + std::to_string(n));
+  if (c.n_past + n > c.n_ctx)
+    fail("CONTEXT_FULL", "Expected at most " + std::to_string(c.n_ctx - c.n_past) + " more tokens (context size " +
+                             std::to_string(c.n_ctx) + ", " + std::to_string(c.n_past) + " in use) but received " +
+                             std::to_string(n));
+  for (int64_t i = 0; i < n; i++)
+    if (tokens[i] < 0 || tokens[i] >= V)
+      fail("TOKEN_OUT_OF_RANGE", "Expected token ids in [0, " + std::to_string(V) + ") but received " +
+                                     std::to_string(tokens[i]) + " at index " + std::to_string(i));
+
+  logits.resize(static_cast<size_t>(all_logits ? n * V : V));
+  const int64_t start = c.n_past;
+  for (int64_t done = 0; done < n;) {
+    const int64_t B = std::min(c.max_batch, n - done);
+    const bool last_chunk = done + B == n;
+    float* out = all_logits ? logits.data() + done * V : (last_chunk ? logits.data() : nullptr);
+    c.forward_batch(tokens + done, B, c.n_past, out, all_logits, cancel, start);
+    c.n_past += B;
+    done += B;
+  }
+}
+
+}  // namespace hb

@@ -1,0 +1,275 @@
+// Model loading: GGUF mapping -> hyperparameters -> weights bound in place (never copied) ->
+// thread pool. Supported architectures: llama (LLaMA 1/2/3, TinyLlama, Mistral without sliding
+// window) and qwen2 (Q/K/V biases, NEOX rope).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "error.h"
+#include "model_impl.h"
+
+namespace hb {
+
+namespace {
+
+std::string shape_str(const int64_t* ne, int n_dims) {
+  std::ostringstream os;
+  os << '[';
+  for (int d = 0; d < n_dims; d++) os << (d ? ", " : "") << ne[d];
+  os << ']';
+  return os.str();
+}
+
+const char* type_name_of(const GgufTensor& t) {
+  const char* name = ggml_type_info(t.type_id).name;
+  return name ? name : "unknown";
+}
+
+const GgufTensor* find_required(const GgufFile& g, const std::string& name) {
+  const GgufTensor* t = g.find_tensor(name);
+  if (!t) fail("MISSING_TENSOR", "Missing tensor " + name + " (required by this architecture)");
+  if (!t->data) fail("GGUF_TRUNCATED", "Tensor " + name + " has no data in the file");
+  return t;
+}
+
+// want: expected ne[0..] (trailing dimensions of size 1 are equivalent to absent ones).
+void check_shape(const GgufTensor& t, std::initializer_list<int64_t> want) {
+  int64_t w[4] = {1, 1, 1, 1};
+  int nw = 0;
+  for (int64_t v : want) w[nw++] = v;
+  bool ok = true;
+  for (int d = 0; d < 4; d++) ok = ok && t.ne[d] == w[d];
+  if (!ok)
+    fail("TENSOR_SHAPE_MISMATCH", "Expected shape " + shape_str(w, nw) + " for tensor " + t.name + " but received " +
+                                      shape_str(t.ne, static_cast<int>(t.n_dims)));
+}
+
+// Binds a matrix of `rows` rows of `n` elements (GGUF ne = [n, rows]) for the matmul kernels.
+MatWeight bind_matrix(const GgufTensor& t, int64_t rows, int64_t n) {
+  check_shape(t, {n, rows});
+  GgmlTypeInfo info = ggml_type_info(t.type_id);
+  const TypeKernels* k = info.name ? kernels_for(t.type()) : nullptr;
+  if (!k)
+    fail("UNSUPPORTED_TENSOR_TYPE", std::string("Tensor ") + t.name + " has type " + type_name_of(t) +
+                                        ", which has no matrix kernels in this build");
+  if (n % info.block_size != 0)
+    fail("GGUF_BAD_TENSOR", "Expected a row length divisible by the " + std::string(info.name) + " block size " +
+                                std::to_string(info.block_size) + " for tensor " + t.name + " but received " +
+                                std::to_string(n));
+  MatWeight w;
+  w.tensor = &t;
+  w.data = t.data;
+  w.type = t.type();
+  w.kernels = k;
+  w.n = n;
+  w.rows = rows;
+  w.row_bytes = static_cast<size_t>(n / info.block_size) * info.type_size;
+  if (t.nbytes < w.row_bytes * static_cast<uint64_t>(rows))
+    fail("GGUF_BAD_TENSOR", "Expected at least " + std::to_string(w.row_bytes * rows) + " data bytes for tensor " +
+                                t.name + " but received " + std::to_string(t.nbytes));
+  return w;
+}
+
+// Binds a vector of n floats; F32 data is used in place, other types are converted once.
+VecWeight bind_vector(const GgufTensor& t, int64_t n) {
+  check_shape(t, {n});
+  VecWeight v;
+  v.n = n;
+  if (t.type() == GgmlType::F32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) {
+    v.data = reinterpret_cast<const float*>(t.data);
+    return v;
+  }
+  const TypeKernels* k = ggml_type_info(t.type_id).name ? kernels_for(t.type()) : nullptr;
+  if (!k)
+    fail("UNSUPPORTED_TENSOR_TYPE", std::string("Tensor ") + t.name + " has type " + type_name_of(t) +
+                                        ", which cannot be converted to floats in this build");
+  v.owned.resize(static_cast<size_t>(n));
+  k->dequantize_row(t.data, v.owned.data(), n);
+  v.data = v.owned.data();
+  return v;
+}
+
+int64_t positive_hparam(const GgufFile& g, const std::string& key, uint64_t fallback, bool required, int64_t max) {
+  uint64_t v = required ? g.get_u64(key) : g.get_u64_or(key, fallback);
+  if (v == 0 || v > static_cast<uint64_t>(max))
+    fail("GGUF_BAD_METADATA", "Expected " + key + " between 1 and " + std::to_string(max) + " but received " +
+                                  std::to_string(v));
+  return static_cast<int64_t>(v);
+}
+
+void read_hparams(const GgufFile& g, HParams& hp, bool lenient) {
+  const std::string& a = hp.arch;
+  hp.name = g.get_string_or("general.name", "");
+  hp.file_type = g.get_u32_or("general.file_type", 0);
+  if (lenient) {
+    // Vocabulary-only files carry few model keys; report what is there, require nothing.
+    auto u = [&](const std::string& k) { try { return static_cast<int64_t>(g.get_u64_or(k, 0)); } catch (const Error&) { return int64_t(0); } };
+    hp.n_ctx_train = u(a + ".context_length");
+    hp.n_embd = u(a + ".embedding_length");
+    hp.n_layer = u(a + ".block_count");
+    hp.n_ff = u(a + ".feed_forward_length");
+    hp.n_head = u(a + ".attention.head_count");
+    hp.n_head_kv = u(a + ".attention.head_count_kv");
+    if (!hp.n_head_kv) hp.n_head_kv = hp.n_head;
+    hp.head_dim = hp.n_head ? hp.n_embd / hp.n_head : 0;
+    hp.rope_dim = hp.head_dim;
+    return;
+  }
+  const int64_t kMaxDim = int64_t(1) << 20;
+  hp.n_ctx_train = positive_hparam(g, a + ".context_length", 0, true, int64_t(1) << 30);
+  hp.n_embd = positive_hparam(g, a + ".embedding_length", 0, true, kMaxDim);
+  hp.n_layer = positive_hparam(g, a + ".block_count", 0, true, 4096);
+  hp.n_ff = positive_hparam(g, a + ".feed_forward_length", 0, true, kMaxDim);
+  hp.n_head = positive_hparam(g, a + ".attention.head_count", 0, true, 4096);
+  hp.n_head_kv = positive_hparam(g, a + ".attention.head_count_kv", static_cast<uint64_t>(hp.n_head), false, 4096);
+  if (hp.n_head % hp.n_head_kv != 0)
+    fail("GGUF_BAD_METADATA", "Expected " + a + ".attention.head_count_kv to divide head_count " +
+                                  std::to_string(hp.n_head) + " but received " + std::to_string(hp.n_head_kv));
+  if (!g.find(a + ".attention.key_length") && hp.n_embd % hp.n_head != 0)
+    fail("GGUF_BAD_METADATA", "Expected " + a + ".embedding_length to be a multiple of head_count " +
+                                  std::to_string(hp.n_head) + " but received " + std::to_string(hp.n_embd));
+  hp.head_dim = positive_hparam(g, a + ".attention.key_length", static_cast<uint64_t>(hp.n_embd / hp.n_head), false,
+                                kMaxDim);
+  const int64_t v_dim = positive_hparam(g, a + ".attention.value_length", static_cast<uint64_t>(hp.head_dim), false,
+                                        kMaxDim);
+  if (v_dim != hp.head_dim)
+    fail("UNSUPPORTED_ARCHITECTURE", "Expected " + a + ".attention.value_length equal to key_length " +
+                                         std::to_string(hp.head_dim) + " but received " + std::to_string(v_dim));
+  hp.rope_dim = positive_hparam(g, a + ".rope.dimension_count", static_cast<uint64_t>(hp.head_dim), false, kMaxDim);
+  if (hp.rope_dim > hp.head_dim || hp.rope_dim % 2 != 0)
+    fail("GGUF_BAD_METADATA", "Expected " + a + ".rope.dimension_count to be even and at most the head size " +
+                                  std::to_string(hp.head_dim) + " but received " + std::to_string(hp.rope_dim));
+
+  const double eps = g.get_f64_or(a + ".attention.layer_norm_rms_epsilon", 1e-5);
+  if (!(eps > 0 && eps < 1))
+    fail("GGUF_BAD_METADATA", "Expected " + a + ".attention.layer_norm_rms_epsilon in (0, 1) but received " +
+                                  std::to_string(eps));
+  hp.rms_eps = static_cast<float>(eps);
+  const double base = g.get_f64_or(a + ".rope.freq_base", 10000.0);
+  if (!(base > 1 && std::isfinite(base)))
+    fail("GGUF_BAD_METADATA", "Expected " + a + ".rope.freq_base above 1 but received " + std::to_string(base));
+  hp.rope_freq_base = static_cast<float>(base);
+
+  // Rope scaling: only "linear" (positions divided by the factor) changes anything here.
+  std::string scaling = g.get_string_or(a + ".rope.scaling.type", "");
+  double factor = 1.0;
+  if (scaling == "linear") {
+    factor = g.get_f64_or(a + ".rope.scaling.factor", 1.0);
+  } else if (scaling.empty() || scaling == "none") {
+    factor = g.get_f64_or(a + ".rope.scale_linear", 1.0);  // older files
+  } else {
+    fail("UNSUPPORTED_ARCHITECTURE", "Rope scaling type \"" + scaling + "\" of this " + a +
+                                         " model is not supported (supported: none, linear)");
+  }
+  if (factor == 0) factor = 1.0;  // llama.cpp treats 0 as "not set"
+  if (!(factor > 0 && std::isfinite(factor)))
+    fail("GGUF_BAD_METADATA", "Expected a positive rope scaling factor for " + a + " but received " +
+                                  std::to_string(factor));
+  hp.rope_freq_scale = static_cast<float>(1.0 / factor);
+  hp.rope_neox = a == "qwen2";
+}
+
+void bind_weights(Model::Impl& m) {
+  const GgufFile& g = *m.gguf;
+  const HParams& hp = m.hp;
+  const int64_t n_q = hp.n_head * hp.head_dim;
+  const int64_t n_kv = hp.n_head_kv * hp.head_dim;
+  const bool biases = hp.arch == "qwen2";
+
+  m.tok_embd = bind_matrix(*find_required(g, "token_embd.weight"), hp.n_vocab, hp.n_embd);
+  m.output_norm = bind_vector(*find_required(g, "output_norm.weight"), hp.n_embd);
+  if (const GgufTensor* out = g.find_tensor("output.weight")) {
+    if (!out->data) fail("GGUF_TRUNCATED", "Tensor output.weight has no data in the file");
+    m.output = bind_matrix(*out, hp.n_vocab, hp.n_embd);
+  } else {
+    m.output = m.tok_embd;  // tied embeddings
+    m.tied_output = true;
+  }
+  if (const GgufTensor* rf = g.find_tensor("rope_freqs.weight")) {
+    if (!rf->data) fail("GGUF_TRUNCATED", "Tensor rope_freqs.weight has no data in the file");
+    m.rope_freqs = bind_vector(*rf, hp.rope_dim / 2);
+  }
+
+  m.layers.resize(static_cast<size_t>(hp.n_layer));
+  for (int64_t il = 0; il < hp.n_layer; il++) {
+    LayerWeights& L = m.layers[static_cast<size_t>(il)];
+    const std::string p = "blk." + std::to_string(il) + ".";
+    auto T = [&](const char* name) -> const GgufTensor& { return *find_required(g, p + name); };
+    L.attn_norm = bind_vector(T("attn_norm.weight"), hp.n_embd);
+    L.wq = bind_matrix(T("attn_q.weight"), n_q, hp.n_embd);
+    L.wk = bind_matrix(T("attn_k.weight"), n_kv, hp.n_embd);
+    L.wv = bind_matrix(T("attn_v.weight"), n_kv, hp.n_embd);
+    if (biases) {
+      L.bq = bind_vector(T("attn_q.bias"), n_q);
+      L.bk = bind_vector(T("attn_k.bias"), n_kv);
+      L.bv = bind_vector(T("attn_v.bias"), n_kv);
+    }
+    L.wo = bind_matrix(T("attn_output.weight"), hp.n_embd, n_q);
+    L.ffn_norm = bind_vector(T("ffn_norm.weight"), hp.n_embd);
+    L.w_gate = bind_matrix(T("ffn_gate.weight"), hp.n_ff, hp.n_embd);
+    L.w_up = bind_matrix(T("ffn_up.weight"), hp.n_ff, hp.n_embd);
+    L.w_down = bind_matrix(T("ffn_down.weight"), hp.n_embd, hp.n_ff);
+  }
+}
+
+}  // namespace
+
+Model::Model() : impl_(new Impl) {}
+Model::~Model() = default;
+
+std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& opts) {
+  std::unique_ptr<Model> model(new Model());
+  Impl& m = *model->impl_;
+  m.vocab_only = opts.vocab_only;
+  m.gguf = GgufFile::open(path, opts.vocab_only);
+  const GgufFile& g = *m.gguf;
+
+  m.hp.arch = g.get_string("general.architecture");
+  const bool supported = m.hp.arch == "llama" || m.hp.arch == "qwen2";
+  if (!supported && !opts.vocab_only)
+    fail("UNSUPPORTED_ARCHITECTURE",
+         "Unsupported model architecture \"" + m.hp.arch + "\" (supported: llama, qwen2)");
+  read_hparams(g, m.hp, opts.vocab_only);
+
+  m.tokenizer = Tokenizer::from_gguf(g);
+  m.hp.n_vocab = m.tokenizer->n_vocab();
+
+  if (opts.threads < 0)
+    fail("INVALID_ARGUMENT", "Expected a thread count >= 0 but received " + std::to_string(opts.threads));
+  m.n_threads = std::min(opts.threads > 0 ? opts.threads : ThreadPool::default_threads(), 512);
+  if (opts.vocab_only) return model;
+
+  if (m.hp.n_vocab <= 0) fail("GGUF_BAD_METADATA", "Expected a non-empty vocabulary but received none");
+  bind_weights(m);
+
+  // Page the weights in now (with progress), so the first decode does not stall on faults.
+  if (const MappedFile* f = g.file()) {
+    const uint64_t begin = g.data_offset, end = g.file_size();
+    const uint64_t total = end > begin ? end - begin : 0;
+    bool go_on = true;
+    if (opts.progress) go_on = opts.progress(0, total);
+    if (go_on)
+      go_on = f->prefetch(static_cast<size_t>(begin), static_cast<size_t>(end), [&](size_t done) {
+        return opts.progress ? opts.progress(done, total) : true;
+      });
+    if (!go_on) fail("ABORTED", "Model load was cancelled");
+  }
+
+  m.pool.reset(new ThreadPool(m.n_threads));
+  return model;
+}
+
+const HParams& Model::hparams() const { return impl_->hp; }
+const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
+const GgufFile& Model::gguf() const { return *impl_->gguf; }
+bool Model::vocab_only() const { return impl_->vocab_only; }
+int Model::threads() const { return impl_->n_threads; }
+
+std::map<std::string, int> Model::tensor_type_counts() const {
+  std::map<std::string, int> counts;
+  for (const GgufTensor& t : impl_->gguf->tensors) counts[type_name_of(t)]++;
+  return counts;
+}
+
+}  // namespace hb

@@ -1,0 +1,63 @@
+// Model internals shared by model.cpp (loading, binding) and context.cpp (forward pass).
+// Not part of the public interface.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model.h"
+#include "quant/kernels.h"
+#include "threadpool.h"
+
+namespace hb {
+
+// A matrix bound in place from the mapping: `rows` rows of `n` elements each
+// (GGUF ne = [n, rows]); row r starts at data + r * row_bytes.
+struct MatWeight {
+  const GgufTensor* tensor = nullptr;
+  const uint8_t* data = nullptr;
+  GgmlType type = GgmlType::F32;
+  const TypeKernels* kernels = nullptr;
+  int64_t n = 0;
+  int64_t rows = 0;
+  size_t row_bytes = 0;
+};
+
+// A vector (norm weights, biases) as floats: in place when the file stores F32, otherwise
+// dequantized once at load into `owned` (these are tiny).
+struct VecWeight {
+  const float* data = nullptr;
+  int64_t n = 0;
+  std::vector<float> owned;
+};
+
+struct LayerWeights {
+  VecWeight attn_norm;  // (n_embd,)
+  MatWeight wq;         // (n_head * head_dim, n_embd)
+  MatWeight wk;         // (n_head_kv * head_dim, n_embd)
+  MatWeight wv;         // (n_head_kv * head_dim, n_embd)
+  VecWeight bq, bk, bv; // qwen2 only: (n_head * head_dim,), (n_head_kv * head_dim,) x2
+  MatWeight wo;         // (n_embd, n_head * head_dim)
+  VecWeight ffn_norm;   // (n_embd,)
+  MatWeight w_gate;     // (n_ff, n_embd)
+  MatWeight w_up;       // (n_ff, n_embd)
+  MatWeight w_down;     // (n_embd, n_ff)
+};
+
+struct Model::Impl {
+  std::unique_ptr<GgufFile> gguf;
+  HParams hp;
+  std::unique_ptr<Tokenizer> tokenizer;
+  bool vocab_only = false;
+  int n_threads = 1;
+  std::unique_ptr<ThreadPool> pool;  // shared by every Context of this model; it serializes callers
+
+  MatWeight tok_embd;     // (n_vocab, n_embd): rows are embeddings
+  VecWeight output_norm;  // (n_embd,)
+  MatWeight output;       // (n_vocab, n_embd); the same as tok_embd when tied
+  bool tied_output = false;
+  VecWeight rope_freqs;   // optional (rope_dim / 2,): per-pair divisors of theta (Llama 3.1)
+  std::vector<LayerWeights> layers;
+};
+
+}  // namespace hb

@@ -1,0 +1,535 @@
+// Tests of model loading, the forward pass and sampling against llama.cpp's reference outputs
+// (test/fixtures/models/*.ref.json, see the README there). Token ids come from the refs, so these
+// tests do not depend on the tokenizer's correctness.
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../tests/check.h"
+#include "ggml_types.h"
+#include "gguf.h"
+#include "model.h"
+#include "sampling.h"
+#include "threadpool.h"
+
+namespace {
+
+// ---- A minimal JSON reader: enough for the ref files (objects, arrays, numbers, strings). ----
+
+struct Json {
+  enum Kind { Null, Num, Str, Arr, Obj } kind = Null;
+  double num = 0;
+  std::string str;
+  std::vector<Json> arr;
+  std::vector<std::pair<std::string, Json>> obj;
+  const Json& operator[](const std::string& key) const {
+    static const Json null_value;
+    for (auto& kv : obj)
+      if (kv.first == key) return kv.second;
+    return null_value;
+  }
+  std::vector<int32_t> ints() const {
+    std::vector<int32_t> out;
+    for (auto& v : arr) out.push_back(static_cast<int32_t>(v.num));
+    return out;
+  }
+  std::vector<float> floats() const {
+    std::vector<float> out;
+    for (auto& v : arr) out.push_back(static_cast<float>(v.num));
+    return out;
+  }
+};
+
+class JsonParser {
+ public:
+  explicit JsonParser(const std::string& s) : s_(s) {}
+  Json parse() {
+    Json v = value();
+    ws();
+    if (i_ != s_.size()) throw std::runtime_error("trailing JSON");
+    return v;
+  }
+
+ private:
+  void ws() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) i_++;
+  }
+  char peek() {
+    ws();
+    if (i_ >= s_.size()) throw std::runtime_error("JSON ends early");
+    return s_[i_];
+  }
+  void expect(char c) {
+    if (peek() != c) throw std::runtime_error(std::string("JSON: expected ") + c);
+    i_++;
+  }
+  std::string string() {
+    expect('"');
+    std::string out;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      char c = s_[i_++];
+      if (c == '\\') {
+        char e = s_[i_++];
+        if (e == 'u') {
+          unsigned cp = static_cast<unsigned>(std::stoul(s_.substr(i_, 4), nullptr, 16));
+          i_ += 4;
+          out += cp < 0x80 ? static_cast<char>(cp) : '?';  // refs only use ASCII escapes we care about
+        } else {
+          out += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f' : e;
+        }
+      } else {
+        out += c;
+      }
+    }
+    i_++;
+    return out;
+  }
+  Json value() {
+    Json v;
+    char c = peek();
+    if (c == '{') {
+      v.kind = Json::Obj;
+      i_++;
+      if (peek() == '}') return i_++, v;
+      for (;;) {
+        std::string k = string();
+        expect(':');
+        v.obj.emplace_back(std::move(k), value());
+        if (peek() == ',') { i_++; continue; }
+        expect('}');
+        return v;
+      }
+    }
+    if (c == '[') {
+      v.kind = Json::Arr;
+      i_++;
+      if (peek() == ']') return i_++, v;
+      for (;;) {
+        v.arr.push_back(value());
+        if (peek() == ',') { i_++; continue; }
+        expect(']');
+        return v;
+      }
+    }
+    if (c == '"') {
+      v.kind = Json::Str;
+      v.str = string();
+      return v;
+    }
+    if (s_.compare(i_, 4, "null") == 0) return i_ += 4, v;
+    if (s_.compare(i_, 4, "true") == 0) { i_ += 4; v.kind = Json::Num; v.num = 1; return v; }
+    if (s_.compare(i_, 5, "false") == 0) { i_ += 5; v.kind = Json::Num; return v; }
+    char* end = nullptr;
+    v.kind = Json::Num;
+    v.num = std::strtod(s_.c_str() + i_, &end);
+    if (end == s_.c_str() + i_) throw std::runtime_error("JSON: bad value");
+    i_ = static_cast<size_t>(end - s_.c_str());
+    return v;
+  }
+  const std::string& s_;
+  size_t i_ = 0;
+};
+
+std::string models_dir() { return hbtest::fixtures_dir() + "/models/"; }
+
+Json load_ref(const std::string& name) {
+  std::ifstream f(models_dir() + name + ".ref.json", std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string text = ss.str();
+  if (text.empty()) throw std::runtime_error("missing ref " + name);
+  return JsonParser(text).parse();
+}
+
+std::unique_ptr<hb::Model> load_model(const std::string& name, int threads = 1) {
+  hb::LoadOptions o;
+  o.threads = threads;
+  return hb::Model::load(models_dir() + name + ".gguf", o);
+}
+
+int32_t argmax(const float* x, int64_t n) {
+  int32_t best = 0;
+  for (int64_t i = 1; i < n; i++)
+    if (x[i] > x[best]) best = static_cast<int32_t>(i);
+  return best;
+}
+
+// KL(softmax(p) || softmax(q)) for logit rows p (reference) and q (ours).
+double kl_divergence(const float* p, const float* q, int64_t n) {
+  double mp = p[0], mq = q[0];
+  for (int64_t i = 1; i < n; i++) mp = std::max(mp, double(p[i])), mq = std::max(mq, double(q[i]));
+  double sp = 0, sq = 0;
+  for (int64_t i = 0; i < n; i++) sp += std::exp(p[i] - mp), sq += std::exp(q[i] - mq);
+  const double lsp = std::log(sp), lsq = std::log(sq);
+  double kl = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const double lp = p[i] - mp - lsp, lq = q[i] - mq - lsq;
+    kl += std::exp(lp) * (lp - lq);
+  }
+  return kl;
+}
+
+// Runs each ref prompt in one batch and compares the logits rows at the ref positions.
+void check_against_ref(const std::string& name, double max_mean_kl) {
+  Json ref = load_ref(name);
+  auto model = load_model(name);
+  const int64_t V = model->hparams().n_vocab;
+  for (const Json& prompt : ref.arr) {
+    std::vector<int32_t> tokens = prompt["tokens"].ints();
+    std::vector<int32_t> positions = prompt["positions"].ints();
+    hb::Context ctx(*model, 512);
+    std::vector<float> logits;
+    ctx.decode(tokens.data(), static_cast<int64_t>(tokens.size()), true, logits);
+    CHECK_EQ(static_cast<int64_t>(logits.size()), static_cast<int64_t>(tokens.size()) * V);
+    double kl_sum = 0;
+    int argmax_checked = 0, argmax_same = 0;
+    for (size_t k = 0; k < positions.size(); k++) {
+      std::vector<float> want = prompt["logits"].arr[k].floats();
+      CHECK_EQ(static_cast<int64_t>(want.size()), V);
+      if (static_cast<int64_t>(want.size()) != V) return;
+      const float* got = logits.data() + positions[k] * V;
+      kl_sum += kl_divergence(want.data(), got, V);
+      // top-1 margin of the reference
+      int32_t top = argmax(want.data(), V);
+      float second = -INFINITY;
+      for (int64_t i = 0; i < V; i++)
+        if (i != top) second = std::max(second, want[i]);
+      if (want[top] - second > 0.1f) {
+        argmax_checked++;
+        argmax_same += argmax(got, V) == top;
+      }
+    }
+    const double mean_kl = kl_sum / static_cast<double>(positions.size());
+    std::printf("  %s: %zu tokens, mean KL %.3g, top-1 %d/%d\n", name.c_str(), tokens.size(), mean_kl, argmax_same,
+                argmax_checked);
+    CHECK(mean_kl <= max_mean_kl);
+    CHECK_EQ(argmax_same, argmax_checked);
+  }
+}
+
+}  // namespace
+
+// ---- Reference agreement ----
+
+TEST(model_stories260K_logits) { check_against_ref("stories260K", 1e-3); }
+TEST(model_tiny_llama_F32_logits) { check_against_ref("tiny-llama-F32", 1e-3); }
+TEST(model_tiny_llama_Q8_0_logits) { check_against_ref("tiny-llama-Q8_0", 1e-3); }
+TEST(model_tiny_llama_Q4_0_logits) { check_against_ref("tiny-llama-Q4_0", 1e-3); }
+TEST(model_tiny_qwen2_F32_logits) { check_against_ref("tiny-qwen2-F32", 1e-3); }
+
+TEST(model_stories260K_greedy) {
+  Json ref = load_ref("stories260K");
+  auto model = load_model("stories260K");
+  for (const Json& prompt : ref.arr) {
+    std::vector<int32_t> tokens = prompt["tokens"].ints();
+    std::vector<int32_t> want = prompt["greedy"].ints();
+    hb::Context ctx(*model, 512);
+    std::vector<float> logits;
+    ctx.decode(tokens.data(), static_cast<int64_t>(tokens.size()), false, logits);
+    std::vector<int32_t> got;
+    while (got.size() < want.size()) {
+      int32_t next = argmax(logits.data(), model->hparams().n_vocab);
+      got.push_back(next);
+      ctx.decode(&next, 1, false, logits);
+    }
+    size_t same = 0;
+    while (same < want.size() && got[same] == want[same]) same++;
+    if (same != want.size()) std::printf("  greedy diverges at %zu of %zu\n", same, want.size());
+    CHECK(got == want);
+    CHECK_EQ(ctx.n_past(), static_cast<int64_t>(tokens.size() + want.size()));
+  }
+}
+
+TEST(model_hparams) {
+  auto m = load_model("stories260K");
+  const hb::HParams& hp = m->hparams();
+  CHECK_EQ(hp.arch, std::string("llama"));
+  CHECK_EQ(hp.n_embd, 64);
+  CHECK_EQ(hp.n_layer, 5);
+  CHECK_EQ(hp.n_head, 8);
+  CHECK_EQ(hp.n_head_kv, 4);
+  CHECK_EQ(hp.head_dim, 8);
+  CHECK_EQ(hp.n_ff, 172);
+  CHECK_EQ(hp.n_vocab, 512);
+  CHECK(!hp.rope_neox);
+  CHECK_EQ(m->threads(), 1);
+  auto counts = m->tensor_type_counts();
+  CHECK(counts["F32"] > 0);
+  auto q = load_model("tiny-qwen2-F32");
+  CHECK_EQ(q->hparams().arch, std::string("qwen2"));
+  CHECK(q->hparams().rope_neox);
+  auto q4 = load_model("tiny-llama-Q4_0");
+  auto c4 = q4->tensor_type_counts();
+  CHECK(c4["Q4_0"] > 0);
+}
+
+// ---- Determinism ----
+
+TEST(model_thread_invariance) {
+  Json ref = load_ref("tiny-llama-Q4_0");
+  std::vector<int32_t> tokens = ref.arr[1]["tokens"].ints();
+  tokens.resize(40);
+  std::vector<std::vector<float>> runs;
+  for (int threads : {1, 2, 4}) {
+    auto model = load_model("tiny-llama-Q4_0", threads);
+    CHECK_EQ(model->threads(), threads);
+    hb::Context ctx(*model, 128);
+    std::vector<float> all, step, out;
+    ctx.decode(tokens.data(), 32, true, all);
+    out = all;
+    for (int i = 32; i < 40; i++) {  // single-token decode too
+      ctx.decode(&tokens[i], 1, false, step);
+      out.insert(out.end(), step.begin(), step.end());
+    }
+    runs.push_back(out);
+  }
+  CHECK(runs[0].size() == runs[1].size() && runs[0].size() == runs[2].size());
+  CHECK(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(runs[0].data(), runs[2].data(), runs[0].size() * sizeof(float)) == 0);
+}
+
+TEST(model_batch_matches_sequential) {
+  for (const char* name : {"tiny-llama-F32", "tiny-llama-Q8_0", "tiny-qwen2-F32"}) {
+    Json ref = load_ref(name);
+    std::vector<int32_t> tokens = ref.arr[0]["tokens"].ints();
+    auto model = load_model(name);
+    const int64_t V = model->hparams().n_vocab;
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    hb::Context batch(*model, 64), seq(*model, 64);
+    std::vector<float> all, one;
+    batch.decode(tokens.data(), n, true, all);
+    double max_diff = 0, max_abs = 0;
+    for (int64_t i = 0; i < n; i++) {
+      seq.decode(&tokens[i], 1, false, one);
+      for (int64_t j = 0; j < V; j++) {
+        max_diff = std::max(max_diff, std::fabs(double(one[j]) - all[i * V + j]));
+        max_abs = std::max(max_abs, std::fabs(double(one[j])));
+      }
+    }
+    std::printf("  %s: batch vs sequential max |diff| %.3g (max |logit| %.3g)\n", name, max_diff, max_abs);
+    CHECK(max_diff <= 1e-3 * std::max(1.0, max_abs));
+    // Last-row-only output equals the last row of all rows.
+    hb::Context last(*model, 64);
+    std::vector<float> lastrow;
+    last.decode(tokens.data(), n, false, lastrow);
+    CHECK_EQ(static_cast<int64_t>(lastrow.size()), V);
+    CHECK(std::memcmp(lastrow.data(), all.data() + (n - 1) * V, V * sizeof(float)) == 0);
+  }
+}
+
+TEST(model_chunked_prefill) {
+  // More than one 512-token chunk: must equal feeding the same tokens in two calls.
+  auto model = load_model("stories260K");
+  const int64_t V = model->hparams().n_vocab;
+  std::vector<int32_t> tokens(700);
+  for (size_t i = 0; i < tokens.size(); i++) tokens[i] = static_cast<int32_t>((i * 37 + 11) % 512);
+  hb::Context a(*model, 800), b(*model, 800);
+  std::vector<float> la, lb;
+  a.decode(tokens.data(), 700, true, la);
+  b.decode(tokens.data(), 512, false, lb);
+  b.decode(tokens.data() + 512, 188, false, lb);
+  CHECK_EQ(a.n_past(), 700);
+  CHECK(std::memcmp(la.data() + 699 * V, lb.data(), V * sizeof(float)) == 0);
+}
+
+// ---- Context behaviour and errors ----
+
+TEST(model_context_errors) {
+  auto model = load_model("stories260K");
+  hb::Context ctx(*model, 8);
+  CHECK_EQ(ctx.n_ctx(), 8);
+  std::vector<float> logits;
+  std::vector<int32_t> toks = {1, 403, 407, 261, 378};
+  int32_t bad[2] = {1, 512};
+  CHECK_THROWS_CODE(ctx.decode(bad, 2, false, logits), "TOKEN_OUT_OF_RANGE");
+  int32_t neg = -1;
+  CHECK_THROWS_CODE(ctx.decode(&neg, 1, false, logits), "TOKEN_OUT_OF_RANGE");
+  CHECK_EQ(ctx.n_past(), 0);
+  ctx.decode(toks.data(), 5, false, logits);
+  std::vector<float> first = logits;
+  CHECK_THROWS_CODE(ctx.decode(toks.data(), 4, false, logits), "CONTEXT_FULL");
+  CHECK_EQ(ctx.n_past(), 5);
+  // cancel: rolls back and throws ABORTED
+  std::atomic<bool> cancel(true);
+  CHECK_THROWS_CODE(ctx.decode(toks.data(), 2, false, logits, &cancel), "ABORTED");
+  CHECK_EQ(ctx.n_past(), 5);
+  // truncate + re-decode reproduces the same logits
+  ctx.truncate(4);
+  CHECK_EQ(ctx.n_past(), 4);
+  ctx.decode(&toks[4], 1, false, logits);
+  CHECK(std::memcmp(first.data(), logits.data(), first.size() * sizeof(float)) == 0);
+  CHECK_THROWS_CODE(ctx.truncate(6), "INVALID_ARGUMENT");
+  // default n_ctx: min(train context, 4096)
+  hb::Context def(*model, 0);
+  CHECK_EQ(def.n_ctx(), std::min<int64_t>(model->hparams().n_ctx_train, 4096));
+}
+
+TEST(model_load_errors) {
+  hb::LoadOptions o;
+  o.threads = 1;
+  CHECK_THROWS_CODE(hb::Model::load(models_dir() + "no-such-model.gguf", o), "FILE_NOT_FOUND");
+  // Progress is reported and can cancel.
+  uint64_t last_done = 0, last_total = 0;
+  o.progress = [&](uint64_t done, uint64_t total) {
+    last_done = done;
+    last_total = total;
+    return true;
+  };
+  auto m = hb::Model::load(models_dir() + "stories260K.gguf", o);
+  CHECK(last_total > 0);
+  CHECK_EQ(last_done, last_total);
+  o.progress = [](uint64_t, uint64_t) { return false; };
+  CHECK_THROWS_CODE(hb::Model::load(models_dir() + "stories260K.gguf", o), "ABORTED");
+}
+
+// ---- Thread pool ----
+
+TEST(model_threadpool) {
+  for (int threads : {1, 2, 3, 5}) {
+    hb::ThreadPool pool(threads);
+    CHECK_EQ(pool.size(), threads);
+    std::vector<int> hits(1000, 0);
+    for (int rep = 0; rep < 50; rep++) pool.parallel_for(1000, [&](int64_t t) { hits[t]++; });
+    bool all = true;
+    for (int h : hits) all = all && h == 50;
+    CHECK(all);
+    std::atomic<int> bad_thread(0);
+    pool.parallel_for_indexed(64, [&](int64_t, int th) {
+      if (th < 0 || th >= threads) bad_thread++;
+    });
+    CHECK_EQ(bad_thread.load(), 0);
+  }
+  CHECK(hb::ThreadPool::default_threads() >= 1);
+}
+
+// ---- Sampler ----
+
+TEST(model_sampler_greedy) {
+  std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f, 1.9f};
+  hb::SamplerParams p;
+  p.temperature = 0;
+  hb::Sampler s(p);
+  CHECK_EQ(s.sample(logits.data(), 5), 1);  // first index wins ties
+  hb::SamplerParams k1;
+  k1.top_k = 1;
+  k1.temperature = 0.8f;
+  hb::Sampler s1(k1);
+  for (int i = 0; i < 20; i++) CHECK_EQ(s1.sample(logits.data(), 5), 1);
+}
+
+TEST(model_sampler_seeded) {
+  std::vector<float> logits(100);
+  for (int i = 0; i < 100; i++) logits[i] = std::sin(i * 0.37f) * 3;
+  hb::SamplerParams p;
+  p.temperature = 1.5f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0;
+  p.seed = 1234;
+  hb::Sampler a(p), b(p);
+  std::vector<int32_t> ra, rb;
+  for (int i = 0; i < 200; i++) ra.push_back(a.sample(logits.data(), 100)), rb.push_back(b.sample(logits.data(), 100));
+  CHECK(ra == rb);
+  std::map<int32_t, int> distinct;
+  for (int32_t t : ra) distinct[t]++;
+  CHECK(distinct.size() > 5);  // it really samples
+  p.seed = 99;
+  hb::Sampler c(p);
+  std::vector<int32_t> rc;
+  for (int i = 0; i < 200; i++) rc.push_back(c.sample(logits.data(), 100));
+  CHECK(rc != ra);
+  // Filters: with top_k 3 every draw is one of the 3 best.
+  p.top_k = 3;
+  hb::Sampler d(p);
+  std::vector<int32_t> order(100);
+  for (int i = 0; i < 100; i++) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](int x, int y) { return logits[x] > logits[y]; });
+  for (int i = 0; i < 100; i++) {
+    int32_t t = d.sample(logits.data(), 100);
+    CHECK(t == order[0] || t == order[1] || t == order[2]);
+  }
+  // min_p 0.5 keeps only tokens with p >= 0.5 * p_max.
+  std::vector<float> two = {0.0f, std::log(0.6f), std::log(0.4f), -10.0f};
+  hb::SamplerParams mp;
+  mp.top_k = 0;
+  mp.top_p = 1;
+  mp.min_p = 0.5f;
+  mp.temperature = 1;
+  hb::Sampler e(mp);
+  for (int i = 0; i < 100; i++) {
+    int32_t t = e.sample(two.data(), 4);
+    CHECK(t == 0 || t == 1);
+  }
+  // top_p 0.5 with probs {0.5, 0.3, 0.2}: only the first survives.
+  std::vector<float> three = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
+  hb::SamplerParams tp;
+  tp.top_k = 0;
+  tp.min_p = 0;
+  tp.top_p = 0.5f;
+  tp.temperature = 1;
+  hb::Sampler f(tp);
+  for (int i = 0; i < 50; i++) CHECK_EQ(f.sample(three.data(), 3), 0);
+}
+
+TEST(model_sampler_penalty) {
+  std::vector<float> logits = {2.0f, 1.9f, -1.0f, -1.1f};
+  hb::SamplerParams p;
+  p.temperature = 0;
+  p.repeat_penalty = 1.5f;
+  hb::Sampler s(p);
+  CHECK_EQ(s.sample(logits.data(), 4), 0);
+  s.accept(0);
+  s.accept(0);  // counted once: 2.0 / 1.5 = 1.33 < 1.9
+  CHECK_EQ(s.sample(logits.data(), 4), 1);
+  CHECK_EQ(logits[0], 2.0f);  // input untouched
+  // Negative logits are multiplied: -1.0 * 1.5 = -1.5 < -1.1
+  std::vector<float> neg = {-5.0f, -1.0f, -1.1f};
+  hb::Sampler n(p);
+  n.accept(1);
+  CHECK_EQ(n.sample(neg.data(), 3), 2);
+  // The window forgets old tokens.
+  hb::SamplerParams w = p;
+  w.repeat_last_n = 2;
+  hb::Sampler sw(w);
+  sw.accept(0);
+  sw.accept(3);
+  sw.accept(3);
+  CHECK_EQ(sw.sample(logits.data(), 4), 0);
+}
+
+// ---- Speed (informational; printed, not checked) ----
+
+TEST(model_speed) {
+  for (const char* name : {"stories260K", "tiny-llama-Q4_0"}) {
+    auto model = load_model(name, 1);
+    hb::Context ctx(*model, 512);
+    std::vector<int32_t> prompt(256);
+    for (size_t i = 0; i < prompt.size(); i++) prompt[i] = static_cast<int32_t>((i * 7 + 3) % 512);
+    std::vector<float> logits;
+    auto t0 = std::chrono::steady_clock::now();
+    ctx.decode(prompt.data(), 256, false, logits);
+    auto t1 = std::chrono::steady_clock::now();
+    int32_t tok = 1;
+    const int n_gen = 128;
+    for (int i = 0; i < n_gen; i++) {
+      ctx.decode(&tok, 1, false, logits);
+      tok = argmax(logits.data(), model->hparams().n_vocab);
+    }
+    auto t2 = std::chrono::steady_clock::now();
+    const double pre_s = std::chrono::duration<double>(t1 - t0).count();
+    const double dec_s = std::chrono::duration<double>(t2 - t1).count();
+    std::printf("  %s (1 thread): prefill %.0f tok/s, decode %.0f tok/s\n", name, 256 / pre_s, n_gen / dec_s);
+  }
+}
