@@ -28,6 +28,7 @@ export type HalfbyteErrorCode =
   | 'OUT_OF_MEMORY'
   | 'UNSUPPORTED_ISA'
   | 'NO_CHAT_TEMPLATE'
+  | 'INVALID_CHAT_TEMPLATE'
   | 'INTERNAL'
   | (string & {});
 

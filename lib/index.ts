@@ -3,6 +3,7 @@ export { HalfbyteError } from './errors.js';
 export type { HalfbyteErrorCode } from './errors.js';
 export { load, LoadTask, Model } from './model.js';
 export type {
+  ChatOptions,
   DetokenizeOptions,
   EvaluateOptions,
   EvaluateResult,
@@ -15,4 +16,5 @@ export type {
   TokenizeOptions,
 } from './model.js';
 export { getCpuInfo } from './cpu.js';
+export type { ChatMessage, ChatTemplateOptions } from './chat.js';
 export type { CpuInfo } from './cpu.js';

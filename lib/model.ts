@@ -1,6 +1,7 @@
 // The public Model API: load(), tokenize/detokenize, generate (async iterator), evaluate.
 import type { NativeAbortFlag, NativeContext, NativeModel, NativeModelInfo } from './addon.js';
 import { addon } from './addon.js';
+import { renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { HalfbyteError, fromNative, native, nativeAsync } from './errors.js';
 import { StopMatcher, Utf8Stream } from './text.js';
 import * as v from './validate.js';
@@ -85,6 +86,8 @@ export interface GenerateOptions extends SamplingOptions {
   /** Tokenize a string prompt with BOS/EOS. Default true. */
   addSpecial?: boolean;
 }
+
+export type ChatOptions = Omit<GenerateOptions, 'addSpecial'> & ChatTemplateOptions;
 
 export interface GenerationChunk {
   token: number;
@@ -327,6 +330,30 @@ export class Model {
     const sampling = samplerSettings(o);
     this.native();
     return { [Symbol.asyncIterator]: () => this.runGeneration(promptTokens, contextSize, maxTokens, stops, signal, sampling) };
+  }
+
+  /** The prompt text a chat template makes of these messages. */
+  applyChatTemplate(messages: ChatMessage[], options?: ChatTemplateOptions): string {
+    const msgs = validateMessages(messages);
+    const t = this.info.tokenizer;
+    const text = (id: number) => (id >= 0 ? new TextDecoder().decode(this.tokenBytes(id, { renderSpecial: true })) : '');
+    return renderChatTemplate(this.info.chatTemplate, msgs, { bos: text(t.bos), eos: text(t.eos) }, options);
+  }
+
+  /**
+   * Generates the assistant's reply to a conversation, formatted with the file's chat template
+   * (or options.template). Special-token text in the rendered prompt becomes control tokens; BOS
+   * is added only if the template did not already write it.
+   */
+  chat(messages: ChatMessage[], options?: ChatOptions): AsyncIterable<GenerationChunk> {
+    const o = v.optionsObject(options, 'chat options');
+    const { template, addGenerationPrompt, variables, ...generateOptions } = o;
+    const prompt = this.applyChatTemplate(messages, { template, addGenerationPrompt, variables });
+    const t = this.info.tokenizer;
+    const bosText = t.bos >= 0 ? new TextDecoder().decode(this.tokenBytes(t.bos, { renderSpecial: true })) : '';
+    const startsWithBos = bosText.length > 0 && prompt.startsWith(bosText);
+    const tokens = this.tokenize(prompt, { addSpecial: !startsWithBos, parseSpecial: true });
+    return this.generate(tokens, generateOptions);
   }
 
   private async *runGeneration(
