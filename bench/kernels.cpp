@@ -1,9 +1,9 @@
 // Micro benchmark of the matrix kernels (a timing tool, not a test).
 // Build (x86-64):
 //   g++ -O2 -std=c++17 -mavx2 -mfma -mf16c -c native/core/quant/kernels_avx2.cpp -o /tmp/avx2.o
-//   g++ -O2 -std=c++17 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c \
+//   g++ -O2 -std=c++17 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c
 //       -c native/core/quant/kernels_avx512.cpp -o /tmp/avx512.o
-//   g++ -O2 -std=c++17 bench/kernels.cpp native/core/quant/{cpu_features,kernels_ref}.cpp \
+//   g++ -O2 -std=c++17 bench/kernels.cpp native/core/quant/{cpu_features,kernels_ref}.cpp
 //       native/core/ggml_types.cpp /tmp/avx2.o /tmp/avx512.o -o /tmp/bench_kernels -lpthread
 // Run: /tmp/bench_kernels [type=Q4_0] [n=2048] [rows=5632] [ntok=1] [threads=1] [isa=best]
 // Weights are cycled through copies totalling >= 256 MiB so decode timings measure DRAM, not cache
