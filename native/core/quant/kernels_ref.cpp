@@ -5,7 +5,9 @@
 //   float types: 8 running float lanes over i mod 8, reduced as ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)),
 //                then the n mod 8 tail in order.
 //   integer types: per block an exact integer dot, then acc += (d_w * d_x) * float(isum) over blocks
-//                  in order (plus the type's offset terms, see each kernel).
+//                  in order (plus the type's offset/minimum terms, see each kernel).
+// Types: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL (ActQ8_32 activations) and Q2_K, Q3_K,
+// Q4_K, Q5_K, Q6_K, IQ4_XS (ActQ8_256 activations).
 // Each dot is a noinline function so every output element runs the same machine code.
 #include <cmath>
 #include <cstring>
@@ -182,6 +184,130 @@ void dequant_q8_0(const void* w, float* y, int64_t n) {
   }
 }
 
+// Q4_1 / Q5_1 (w = d * q + m, q unsigned) against ActQ8_32:
+// dot = (d_w * d_x) * sum(q * qx) + m * s_x, with s_x = d_x * sum(qx).
+inline void unpack_q4_1(const BlockQ4_1& b, int* q) {
+  for (int j = 0; j < 16; ++j) {
+    q[j] = b.qs[j] & 15;
+    q[j + 16] = b.qs[j] >> 4;
+  }
+}
+inline uint32_t load_u32le(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
+         (static_cast<uint32_t>(p[3]) << 24);
+}
+// 5-bit values 0..31: low nibbles as Q4_0, bit j of qh is element j's 5th bit.
+inline void unpack_5bit(const uint8_t* qs, const uint8_t* qh_bytes, int* q) {
+  const uint32_t qh = load_u32le(qh_bytes);
+  for (int j = 0; j < 16; ++j) {
+    q[j] = (qs[j] & 15) | static_cast<int>(((qh >> j) & 1) << 4);
+    q[j + 16] = (qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
+  }
+}
+
+inline int dot32(const int* q, const int8_t* qx) {
+  int isum = 0;
+  for (int j = 0; j < 32; ++j) isum += q[j] * qx[j];
+  return isum;
+}
+
+// Q4_1 row . ActQ8_32 row -> scalar
+__attribute__((noinline)) float dot_q4_1(const void* w, const void* x, int64_t n) {
+  const BlockQ4_1* wb = static_cast<const BlockQ4_1*>(w);
+  const ActQ8_32* xb = static_cast<const ActQ8_32*>(x);
+  float acc = 0.0f;
+  int q[32];
+  for (int64_t b = 0; b < n / 32; ++b) {
+    unpack_q4_1(wb[b], q);
+    const int isum = dot32(q, xb[b].qs);
+    acc += (fp16_to_f32(wb[b].d) * xb[b].d) * static_cast<float>(isum) + fp16_to_f32(wb[b].m) * xb[b].s;
+  }
+  return acc;
+}
+void dequant_q4_1(const void* w, float* y, int64_t n) {
+  const BlockQ4_1* wb = static_cast<const BlockQ4_1*>(w);
+  int q[32];
+  for (int64_t b = 0; b < n / 32; ++b) {
+    unpack_q4_1(wb[b], q);
+    const float d = fp16_to_f32(wb[b].d), m = fp16_to_f32(wb[b].m);
+    for (int j = 0; j < 32; ++j) y[b * 32 + j] = static_cast<float>(q[j]) * d + m;
+  }
+}
+
+// Q5_0 row . ActQ8_32 row -> scalar (values q5 - 16)
+__attribute__((noinline)) float dot_q5_0(const void* w, const void* x, int64_t n) {
+  const BlockQ5_0* wb = static_cast<const BlockQ5_0*>(w);
+  const ActQ8_32* xb = static_cast<const ActQ8_32*>(x);
+  float acc = 0.0f;
+  int q[32];
+  for (int64_t b = 0; b < n / 32; ++b) {
+    unpack_5bit(wb[b].qs, wb[b].qh, q);
+    for (int j = 0; j < 32; ++j) q[j] -= 16;
+    acc += (fp16_to_f32(wb[b].d) * xb[b].d) * static_cast<float>(dot32(q, xb[b].qs));
+  }
+  return acc;
+}
+void dequant_q5_0(const void* w, float* y, int64_t n) {
+  const BlockQ5_0* wb = static_cast<const BlockQ5_0*>(w);
+  int q[32];
+  for (int64_t b = 0; b < n / 32; ++b) {
+    unpack_5bit(wb[b].qs, wb[b].qh, q);
+    const float d = fp16_to_f32(wb[b].d);
+    for (int j = 0; j < 32; ++j) y[b * 32 + j] = static_cast<float>(q[j] - 16) * d;
+  }
+}
+
+// Q5_1 row . ActQ8_32 row -> scalar
+__attribute__((noinline)) float dot_q5_1(const void* w, const void* x, int64_t n) {
+  const BlockQ5_1* wb = static_cast<const BlockQ5_1*>(w);
+  const ActQ8_32* xb = static_cast<const ActQ8_32*>(x);
+  float acc = 0.0f;
+  int q[32];
+  for (int64_t b = 0; b < n / 32; ++b) {
+    unpack_5bit(wb[b].qs, wb[b].qh, q);
+    const int isum = dot32(q, xb[b].qs);
+    acc += (fp16_to_f32(wb[b].d) * xb[b].d) * static_cast<float>(isum) + fp16_to_f32(wb[b].m) * xb[b].s;
+  }
+  return acc;
+}
+void dequant_q5_1(const void* w, float* y, int64_t n) {
+  const BlockQ5_1* wb = static_cast<const BlockQ5_1*>(w);
+  int q[32];
+  for (int64_t b = 0; b < n / 32; ++b) {
+    unpack_5bit(wb[b].qs, wb[b].qh, q);
+    const float d = fp16_to_f32(wb[b].d), m = fp16_to_f32(wb[b].m);
+    for (int j = 0; j < 32; ++j) y[b * 32 + j] = static_cast<float>(q[j]) * d + m;
+  }
+}
+
+// IQ4_NL row . ActQ8_32 row -> scalar (values from the non-linear codebook)
+inline void unpack_iq4(const uint8_t* qs, int* q) {
+  for (int j = 0; j < 16; ++j) {
+    q[j] = kIq4nlValues[qs[j] & 15];
+    q[j + 16] = kIq4nlValues[qs[j] >> 4];
+  }
+}
+__attribute__((noinline)) float dot_iq4_nl(const void* w, const void* x, int64_t n) {
+  const BlockIQ4_NL* wb = static_cast<const BlockIQ4_NL*>(w);
+  const ActQ8_32* xb = static_cast<const ActQ8_32*>(x);
+  float acc = 0.0f;
+  int q[32];
+  for (int64_t b = 0; b < n / 32; ++b) {
+    unpack_iq4(wb[b].qs, q);
+    acc += (fp16_to_f32(wb[b].d) * xb[b].d) * static_cast<float>(dot32(q, xb[b].qs));
+  }
+  return acc;
+}
+void dequant_iq4_nl(const void* w, float* y, int64_t n) {
+  const BlockIQ4_NL* wb = static_cast<const BlockIQ4_NL*>(w);
+  int q[32];
+  for (int64_t b = 0; b < n / 32; ++b) {
+    unpack_iq4(wb[b].qs, q);
+    const float d = fp16_to_f32(wb[b].d);
+    for (int j = 0; j < 32; ++j) y[b * 32 + j] = d * static_cast<float>(q[j]);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 256-element super-block types against ActQ8_256.
 
@@ -229,6 +355,160 @@ void dequant_q6_k(const void* w, float* y, int64_t n) {
   }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Other k-quants, through one unpacked form: integer values q (256,), per-group integer scales and
+// mins, groups of 16 or 32 elements, w = (d * scale) * q - (dmin * min).
+// Dot with ActQ8_256: (d_w * d_x) * sum_g scale_g * sum(q * qx)  -  (dmin * d_x) * sum_g min_g * sum(qx),
+// both integer sums exact (sum(qx) per group from bsums).
+
+struct KBlock {
+  int8_t q[256];
+  int scale[16];
+  int min[16];
+  int group;   // 16 or 32 elements per scale
+  float d, dmin;
+};
+
+// Q2_K: per 128-element half h and 32-element quarter j, element l: (qs[32h + l] >> 2j) & 3;
+// scales[g] = scale (low nibble) | min (high nibble), g = element / 16.
+inline void unpack_q2_k(const BlockQ2_K& b, KBlock& k) {
+  for (int e = 0; e < 256; ++e) {
+    const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+    k.q[e] = static_cast<int8_t>((b.qs[32 * h + l] >> (2 * j)) & 3);
+  }
+  for (int g = 0; g < 16; ++g) {
+    k.scale[g] = b.scales[g] & 15;
+    k.min[g] = b.scales[g] >> 4;
+  }
+  k.group = 16;
+  k.d = fp16_to_f32(b.d);
+  k.dmin = fp16_to_f32(b.dmin);
+}
+
+// Q3_K: low 2 bits as Q2_K; hmask[l] bit (4h + j) set means no -4 offset.
+// 6-bit scales: low 4 bits from scales[g] (g < 8) or scales[g - 8] >> 4, high 2 bits from
+// scales[8 + g % 4] >> (2 * (g / 4)); value - 32.
+inline void unpack_q3_k(const BlockQ3_K& b, KBlock& k) {
+  for (int e = 0; e < 256; ++e) {
+    const int h = e / 128, j = (e % 128) / 32, l = e % 32;
+    const int low = (b.qs[32 * h + l] >> (2 * j)) & 3;
+    const bool high = (b.hmask[l] >> (4 * h + j)) & 1;
+    k.q[e] = static_cast<int8_t>(low - (high ? 0 : 4));
+  }
+  for (int g = 0; g < 16; ++g) {
+    const int lo = g < 8 ? (b.scales[g] & 15) : (b.scales[g - 8] >> 4);
+    const int hi = (b.scales[8 + g % 4] >> (2 * (g / 4))) & 3;
+    k.scale[g] = (lo | (hi << 4)) - 32;
+    k.min[g] = 0;
+  }
+  k.group = 16;
+  k.d = fp16_to_f32(b.d);
+  k.dmin = 0.0f;
+}
+
+// 6-bit scale and min of 32-element group j of Q4_K / Q5_K, packed in 12 bytes.
+inline void k4_scale_min(const uint8_t* s, int j, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// Q4_K: per 64 elements (32 bytes of qs): 32 low nibbles then 32 high nibbles.
+inline void unpack_q4_k(const BlockQ4_K& b, KBlock& k) {
+  for (int e = 0; e < 256; ++e) {
+    const int chunk = e / 64, within = e % 64;
+    const uint8_t byte = b.qs[32 * chunk + within % 32];
+    k.q[e] = static_cast<int8_t>(within < 32 ? (byte & 15) : (byte >> 4));
+  }
+  for (int g = 0; g < 8; ++g) k4_scale_min(b.scales, g, &k.scale[g], &k.min[g]);
+  k.group = 32;
+  k.d = fp16_to_f32(b.d);
+  k.dmin = fp16_to_f32(b.dmin);
+}
+
+// Q5_K: Q4_K's nibbles plus a 5th bit: element e's bit is qh[e % 32] bit (e / 32).
+inline void unpack_q5_k(const BlockQ5_K& b, KBlock& k) {
+  for (int e = 0; e < 256; ++e) {
+    const int chunk = e / 64, within = e % 64;
+    const uint8_t byte = b.qs[32 * chunk + within % 32];
+    const int low = within < 32 ? (byte & 15) : (byte >> 4);
+    const int high = (b.qh[e % 32] >> (e / 32)) & 1;
+    k.q[e] = static_cast<int8_t>(low | (high << 4));
+  }
+  for (int g = 0; g < 8; ++g) k4_scale_min(b.scales, g, &k.scale[g], &k.min[g]);
+  k.group = 32;
+  k.d = fp16_to_f32(b.d);
+  k.dmin = fp16_to_f32(b.dmin);
+}
+
+// IQ4_XS: 8 groups of 32, each as an IQ4_NL block body; 6-bit scale (low 4 bits in scales_l,
+// high 2 in scales_h) minus 32.
+inline void unpack_iq4_xs(const BlockIQ4_XS& b, KBlock& k) {
+  int q[32];
+  for (int g = 0; g < 8; ++g) {
+    unpack_iq4(b.qs + 16 * g, q);
+    for (int j = 0; j < 32; ++j) k.q[32 * g + j] = static_cast<int8_t>(q[j]);
+    const int lo = (b.scales_l[g / 2] >> (4 * (g % 2))) & 15;
+    const int hi = (b.scales_h >> (2 * g)) & 3;
+    k.scale[g] = (lo | (hi << 4)) - 32;
+    k.min[g] = 0;
+  }
+  k.group = 32;
+  k.d = fp16_to_f32(b.d);
+  k.dmin = 0.0f;
+}
+
+// Unpacked super-block . ActQ8_256 block -> contribution to acc.
+inline float dot_kblock(const KBlock& k, const ActQ8_256& x, float acc) {
+  int isum = 0, msum = 0;
+  const int ngroups = 256 / k.group;
+  for (int g = 0; g < ngroups; ++g) {
+    int s = 0, xsum = 0;
+    for (int i = 0; i < k.group; ++i) s += k.q[g * k.group + i] * x.qs[g * k.group + i];
+    for (int j = 0; j < k.group / 16; ++j) xsum += x.bsums[g * (k.group / 16) + j];
+    isum += k.scale[g] * s;
+    msum += k.min[g] * xsum;
+  }
+  return acc + ((k.d * x.d) * static_cast<float>(isum) - (k.dmin * x.d) * static_cast<float>(msum));
+}
+
+// Unpacked super-block -> y (256,), GGUF order of operations: (d * scale) * q - dmin * min.
+inline void dequant_kblock(const KBlock& k, float* y) {
+  for (int e = 0; e < 256; ++e) {
+    const int g = e / k.group;
+    const float dl = k.d * static_cast<float>(k.scale[g]);
+    const float ml = k.dmin * static_cast<float>(k.min[g]);
+    y[e] = dl * static_cast<float>(k.q[e]) - ml;
+  }
+}
+
+template <typename Block, void (*unpack)(const Block&, KBlock&)>
+__attribute__((noinline)) float dot_k(const void* w, const void* x, int64_t n) {
+  const Block* wb = static_cast<const Block*>(w);
+  const ActQ8_256* xb = static_cast<const ActQ8_256*>(x);
+  float acc = 0.0f;
+  KBlock k;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    unpack(wb[b], k);
+    acc = dot_kblock(k, xb[b], acc);
+  }
+  return acc;
+}
+
+template <typename Block, void (*unpack)(const Block&, KBlock&)>
+void dequant_k(const void* w, float* y, int64_t n) {
+  const Block* wb = static_cast<const Block*>(w);
+  KBlock k;
+  for (int64_t b = 0; b < n / 256; ++b) {
+    unpack(wb[b], k);
+    dequant_kblock(k, y + b * 256);
+  }
+}
 // ---------------------------------------------------------------------------------------------
 
 const TypeKernels kF32 = {GgmlType::F32, ActFormat::F32, quantize_act_f32_ref, gemm_ref<dot_f32>, dequant_f32};
@@ -237,6 +517,20 @@ const TypeKernels kBF16 = {GgmlType::BF16, ActFormat::F32, quantize_act_f32_ref,
 const TypeKernels kQ4_0 = {GgmlType::Q4_0, ActFormat::Q8_32, quantize_act_q8_32_ref, gemm_ref<dot_q4_0>, dequant_q4_0};
 const TypeKernels kQ8_0 = {GgmlType::Q8_0, ActFormat::Q8_32, quantize_act_q8_32_ref, gemm_ref<dot_q8_0>, dequant_q8_0};
 const TypeKernels kQ6_K = {GgmlType::Q6_K, ActFormat::Q8_256, quantize_act_q8_256_ref, gemm_ref<dot_q6_k>, dequant_q6_k};
+const TypeKernels kQ4_1 = {GgmlType::Q4_1, ActFormat::Q8_32, quantize_act_q8_32_ref, gemm_ref<dot_q4_1>, dequant_q4_1};
+const TypeKernels kQ5_0 = {GgmlType::Q5_0, ActFormat::Q8_32, quantize_act_q8_32_ref, gemm_ref<dot_q5_0>, dequant_q5_0};
+const TypeKernels kQ5_1 = {GgmlType::Q5_1, ActFormat::Q8_32, quantize_act_q8_32_ref, gemm_ref<dot_q5_1>, dequant_q5_1};
+const TypeKernels kIQ4_NL = {GgmlType::IQ4_NL, ActFormat::Q8_32, quantize_act_q8_32_ref, gemm_ref<dot_iq4_nl>, dequant_iq4_nl};
+const TypeKernels kQ2_K = {GgmlType::Q2_K, ActFormat::Q8_256, quantize_act_q8_256_ref,
+                           gemm_ref<dot_k<BlockQ2_K, unpack_q2_k>>, dequant_k<BlockQ2_K, unpack_q2_k>};
+const TypeKernels kQ3_K = {GgmlType::Q3_K, ActFormat::Q8_256, quantize_act_q8_256_ref,
+                           gemm_ref<dot_k<BlockQ3_K, unpack_q3_k>>, dequant_k<BlockQ3_K, unpack_q3_k>};
+const TypeKernels kQ4_K = {GgmlType::Q4_K, ActFormat::Q8_256, quantize_act_q8_256_ref,
+                           gemm_ref<dot_k<BlockQ4_K, unpack_q4_k>>, dequant_k<BlockQ4_K, unpack_q4_k>};
+const TypeKernels kQ5_K = {GgmlType::Q5_K, ActFormat::Q8_256, quantize_act_q8_256_ref,
+                           gemm_ref<dot_k<BlockQ5_K, unpack_q5_k>>, dequant_k<BlockQ5_K, unpack_q5_k>};
+const TypeKernels kIQ4_XS = {GgmlType::IQ4_XS, ActFormat::Q8_256, quantize_act_q8_256_ref,
+                             gemm_ref<dot_k<BlockIQ4_XS, unpack_iq4_xs>>, dequant_k<BlockIQ4_XS, unpack_iq4_xs>};
 
 }  // namespace
 
@@ -248,6 +542,15 @@ const TypeKernels* ref_kernels(GgmlType t) {
     case GgmlType::Q4_0: return &kQ4_0;
     case GgmlType::Q8_0: return &kQ8_0;
     case GgmlType::Q6_K: return &kQ6_K;
+    case GgmlType::Q4_1: return &kQ4_1;
+    case GgmlType::Q5_0: return &kQ5_0;
+    case GgmlType::Q5_1: return &kQ5_1;
+    case GgmlType::IQ4_NL: return &kIQ4_NL;
+    case GgmlType::Q2_K: return &kQ2_K;
+    case GgmlType::Q3_K: return &kQ3_K;
+    case GgmlType::Q4_K: return &kQ4_K;
+    case GgmlType::Q5_K: return &kQ5_K;
+    case GgmlType::IQ4_XS: return &kIQ4_XS;
     default: return nullptr;
   }
 }

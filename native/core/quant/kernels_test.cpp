@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
+#include <memory>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "../../tests/check.h"
+#include "../gguf.h"
 #include "blocks.h"
 #include "fp16.h"
 #include "kernels.h"
@@ -588,4 +591,73 @@ TEST(kernels_isa_gemm_matches_reference_and_is_chunking_invariant) {
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real files: every matrix of each llama-quantize output, dequantized, against the F32 source it
+// was made from. A wrong bit layout decodes to noise (relative RMS error ~1.4); a right one to the
+// type's quantization error. Bounds are ~1.5x the errors measured with llama.cpp-made files.
+
+double rel_rms_error(const std::vector<float>& got, const float* want, size_t count) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const double d = static_cast<double>(got[i]) - want[i];
+    num += d * d;
+    den += static_cast<double>(want[i]) * want[i];
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+TEST(kernels_dequantize_fixture_models_match_f32_source) {
+  const std::string dir = hbtest::fixtures_dir() + "/models/";
+  std::unique_ptr<GgufFile> src;
+  try {
+    src = GgufFile::open(dir + "tiny-llama-F32.gguf");
+  } catch (const std::exception& e) {
+    hbtest::report(__FILE__, __LINE__, std::string("cannot open the F32 fixture: ") + e.what());
+    return;
+  }
+  const char* files[] = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M",
+                         "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS"};
+  std::map<std::string, double> worst;  // type name -> worst relative RMS error
+  for (const char* f : files) {
+    std::unique_ptr<GgufFile> q;
+    try {
+      q = GgufFile::open(dir + "tiny-llama-" + f + ".gguf");
+    } catch (const std::exception& e) {
+      hbtest::report(__FILE__, __LINE__, std::string("cannot open fixture ") + f + ": " + e.what());
+      continue;
+    }
+    for (const GgufTensor& t : q->tensors) {
+      if (t.n_dims != 2) continue;
+      const GgufTensor* s = src->find_tensor(t.name);
+      CHECK(s != nullptr && s->type() == GgmlType::F32 && s->n_elements() == t.n_elements());
+      if (!s) continue;
+      const TypeKernels* k = kernels_for(t.type(), Isa::Scalar);
+      if (!k) {
+        hbtest::report(__FILE__, __LINE__, std::string("no kernels for ") + ggml_type_name(t.type()) + " in " + f);
+        continue;
+      }
+      const int64_t n = t.ne[0], rows = t.ne[1];
+      const size_t row_bytes = static_cast<size_t>(n / geom(t.type()).block) * geom(t.type()).bytes;
+      std::vector<float> y(static_cast<size_t>(n * rows));
+      for (int64_t r = 0; r < rows; ++r) k->dequantize_row(t.data + r * row_bytes, y.data() + r * n, n);
+      const double err = rel_rms_error(y, reinterpret_cast<const float*>(s->data), y.size());
+      double& w = worst[ggml_type_name(t.type())];
+      w = std::max(w, err);
+    }
+  }
+  const std::map<std::string, double> bound = {
+      {"F16", 5e-4},  {"BF16", 3e-3},  {"Q8_0", 0.008}, {"Q4_0", 0.13},  {"Q4_1", 0.12},   {"Q5_0", 0.065},  {"Q5_1", 0.06},
+      {"Q2_K", 0.45}, {"Q3_K", 0.23},  {"Q4_K", 0.11},  {"Q5_K", 0.055}, {"Q6_K", 0.027}, {"IQ4_NL", 0.12}, {"IQ4_XS", 0.12}};
+  for (const auto& [name, err] : worst) {
+    std::printf("  %-7s worst relative RMS error vs F32 source: %.4f\n", name.c_str(), err);
+    auto it = bound.find(name);
+    CHECK(it != bound.end());
+    if (it != bound.end() && !(err <= it->second)) {
+      hbtest::report(__FILE__, __LINE__, name + " dequantization error " + std::to_string(err) + " above " +
+                                             std::to_string(it->second));
+    }
+  }
+  CHECK_EQ(worst.size(), bound.size());
 }
