@@ -130,8 +130,9 @@ static bool isa_supported(Isa isa) {
     case Isa::Scalar: return true;
 #if defined(__x86_64__)
     case Isa::Avx2: return f.avx2 && f.fma && f.f16c;
-    // kernels_avx512.cpp is compiled with F/BW/VL/DQ (+VNNI, only used behind its own check).
-    case Isa::Avx512: return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+    // kernels_avx512.cpp is compiled with F/BW/VL/DQ/VNNI, so the compiler may use any of them there.
+    case Isa::Avx512:
+      return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni;
 #endif
 #if defined(__aarch64__)
     case Isa::Neon: return f.neon;

@@ -532,6 +532,13 @@ TEST(kernels_isa_gemm_matches_reference_and_is_chunking_invariant) {
             std::vector<uint8_t> xq = quantize_rows(ref, p, &x_stride);
             std::vector<float> y = run_gemm(k, p, xq, x_stride);
             std::vector<float> yr = run_gemm(ref, p, xq, x_stride);
+            // AVX-512 VNNI computes the same integers as AVX2 through the same float steps.
+            if (isa == Isa::Avx512) {
+              if (const TypeKernels* k2 = kernels_for(t, Isa::Avx2)) {
+                std::vector<float> y2 = run_gemm(k2, p, xq, x_stride);
+                if (std::memcmp(y2.data(), y.data(), y.size() * 4) != 0) ++bad_value;
+              }
+            }
             // Value bound against the reference (see kernels_ref_gemm_matches_float64 for the form).
             std::vector<float> wrow(static_cast<size_t>(n));
             for (int64_t r = 0; r < nrows; ++r) {
@@ -661,3 +668,34 @@ TEST(kernels_dequantize_fixture_models_match_f32_source) {
   }
   CHECK_EQ(worst.size(), bound.size());
 }
+
+#if defined(HB_TEST_EMULATE_AVX512) && defined(__x86_64__)
+// Test-only build (see kernels_avx512.cpp): the AVX-512 table compiled with AVX2 flags and an
+// exact emulation of the VNNI dot, compared bit for bit with the AVX2 table.
+#include "kernels_internal.h"
+TEST(kernels_avx512_emulated_matches_avx2_bitwise) {
+  int compared = 0, bad = 0;
+  for (GgmlType t : kAllTypes) {
+    const TypeKernels* k512 = kern::avx512_kernels(t);
+    const TypeKernels* k2 = kernels_for(t, Isa::Avx2);
+    if (!k512 || !k2) continue;
+    uint64_t seed = 500;
+    for (int64_t n : test_lengths(t)) {
+      for (int64_t nrows : {1, 4, 7}) {
+        for (int64_t ntok : {1, 3, 9}) {
+          Problem p = make_problem(t, n, nrows, ntok, seed++);
+          size_t x_stride;
+          std::vector<uint8_t> xq = quantize_rows(k2, p, &x_stride);
+          std::vector<uint8_t> xq512(xq.size(), 0xcd);
+          for (int64_t tk = 0; tk < ntok; ++tk) k512->quantize_act(p.x.data() + tk * n, xq512.data() + tk * x_stride, n);
+          if (std::memcmp(xq.data(), xq512.data(), xq.size()) != 0) ++bad;
+          if (run_gemm(k512, p, xq, x_stride) != run_gemm(k2, p, xq, x_stride)) ++bad;
+          ++compared;
+        }
+      }
+    }
+  }
+  CHECK(compared > 0);
+  CHECK_EQ(bad, 0);
+}
+#endif

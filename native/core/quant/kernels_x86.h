@@ -1,0 +1,507 @@
+// Shared x86 SIMD kernels (AVX2 + FMA + F16C, 256-bit), included by exactly two files, each compiled
+// with its own flags: kernels_avx2.cpp (HB_X86_VNNI 0) and kernels_avx512.cpp (HB_X86_VNNI 1: the
+// integer dots use AVX-512 VNNI on 256-bit vectors). Everything is in an anonymous namespace, so
+// each including file gets private copies built for its own ISA and nothing can be merged across
+// files (or into baseline code) at link time.
+//
+// gemm works on tiles of R weight rows x T tokens: each weight block is loaded and decoded once
+// per tile and reused from registers for T tokens, each activation block once for R rows.
+// Arithmetic per output element (fixed, whatever the tile shape, row chunking or token batch):
+//   32-element types: per block, 8 int32 lanes of the exact integer dot (lane j = bytes 4j..4j+3
+//                     of the block), converted to float and accumulated as
+//                     acc = fma(float(lanes), d_w * d_x, acc); Q6_K the same per 256-element
+//                     super-block; float types: acc = fma(w, x, acc) over 8 lanes.
+//   Finally the 8 lanes are summed as ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)) (+ a scalar fma tail
+//   for float types with n % 8 != 0).
+// Leftover rows/tokens run smaller instantiations of the same template, so every element goes
+// through the same operations in the same order: results are bit-identical for any split.
+#pragma once
+#if !defined(__x86_64__)
+#error "kernels_x86.h is for x86-64 only"
+#endif
+#if !defined(HB_X86_VNNI)
+#error "define HB_X86_VNNI (0 or 1) before including kernels_x86.h"
+#endif
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "blocks.h"
+#include "kernels_internal.h"
+
+namespace hb {
+namespace kern {
+namespace {
+
+// Fully unroll the fixed tile loops so accumulators live in registers at any -O level.
+#define HB_UNROLL _Pragma("GCC unroll 16")
+
+// Token tiles are processed in groups of this many tokens so their activations stay in L2
+// while a group of rows is swept over them.
+constexpr int64_t kTokenGroup = 64;
+
+// Weights are streamed with software prefetch: the hardware prefetcher does poorly on several
+// interleaved row streams (measured: Q8_0 decode 5 -> 10 GB/s on Zen 3). Each load prefetches the
+// same offset a whole number of rows ahead, at least this many bytes.
+constexpr size_t kPrefetchBytes = 4096;
+
+inline float hsum8(__m256 v) {
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // l0+l4 .. l3+l7
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));                                // (l0+l4)+(l2+l6), ..
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+inline float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
+
+// Prefetch p + ahead (integer arithmetic: the address may lie past the matrix; prefetches never fault).
+inline void prefetch_ahead(const void* p, size_t ahead) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + ahead), _MM_HINT_T0);
+}
+
+inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// ---------------------------------------------------------------------------------------------
+// Integer dot primitives: the one place the AVX2 and AVX-512 VNNI builds differ. Both compute the
+// same exact integers (callers guarantee the maddubs form cannot saturate), so the two ISAs give
+// bit-identical gemm results.
+
+// u (32 x uint8) . s (32 x int8) -> 8 int32 lanes, lane j = sum of the products of bytes 4j..4j+3.
+inline __m256i dot_u8s8(__m256i u, __m256i s) {
+#if HB_X86_VNNI
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#elif HB_X86_EMULATE_VNNI
+  // Test-only: the VNNI build's arithmetic, emulated exactly with scalar code.
+  alignas(32) uint8_t ub[32];
+  alignas(32) int8_t sb[32];
+  alignas(32) int32_t out[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(ub), u);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(sb), s);
+  for (int j = 0; j < 8; ++j) {
+    out[j] = 0;
+    for (int k = 0; k < 4; ++k) out[j] += static_cast<int32_t>(ub[4 * j + k]) * sb[4 * j + k];
+  }
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(out));
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+// acc + a (16 x int16) . b (16 x int16) summed in adjacent pairs -> 8 int32 lanes.
+inline __m256i dot_i16_acc(__m256i acc, __m256i a, __m256i b) {
+#if HB_X86_VNNI
+  return _mm256_dpwssd_epi32(acc, a, b);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tile driver: calls Tile<R', T'>::run for every tile, with R' <= R, T' <= T for the leftovers.
+
+struct GemmArgs {
+  int64_t n;
+  const uint8_t* w;
+  size_t w_stride;
+  const uint8_t* x;
+  size_t x_stride;
+  float* y;
+  size_t y_stride;
+  size_t prefetch;  // bytes ahead to prefetch weights: a multiple of w_stride
+};
+
+template <template <int, int> class Tile, int R, int T>
+inline void run_tile(int rr, int tt, const GemmArgs& a) {
+  if constexpr (R > 1) {
+    if (rr < R) return run_tile<Tile, R - 1, T>(rr, tt, a);
+  }
+  if constexpr (T > 1) {
+    if (tt < T) return run_tile<Tile, R, T - 1>(rr, tt, a);
+  }
+  Tile<R, T>::run(a);
+}
+
+// W (nrows, n) @ Xq (ntok, n)^T -> Y (ntok, nrows) in R x T tiles.
+template <template <int, int> class Tile, int R, int T>
+void gemm_tiled(int64_t n, const void* w, size_t w_stride, int64_t nrows, const void* xq, size_t x_stride,
+                int64_t ntok, float* y, size_t y_stride) {
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  const uint8_t* xb = static_cast<const uint8_t*>(xq);
+  const size_t prefetch = w_stride == 0 ? 0 : ((kPrefetchBytes + w_stride - 1) / w_stride) * w_stride;
+  for (int64_t g0 = 0; g0 < ntok; g0 += kTokenGroup) {
+    const int64_t g1 = min_i64(ntok, g0 + kTokenGroup);
+    for (int64_t r0 = 0; r0 < nrows; r0 += R) {
+      const int rr = static_cast<int>(min_i64(R, nrows - r0));
+      for (int64_t t0 = g0; t0 < g1; t0 += T) {
+        const int tt = static_cast<int>(min_i64(T, g1 - t0));
+        const GemmArgs a = {n, wb + static_cast<size_t>(r0) * w_stride, w_stride,
+                            xb + static_cast<size_t>(t0) * x_stride, x_stride,
+                            y + static_cast<size_t>(t0) * y_stride + static_cast<size_t>(r0), y_stride, prefetch};
+        run_tile<Tile, R, T>(rr, tt, a);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activation quantization (bit-identical to the reference: same max, same d = amax / 127, same
+// x * (1 / d), same round-to-nearest-even).
+
+inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+inline float hmax8(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// 32 floats -> 32 int8 (q = round(clamp(x * id))) in element order; returns their int sum.
+inline int quantize32(const float* x, __m256 id, int8_t* q) {
+  const __m256 lim = _mm256_set1_ps(127.0f), nlim = _mm256_set1_ps(-127.0f);
+  __m256i i32[4];
+  HB_UNROLL
+  for (int k = 0; k < 4; ++k) {
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), id);
+    v = _mm256_max_ps(_mm256_min_ps(v, lim), nlim);
+    i32[k] = _mm256_cvtps_epi32(v);  // MXCSR default: round to nearest even
+  }
+  const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(i32[0], i32[1]), _mm256_add_epi32(i32[2], i32[3]));
+  // packs interleave 128-bit lanes; the permute restores element order.
+  const __m256i p16a = _mm256_packs_epi32(i32[0], i32[1]);
+  const __m256i p16b = _mm256_packs_epi32(i32[2], i32[3]);
+  __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+  p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), p8);
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline float scale_of(__m256 amax8) {
+  return hmax8(amax8) / 127.0f;
+}
+
+// x (n,) -> ActQ8_32 (n / 32,)
+void quantize_act_q8_32_x86(const float* x, void* xq, int64_t n) {
+  ActQ8_32* out = static_cast<ActQ8_32*>(xq);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + b * 32;
+    __m256 m = abs_ps(_mm256_loadu_ps(xb));
+    for (int k = 1; k < 4; ++k) m = _mm256_max_ps(abs_ps(_mm256_loadu_ps(xb + 8 * k)), m);
+    const float d = scale_of(m);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const int sum = quantize32(xb, _mm256_set1_ps(id), out[b].qs);
+    out[b].d = d;
+    out[b].s = d * static_cast<float>(sum);
+  }
+}
+
+// x (n,) -> ActQ8_256 (n / 256,)
+void quantize_act_q8_256_x86(const float* x, void* xq, int64_t n) {
+  ActQ8_256* out = static_cast<ActQ8_256*>(xq);
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const float* xb = x + b * 256;
+    __m256 m = abs_ps(_mm256_loadu_ps(xb));
+    for (int k = 1; k < 32; ++k) m = _mm256_max_ps(abs_ps(_mm256_loadu_ps(xb + 8 * k)), m);
+    const float d = scale_of(m);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 idv = _mm256_set1_ps(id);
+    HB_UNROLL
+    for (int c = 0; c < 8; ++c) {
+      quantize32(xb + 32 * c, idv, out[b].qs + 32 * c);
+      // Group sums of 16: maddubs with ones gives pair sums, madd-free reduction by hadd.
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out[b].qs + 32 * c));
+      const __m256i pairs = _mm256_maddubs_epi16(ones8, q);                   // 16 x int16, sums of 2
+      const __m256i quads = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));  // 8 x int32, sums of 4
+      // lanes 0-3: group 2c (elements 0..15), lanes 4-7: group 2c+1.
+      __m128i lo = _mm256_castsi256_si128(quads), hi = _mm256_extracti128_si256(quads, 1);
+      lo = _mm_add_epi32(lo, _mm_shuffle_epi32(lo, 0x4e));
+      lo = _mm_add_epi32(lo, _mm_shuffle_epi32(lo, 0xb1));
+      hi = _mm_add_epi32(hi, _mm_shuffle_epi32(hi, 0x4e));
+      hi = _mm_add_epi32(hi, _mm_shuffle_epi32(hi, 0xb1));
+      out[b].bsums[2 * c] = static_cast<int16_t>(_mm_cvtsi128_si32(lo));
+      out[b].bsums[2 * c + 1] = static_cast<int16_t>(_mm_cvtsi128_si32(hi));
+    }
+    out[b].d = d;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 32-element block types against ActQ8_32.
+
+struct ActBlock32 {
+  __m256i q;    // 32 int8
+  __m256 d;     // broadcast scale
+  __m256i q8;   // Q4_0 only: 8 int32 lanes of 8 * (sum of the lane's 4 activations)
+};
+
+// Q4_0: weights kept as unsigned nibbles 0..15 (maddubs wants an unsigned operand); the -8 offset
+// is removed per lane by subtracting 8 * sum(x) over the same 4 bytes: exact integer lanes.
+struct Q4_0Ops {
+  static constexpr size_t kBytes = sizeof(BlockQ4_0);
+  static constexpr bool kNeedsSum8 = true;
+  struct W {
+    __m256i q;  // 32 x uint8 0..15, element order
+    __m256 d;
+  };
+  static inline W load(const uint8_t* p) {
+    const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(p);
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    return {_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_set1_ps(half_to_f32(blk->d))};
+  }
+  static inline __m256i dot(const W& w, const ActBlock32& x) {
+    // q <= 15: pair sums <= 2 * 15 * 127, no int16 saturation in the maddubs form.
+    return _mm256_sub_epi32(dot_u8s8(w.q, x.q), x.q8);
+  }
+};
+
+// Q8_0: signed x signed via |w| * (x with w's sign).
+struct Q8_0Ops {
+  static constexpr size_t kBytes = sizeof(BlockQ8_0);
+  static constexpr bool kNeedsSum8 = false;
+  struct W {
+    __m256i q;    // 32 x int8
+    __m256i abs;  // |q| (128 for -128: read as unsigned, still exact)
+    __m256 d;
+  };
+  static inline W load(const uint8_t* p) {
+    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(p);
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
+    return {q, _mm256_abs_epi8(q), _mm256_set1_ps(half_to_f32(blk->d))};
+  }
+  static inline __m256i dot(const W& w, const ActBlock32& x) {
+    const __m256i sx = _mm256_sign_epi8(x.q, w.q);
+    // |w| <= 128, |x| <= 127: pair sums <= 2 * 128 * 127 = 32512, no int16 saturation.
+    return dot_u8s8(w.abs, sx);
+  }
+};
+
+inline ActBlock32 load_act32(const ActQ8_32* b, bool sum8) {
+  ActBlock32 a;
+  a.q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs));
+  a.d = _mm256_broadcast_ss(&b->d);
+  a.q8 = sum8 ? dot_u8s8(_mm256_set1_epi8(8), a.q) : _mm256_setzero_si256();
+  return a;
+}
+
+template <class Ops>
+struct Tile32 {
+  template <int R, int T>
+  struct Of {
+    // W (R, n) rows w_stride apart @ Xq (T, n) -> Y (T, R)
+    static void run(const GemmArgs& a) {
+      __m256 acc[R][T];
+      HB_UNROLL
+      for (int r = 0; r < R; ++r)
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+      const int64_t nb = a.n / 32;
+      for (int64_t b = 0; b < nb; ++b) {
+        typename Ops::W wv[R];
+        HB_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* p = a.w + static_cast<size_t>(r) * a.w_stride + static_cast<size_t>(b) * Ops::kBytes;
+          prefetch_ahead(p, a.prefetch);
+          wv[r] = Ops::load(p);
+        }
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+          const ActBlock32 xv =
+              load_act32(reinterpret_cast<const ActQ8_32*>(a.x + static_cast<size_t>(t) * a.x_stride) + b, Ops::kNeedsSum8);
+          HB_UNROLL
+          for (int r = 0; r < R; ++r) {
+            const __m256 isum = _mm256_cvtepi32_ps(Ops::dot(wv[r], xv));
+            acc[r][t] = _mm256_fmadd_ps(isum, _mm256_mul_ps(wv[r].d, xv.d), acc[r][t]);
+          }
+        }
+      }
+      HB_UNROLL
+      for (int t = 0; t < T; ++t)
+        HB_UNROLL
+        for (int r = 0; r < R; ++r) a.y[static_cast<size_t>(t) * a.y_stride + static_cast<size_t>(r)] = hsum8(acc[r][t]);
+    }
+  };
+};
+
+template <int R, int T>
+using TileQ4_0 = Tile32<Q4_0Ops>::Of<R, T>;
+template <int R, int T>
+using TileQ8_0 = Tile32<Q8_0Ops>::Of<R, T>;
+
+// ---------------------------------------------------------------------------------------------
+// Q6_K against ActQ8_256. Per row and super-block the 6-bit values are unpacked once (unsigned,
+// 0..63, element order) into a small buffer with per-chunk scale vectors; each token then does
+// 8 chunk dots of 32 bytes. The -32 offset is removed exactly with the activation group sums:
+// sum_g sc_g * 32 * bsum_g.
+
+struct Q6KRow {
+  alignas(32) uint8_t q[256];
+  __m256i sc[8];   // chunk c: int16 lanes 0-7 = scales[2c], lanes 8-15 = scales[2c+1]
+  __m256i sc16;    // the 16 scales as int16
+  __m256 d;
+};
+
+inline void unpack_q6k(const BlockQ6_K* blk, Q6KRow& row) {
+  const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql + 64 * h));
+    const __m256i qb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql + 64 * h + 32));
+    const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh + 32 * h));
+    const __m256i c0 = _mm256_or_si256(_mm256_and_si256(qa, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+    const __m256i c1 = _mm256_or_si256(_mm256_and_si256(qb, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+    const __m256i c2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4), _mm256_and_si256(hb, m30));
+    const __m256i c3 =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+    __m256i* dst = reinterpret_cast<__m256i*>(row.q + 128 * h);
+    _mm256_store_si256(dst + 0, c0);
+    _mm256_store_si256(dst + 1, c1);
+    _mm256_store_si256(dst + 2, c2);
+    _mm256_store_si256(dst + 3, c3);
+  }
+  const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales));
+  row.sc16 = _mm256_cvtepi8_epi16(s8);
+  HB_UNROLL
+  for (int c = 0; c < 8; ++c) {
+    const __m128i pick = _mm_setr_epi8(2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c + 1, 2 * c + 1, 2 * c + 1,
+                                       2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1);
+    row.sc[c] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
+  }
+  row.d = _mm256_set1_ps(half_to_f32(blk->d));
+}
+
+template <int R, int T>
+struct TileQ6_K {
+  // W (R, n) Q6_K rows @ Xq (T, n) ActQ8_256 -> Y (T, R)
+  static void run(const GemmArgs& a) {
+    __m256 acc[R][T];
+    HB_UNROLL
+    for (int r = 0; r < R; ++r)
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    Q6KRow rows[R];
+    const int64_t nsb = a.n / 256;
+    for (int64_t b = 0; b < nsb; ++b) {
+      HB_UNROLL
+      for (int r = 0; r < R; ++r) {
+        const BlockQ6_K* blk = reinterpret_cast<const BlockQ6_K*>(a.w + static_cast<size_t>(r) * a.w_stride) + b;
+        for (int line = 0; line < 4; ++line) prefetch_ahead(reinterpret_cast<const uint8_t*>(blk) + 64 * line, a.prefetch);
+        unpack_q6k(blk, rows[r]);
+      }
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) {
+        const ActQ8_256* xb = reinterpret_cast<const ActQ8_256*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
+        __m256i isum[R];
+        HB_UNROLL
+        for (int r = 0; r < R; ++r) isum[r] = _mm256_setzero_si256();
+        HB_UNROLL
+        for (int c = 0; c < 8; ++c) {
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs + 32 * c));
+          HB_UNROLL
+          for (int r = 0; r < R; ++r) {
+            const __m256i qv = _mm256_load_si256(reinterpret_cast<const __m256i*>(rows[r].q + 32 * c));
+            // q <= 63: pair sums <= 2 * 63 * 127, no int16 saturation.
+            isum[r] = dot_i16_acc(isum[r], _mm256_maddubs_epi16(qv, xv), rows[r].sc[c]);
+          }
+        }
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->bsums));
+        const __m256 dx = _mm256_broadcast_ss(&xb->d);
+        HB_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(rows[r].sc16, bs), 5);  // 32 * sc * bsum
+          const __m256 s = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[r], off));
+          acc[r][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(rows[r].d, dx), acc[r][t]);
+        }
+      }
+    }
+    HB_UNROLL
+    for (int t = 0; t < T; ++t)
+      HB_UNROLL
+      for (int r = 0; r < R; ++r) a.y[static_cast<size_t>(t) * a.y_stride + static_cast<size_t>(r)] = hsum8(acc[r][t]);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Float weights (F32, F16, BF16) against F32 activations.
+
+struct F32Load {
+  static constexpr int64_t kBytes = 4;
+  static inline __m256 vec(const uint8_t* row, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i); }
+  static inline float one(const uint8_t* row, int64_t i) { return reinterpret_cast<const float*>(row)[i]; }
+};
+struct F16Load {
+  static constexpr int64_t kBytes = 2;
+  static inline __m256 vec(const uint8_t* row, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(row) + i)));
+  }
+  static inline float one(const uint8_t* row, int64_t i) { return half_to_f32(reinterpret_cast<const uint16_t*>(row)[i]); }
+};
+struct BF16Load {
+  static constexpr int64_t kBytes = 2;
+  static inline __m256 vec(const uint8_t* row, int64_t i) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const uint16_t*>(row) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static inline float one(const uint8_t* row, int64_t i) {
+    const uint32_t bits = static_cast<uint32_t>(reinterpret_cast<const uint16_t*>(row)[i]) << 16;
+    return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(static_cast<int>(bits))));
+  }
+};
+
+template <class Load>
+struct TileFloat {
+  template <int R, int T>
+  struct Of {
+    // W (R, n) @ X (T, n) floats -> Y (T, R)
+    static void run(const GemmArgs& a) {
+      __m256 acc[R][T];
+      HB_UNROLL
+      for (int r = 0; r < R; ++r)
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+      const int64_t n8 = a.n & ~int64_t(7);
+      for (int64_t i = 0; i < n8; i += 8) {
+        __m256 wv[R];
+        HB_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* row = a.w + static_cast<size_t>(r) * a.w_stride;
+          prefetch_ahead(row + i * Load::kBytes, a.prefetch);
+          wv[r] = Load::vec(row, i);
+        }
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+          const __m256 xv = _mm256_loadu_ps(reinterpret_cast<const float*>(a.x + static_cast<size_t>(t) * a.x_stride) + i);
+          HB_UNROLL
+          for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+        }
+      }
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) {
+        const float* xr = reinterpret_cast<const float*>(a.x + static_cast<size_t>(t) * a.x_stride);
+        HB_UNROLL
+        for (int r = 0; r < R; ++r) {
+          __m128 s = _mm_set_ss(hsum8(acc[r][t]));
+          for (int64_t i = n8; i < a.n; ++i)
+            s = _mm_fmadd_ss(_mm_set_ss(Load::one(a.w + static_cast<size_t>(r) * a.w_stride, i)), _mm_set_ss(xr[i]), s);
+          a.y[static_cast<size_t>(t) * a.y_stride + static_cast<size_t>(r)] = _mm_cvtss_f32(s);
+        }
+      }
+    }
+  };
+};
+
+template <int R, int T>
+using TileF32 = TileFloat<F32Load>::Of<R, T>;
+template <int R, int T>
+using TileF16 = TileFloat<F16Load>::Of<R, T>;
+template <int R, int T>
+using TileBF16 = TileFloat<BF16Load>::Of<R, T>;
+
+// ---------------------------------------------------------------------------------------------
+
+}  // namespace
+}  // namespace kern
+}  // namespace hb
