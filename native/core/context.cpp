@@ -149,7 +149,7 @@ struct Context::Impl {
   };
   void matmuls(ActInput& in, const MatJob* jobs, int n_jobs);
   void rope(float* vec, int64_t n_heads, const float* cs) const;
-  void attention(int64_t layer, int64_t p0, int64_t B);
+  void attention(int64_t layer, int64_t p0, int64_t t_first, int64_t B);
   void forward_batch(const int32_t* tokens, int64_t B, int64_t p0, float* logits, bool all_rows,
                      const std::atomic<bool>* cancel, int64_t rollback_to);
 };
@@ -258,22 +258,22 @@ void Context::Impl::rope(float* vec, int64_t n_heads, const float* cs) const {
   }
 }
 
-// Causal attention of the batch's queries over the cache (positions < p0 + B, already stored).
-// q (B, Hq*hd) -> att (B, Hq*hd). Tasks: (KV head, block of Tb query tokens); each task
+// Causal attention of the batch's queries t_first..B-1 over the cache (positions < p0 + B,
+// already stored). q (B, Hq*hd) -> att rows t_first..B-1 (B, Hq*hd). Tasks: (KV head, block of Tb query tokens); each task
 //   S (G*Tb, n_vis) = Qblk (G*Tb, hd) @ K[:n_vis]^T        (F16 gemm over cached rows)
 //   S = softmax(S * 1/sqrt(hd)) per row, masked past the row's own position
 //   att rows (Tb, hd) per query head = S (Tb, n_vis) @ V[:n_vis]  (F16 gemm over Vt rows)
-void Context::Impl::attention(int64_t layer, int64_t p0, int64_t B) {
+void Context::Impl::attention(int64_t layer, int64_t p0, int64_t t_first, int64_t B) {
   const int64_t hd = hp.head_dim, G = group, Hkv = hp.n_head_kv;
   const int64_t tb = std::min(kAttnTokensPerTask, max_batch);
-  const int64_t n_blocks = (B + tb - 1) / tb;
+  const int64_t n_blocks = (B - t_first + tb - 1) / tb;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const uint16_t* k_layer = k_cache.data() + static_cast<size_t>(layer) * n_ctx * n_kv;
   const uint16_t* v_layer = v_cache.data() + static_cast<size_t>(layer) * n_kv * n_ctx;
 
   pool.parallel_for_indexed(Hkv * n_blocks, [&](int64_t task, int thread) {
     const int64_t h = task / n_blocks;
-    const int64_t t0 = (task % n_blocks) * tb;
+    const int64_t t0 = t_first + (task % n_blocks) * tb;
     const int64_t nt = std::min(tb, B - t0);
     const int64_t n_vis = p0 + t0 + nt;  // positions the block's last token sees
     float* qblk = attn_scratch.data() + attn_scratch_per_thread * static_cast<size_t>(thread);  // (G, nt, hd)
@@ -305,7 +305,7 @@ void Context::Impl::attention(int64_t layer, int64_t p0, int64_t B) {
 // (all_rows: every token's row, else only the last token's).
 void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, float* logits, bool all_rows,
                                   const std::atomic<bool>* cancel, int64_t rollback_to) {
-  const int64_t D = hp.n_embd, F = hp.n_ff, hd = hp.head_dim, half = hp.rope_dim / 2;
+  const int64_t D = hp.n_embd, F = hp.n_ff, half = hp.rope_dim / 2;
 
   // x (B, D) <- token embeddings
   for (int64_t t = 0; t < B; t++)
@@ -329,12 +329,16 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
 
   ActInput in;
   in.bufs = act_bufs;
-  auto set_input = [&](const float* src, int64_t n) {
-    in.x = src;
-    in.ntok = B;
+  // Matmul input: rows first..B-1 of src (rows of n floats).
+  auto set_input = [&](const float* src, int64_t first, int64_t n) {
+    in.x = src + first * n;
+    in.ntok = B - first;
     in.n = n;
     in.ready[0] = in.ready[1] = in.ready[2] = false;
   };
+  // Rows whose values matter after the last layer: all, the last one, or none (their K/V rows
+  // are all the cache needs). Layers before the last always compute every row.
+  const int64_t out_first = logits ? (all_rows ? 0 : B - 1) : B;
 
   for (int64_t il = 0; il < hp.n_layer; il++) {
     if (cancel && cancel->load(std::memory_order_relaxed)) {
@@ -347,7 +351,7 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
     for (int64_t t = 0; t < B; t++) rmsnorm(xb.data() + t * D, x.data() + t * D, L.attn_norm.data, D, hp.rms_eps);
 
     // q (B, Hq*hd), k (B, Hkv*hd), v (B, Hkv*hd) = xb @ Wq^T, Wk^T, Wv^T   (one quantization of xb)
-    set_input(xb.data(), D);
+    set_input(xb.data(), 0, D);
     const MatJob qkv[3] = {{&L.wq, q.data(), static_cast<size_t>(n_q)},
                            {&L.wk, k.data(), static_cast<size_t>(n_kv)},
                            {&L.wv, v.data(), static_cast<size_t>(n_kv)}};
@@ -376,40 +380,46 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
       for (int64_t i = 0; i < n_kv; i++) v_layer[i * n_ctx + p0 + t] = f32_to_fp16(v[t * n_kv + i]);
     }
 
-    // att (B, Hq*hd) = causal softmax(q k^T / sqrt(hd)) v over the cache
-    attention(il, p0, B);
+    // From here on only rows r0..B-1 are needed (all of them except in the last layer).
+    const int64_t r0 = il == hp.n_layer - 1 ? out_first : 0;
+    if (r0 == B) break;
+    const int64_t R = B - r0;
 
-    // x (B, D) += att @ Wo^T
-    set_input(att.data(), n_q);
-    const MatJob wo[1] = {{&L.wo, xb2.data(), static_cast<size_t>(D)}};
+    // att (R, Hq*hd) = causal softmax(q k^T / sqrt(hd)) v over the cache
+    attention(il, p0, r0, B);
+
+    // x (R, D) += att @ Wo^T
+    set_input(att.data(), r0, n_q);
+    const MatJob wo[1] = {{&L.wo, xb2.data() + r0 * D, static_cast<size_t>(D)}};
     matmuls(in, wo, 1);
-    for (int64_t i = 0; i < B * D; i++) x[i] += xb2[i];
+    for (int64_t i = r0 * D; i < B * D; i++) x[i] += xb2[i];
 
-    // xb (B, D) = rmsnorm(x) * ffn_norm
-    for (int64_t t = 0; t < B; t++) rmsnorm(xb.data() + t * D, x.data() + t * D, L.ffn_norm.data, D, hp.rms_eps);
+    // xb (R, D) = rmsnorm(x) * ffn_norm
+    for (int64_t t = r0; t < B; t++) rmsnorm(xb.data() + t * D, x.data() + t * D, L.ffn_norm.data, D, hp.rms_eps);
 
-    // hb (B, F) = xb @ Wgate^T, hb2 (B, F) = xb @ Wup^T   (one quantization of xb)
-    set_input(xb.data(), D);
+    // hb (R, F) = xb @ Wgate^T, hb2 (R, F) = xb @ Wup^T   (one quantization of xb)
+    set_input(xb.data(), r0, D);
     const MatJob gate_up[2] = {{&L.w_gate, hb.data(), static_cast<size_t>(F)},
                                {&L.w_up, hb2.data(), static_cast<size_t>(F)}};
     matmuls(in, gate_up, 2);
-    // hb (B, F) = silu(hb) * hb2   (SwiGLU)
-    swiglu(hb.data(), hb2.data(), B * F);
+    // hb (R, F) = silu(hb) * hb2   (SwiGLU)
+    swiglu(hb.data(), hb2.data(), R * F);
 
-    // x (B, D) += hb @ Wdown^T
-    set_input(hb.data(), F);
-    const MatJob down[1] = {{&L.w_down, xb2.data(), static_cast<size_t>(D)}};
+    // x (R, D) += hb @ Wdown^T
+    in.x = hb.data();  // hb rows are packed from 0
+    in.ntok = R;
+    in.n = F;
+    in.ready[0] = in.ready[1] = in.ready[2] = false;
+    const MatJob down[1] = {{&L.w_down, xb2.data() + r0 * D, static_cast<size_t>(D)}};
     matmuls(in, down, 1);
-    for (int64_t i = 0; i < B * D; i++) x[i] += xb2[i];
+    for (int64_t i = r0 * D; i < B * D; i++) x[i] += xb2[i];
   }
-  (void)hd;
 
   if (!logits) return;
   // xb (R, D) = rmsnorm(x rows) * output_norm, R = B or just the last token
-  const int64_t first = all_rows ? 0 : B - 1;
-  const int64_t R = B - first;
+  const int64_t R = B - out_first;
   for (int64_t r = 0; r < R; r++)
-    rmsnorm(xb.data() + r * D, x.data() + (first + r) * D, m.output_norm.data, D, hp.rms_eps);
+    rmsnorm(xb.data() + r * D, x.data() + (out_first + r) * D, m.output_norm.data, D, hp.rms_eps);
   // logits (R, V) = xb @ output^T
   in.x = xb.data();
   in.ntok = R;

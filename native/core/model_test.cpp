@@ -349,12 +349,14 @@ TEST(model_batch_matches_sequential) {
     }
     std::printf("  %s: batch vs sequential max |diff| %.3g (max |logit| %.3g)\n", name, max_diff, max_abs);
     CHECK(max_diff <= 1e-3 * std::max(1.0, max_abs));
-    // Last-row-only output equals the last row of all rows.
+    // Last-row-only output (the last layer then runs one row) matches the last of all rows.
     hb::Context last(*model, 64);
     std::vector<float> lastrow;
     last.decode(tokens.data(), n, false, lastrow);
     CHECK_EQ(static_cast<int64_t>(lastrow.size()), V);
-    CHECK(std::memcmp(lastrow.data(), all.data() + (n - 1) * V, V * sizeof(float)) == 0);
+    double last_diff = 0;
+    for (int64_t j = 0; j < V; j++) last_diff = std::max(last_diff, std::fabs(double(lastrow[j]) - all[(n - 1) * V + j]));
+    CHECK(last_diff <= 1e-3 * std::max(1.0, max_abs));
   }
 }
 
@@ -370,7 +372,17 @@ TEST(model_chunked_prefill) {
   b.decode(tokens.data(), 512, false, lb);
   b.decode(tokens.data() + 512, 188, false, lb);
   CHECK_EQ(a.n_past(), 700);
-  CHECK(std::memcmp(la.data() + 699 * V, lb.data(), V * sizeof(float)) == 0);
+  double diff = 0;
+  for (int64_t j = 0; j < V; j++) diff = std::max(diff, std::fabs(double(la[699 * V + j]) - lb[j]));
+  CHECK(diff <= 1e-4);
+  // The same 700 tokens, then one more: whatever the chunking, the cache holds the same rows.
+  int32_t next = 5;
+  std::vector<float> na, nb;
+  a.decode(&next, 1, false, na);
+  b.decode(&next, 1, false, nb);
+  double ndiff = 0;
+  for (int64_t j = 0; j < V; j++) ndiff = std::max(ndiff, std::fabs(double(na[j]) - nb[j]));
+  CHECK(ndiff <= 1e-4);
 }
 
 // ---- Context behaviour and errors ----
