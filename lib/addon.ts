@@ -47,11 +47,22 @@ export interface NativeSampler {
   accept(tokens: Int32Array): void;
 }
 
+export interface NativeStepProbs {
+  token: number;
+  logprob: number;
+  topTokens: Int32Array;
+  topLogprobs: Float32Array;
+}
+
 export interface NativeContext {
   /** Evaluates tokens after the cached ones; resolves to the last row of logits, or all rows. */
   decode(tokens: Int32Array, allLogits: boolean, abort?: NativeAbortFlag): Promise<Float32Array>;
   /** Evaluates tokens, then samples (and records) the next token. */
   step(tokens: Int32Array, sampler: NativeSampler, abort?: NativeAbortFlag): Promise<number>;
+  /** The same, also returning the token's log-probability and the top-k alternatives. */
+  step(tokens: Int32Array, sampler: NativeSampler, abort: NativeAbortFlag | undefined, topLogprobs: number): Promise<NativeStepProbs>;
+  /** Evaluates tokens; element i is log p(targets[i] | tokens up to i), NaN where targets[i] < 0. */
+  scoreTokens(tokens: Int32Array, targets: Int32Array, abort?: NativeAbortFlag): Promise<Float32Array>;
   nPast(): number;
   nCtx(): number;
   truncate(n: number): void;

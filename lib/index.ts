@@ -13,6 +13,7 @@ export type {
   LoadProgress,
   ModelInfo,
   SamplingOptions,
+  TokenLogprob,
   TokenizeOptions,
 } from './model.js';
 export { getCpuInfo } from './cpu.js';

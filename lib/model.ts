@@ -1,9 +1,18 @@
 // The public Model API: load(), tokenize/detokenize, generate (async iterator), evaluate.
-import type { NativeAbortFlag, NativeContext, NativeModel, NativeModelInfo } from './addon.js';
+import type { NativeModel, NativeModelInfo } from './addon.js';
 import { addon } from './addon.js';
 import { renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { HalfbyteError, fromNative, native, nativeAsync } from './errors.js';
-import { StopMatcher, Utf8Stream } from './text.js';
+import {
+  abortedError,
+  checkGenerateOptions,
+  generateTokens,
+  linkAbort,
+  newSampler,
+  type CheckedGenerateOptions,
+  type GenerateOptions,
+  type GenerationChunk,
+} from './generation.js';
 import * as v from './validate.js';
 
 export interface LoadOptions {
@@ -57,42 +66,9 @@ export interface DetokenizeOptions {
   renderSpecial?: boolean;
 }
 
-export interface SamplingOptions {
-  /** 0 is greedy. Default 0.8. */
-  temperature?: number;
-  /** 0 disables. Default 40. */
-  topK?: number;
-  /** 1 disables. Default 0.95. */
-  topP?: number;
-  /** 0 disables. Default 0.05. */
-  minP?: number;
-  /** 1 disables. Default 1. */
-  repeatPenalty?: number;
-  /** How many recent tokens the repetition penalty looks at. Default 64. */
-  repeatLastN?: number;
-  /** Seed for reproducible sampling. Default: random. */
-  seed?: number;
-}
-
-export interface GenerateOptions extends SamplingOptions {
-  /** Most tokens to generate. Default: until the context is full. */
-  maxTokens?: number;
-  /** Generation ends before any of these strings; the stop string is not yielded. */
-  stop?: string | string[];
-  /** Stops the generation; the iterator then throws a HalfbyteError with code ABORTED. */
-  signal?: AbortSignal;
-  /** Context (KV cache) size for this generation. Default: the model's contextSize. */
-  contextSize?: number;
-  /** Tokenize a string prompt with BOS/EOS. Default true. */
-  addSpecial?: boolean;
-}
+export type { GenerateOptions, GenerationChunk, SamplingOptions, TokenLogprob } from './generation.js';
 
 export type ChatOptions = Omit<GenerateOptions, 'addSpecial'> & ChatTemplateOptions;
-
-export interface GenerationChunk {
-  token: number;
-  text: string;
-}
 
 export interface EvaluateOptions {
   /** 'last': only the last position's row (default); 'all': one row per token. */
@@ -104,20 +80,6 @@ export interface EvaluateResult {
   /** Rows of nVocab floats, in token order. */
   logits: Float32Array;
   nVocab: number;
-}
-
-/** Links an AbortSignal to a native flag; returns a function that unlinks it. */
-export function linkAbort(signal: AbortSignal | undefined): { flag: NativeAbortFlag; unlink: () => void } {
-  const flag = new (addon().AbortFlag)();
-  if (!signal) return { flag, unlink: () => {} };
-  if (signal.aborted) flag.abort();
-  const onAbort = () => flag.abort();
-  signal.addEventListener('abort', onAbort, { once: true });
-  return { flag, unlink: () => signal.removeEventListener('abort', onAbort) };
-}
-
-export function abortedError(signal: AbortSignal | undefined): HalfbyteError {
-  return new HalfbyteError('ABORTED', 'The operation was aborted', { cause: signal?.reason });
 }
 
 /**
@@ -198,28 +160,6 @@ export function load(path: string, options?: LoadOptions): LoadTask {
   if (checked.onProgress !== undefined && typeof checked.onProgress !== 'function')
     throw v.invalid('a function', 'onProgress', checked.onProgress);
   return new LoadTask(path, checked);
-}
-
-interface SamplerSettings {
-  temperature: number;
-  topK: number;
-  topP: number;
-  minP: number;
-  repeatPenalty: number;
-  repeatLastN: number;
-  seed: number;
-}
-
-export function samplerSettings(o: SamplingOptions): SamplerSettings {
-  return {
-    temperature: v.number(o.temperature, 'temperature', 0, 1e6, 0.8),
-    topK: v.integer(o.topK, 'topK', 0, 2 ** 31 - 1, 40),
-    topP: v.number(o.topP, 'topP', 0, 1, 0.95),
-    minP: v.number(o.minP, 'minP', 0, 1, 0.05),
-    repeatPenalty: v.number(o.repeatPenalty, 'repeatPenalty', Number.MIN_VALUE, 1e6, 1),
-    repeatLastN: v.integer(o.repeatLastN, 'repeatLastN', 0, 1 << 20, 64),
-    seed: v.integer(o.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, Math.floor(Math.random() * 2 ** 32)),
-  };
 }
 
 export class Model {
@@ -322,14 +262,44 @@ export class Model {
         'CONTEXT_FULL',
         `Expected a prompt shorter than the context size ${contextSize} but received ${promptTokens.length} tokens`,
       );
-    const maxTokens = v.integer(o.maxTokens, 'maxTokens', 0, 2 ** 31 - 1, contextSize - promptTokens.length);
-    const stops = o.stop === undefined ? [] : typeof o.stop === 'string' ? [o.stop] : o.stop;
-    if (!Array.isArray(stops) || stops.some((s) => typeof s !== 'string' || s.length === 0))
-      throw v.invalid('a non-empty string or an array of non-empty strings', 'stop', o.stop);
-    const signal = v.signal(o.signal, 'signal');
-    const sampling = samplerSettings(o);
-    this.native();
-    return { [Symbol.asyncIterator]: () => this.runGeneration(promptTokens, contextSize, maxTokens, stops, signal, sampling) };
+    const checked = checkGenerateOptions(o);
+    const maxTokens = checked.maxTokens ?? contextSize - promptTokens.length;
+    const h = this.native();
+    return {
+      [Symbol.asyncIterator]: () => {
+        // Only as much KV cache as this generation can use.
+        const nCtx = Math.min(contextSize, promptTokens.length + Math.max(maxTokens, 1));
+        return this.runGeneration(h, promptTokens, nCtx, maxTokens, checked);
+      },
+    };
+  }
+
+  private async *runGeneration(
+    h: NativeModel,
+    promptTokens: Int32Array,
+    nCtx: number,
+    maxTokens: number,
+    options: CheckedGenerateOptions,
+  ): AsyncGenerator<GenerationChunk> {
+    const a = addon();
+    const ctx = native(() => new a.ContextHandle(h, nCtx));
+    try {
+      const sampler = newSampler(options.sampling);
+      native(() => sampler.accept(promptTokens));
+      yield* generateTokens({
+        model: h,
+        ctx,
+        sampler,
+        feed: promptTokens,
+        maxTokens,
+        options,
+        // A one-off context ends the generation when it is full.
+        makeRoom: async (feed) => (ctx.nPast() + feed.length <= nCtx ? feed : null),
+        evaluated: () => {},
+      });
+    } finally {
+      ctx.dispose();
+    }
   }
 
   /** The prompt text a chat template makes of these messages. */
@@ -354,54 +324,6 @@ export class Model {
     const startsWithBos = bosText.length > 0 && prompt.startsWith(bosText);
     const tokens = this.tokenize(prompt, { addSpecial: !startsWithBos, parseSpecial: true });
     return this.generate(tokens, generateOptions);
-  }
-
-  private async *runGeneration(
-    promptTokens: Int32Array,
-    contextSize: number,
-    maxTokens: number,
-    stops: string[],
-    signal: AbortSignal | undefined,
-    s: SamplerSettings,
-  ): AsyncGenerator<GenerationChunk> {
-    const a = addon();
-    const h = this.native();
-    // Only as much KV cache as this generation can use.
-    const nCtx = Math.min(contextSize, promptTokens.length + Math.max(maxTokens, 1));
-    const ctx: NativeContext = native(() => new a.ContextHandle(h, nCtx));
-    const sampler = native(
-      () => new a.SamplerHandle(s.temperature, s.topK, s.topP, s.minP, s.repeatPenalty, s.repeatLastN, s.seed),
-    );
-    const { flag, unlink } = linkAbort(signal);
-    try {
-      native(() => sampler.accept(promptTokens));
-      const utf8 = new Utf8Stream();
-      const stopper = new StopMatcher(stops);
-      let feed = promptTokens;
-      for (let produced = 0; produced < maxTokens; produced++) {
-        if (signal?.aborted) throw abortedError(signal);
-        if (ctx.nPast() + feed.length > nCtx) break;
-        let token: number;
-        try {
-          token = await ctx.step(feed, sampler, flag);
-        } catch (err) {
-          const e = fromNative(err);
-          throw e.code === 'ABORTED' ? abortedError(signal) : e;
-        }
-        if (h.isEog(token)) break;
-        const { emit, stopped } = stopper.push({ token, text: utf8.push(h.tokenPiece(token, false)) });
-        yield* emit;
-        if (stopped) return;
-        feed = Int32Array.of(token);
-      }
-      const held = stopper.flush();
-      const tail = utf8.flush();
-      if (tail && held.length > 0) held[held.length - 1].text += tail;
-      yield* held;
-    } finally {
-      unlink();
-      ctx.dispose();
-    }
   }
 
   /**

@@ -26,14 +26,14 @@ export interface TextChunk {
  * Holds generated chunks back while their text could still be the start of a stop string, so
  * each token is emitted once, with its text, and nothing from a stop string onward is emitted.
  */
-export class StopMatcher {
-  private pending: TextChunk[] = [];
+export class StopMatcher<T extends TextChunk = TextChunk> {
+  private pending: T[] = [];
   private pendingText = '';
 
   constructor(private readonly stops: readonly string[]) {}
 
   /** Adds a chunk; returns the chunks now safe to emit and whether a stop string completed. */
-  push(chunk: TextChunk): { emit: TextChunk[]; stopped: boolean } {
+  push(chunk: T): { emit: T[]; stopped: boolean } {
     if (this.stops.length === 0) return { emit: [chunk], stopped: false };
     this.pending.push(chunk);
     this.pendingText += chunk.text;
@@ -44,12 +44,11 @@ export class StopMatcher {
     }
     if (cut >= 0) {
       // Emit the text before the stop string; the chunk it starts in keeps only its head.
-      const emit: TextChunk[] = [];
+      const emit: T[] = [];
       let at = 0;
       for (const c of this.pending) {
         if (at >= cut) break;
-        const text = c.text.slice(0, cut - at);
-        emit.push({ token: c.token, text });
+        emit.push({ ...c, text: c.text.slice(0, cut - at) });
         at += c.text.length;
       }
       this.pending = [];
@@ -67,7 +66,7 @@ export class StopMatcher {
       }
     }
     const safe = this.pendingText.length - keep;
-    const emit: TextChunk[] = [];
+    const emit: T[] = [];
     let at = 0;
     while (this.pending.length > 0 && at + this.pending[0].text.length <= safe) {
       const c = this.pending.shift()!;
@@ -79,7 +78,7 @@ export class StopMatcher {
   }
 
   /** Chunks still held when generation ends without a stop. */
-  flush(): TextChunk[] {
+  flush(): T[] {
     const out = this.pending;
     this.pending = [];
     this.pendingText = '';

@@ -4,7 +4,9 @@
 // carrying a `code` (lib/ wraps it into HalfbyteError). Nothing thrown here may escape.
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -398,6 +400,7 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
                        {
                            InstanceMethod("decode", &ContextHandle::Decode),
                            InstanceMethod("step", &ContextHandle::Step),
+                           InstanceMethod("scoreTokens", &ContextHandle::ScoreTokens),
                            InstanceMethod("nPast", &ContextHandle::NPast),
                            InstanceMethod("nCtx", &ContextHandle::NCtx),
                            InstanceMethod("truncate", &ContextHandle::Truncate),
@@ -428,25 +431,58 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
   }
 
   // decode(tokens: Int32Array, allLogits: boolean, abort?: AbortFlag) -> Promise<Float32Array>
+  // What a DecodeWorker returns once the tokens are evaluated.
+  enum class DecodeResult {
+    Logits,      // the logits rows (last or all)
+    Token,       // a token sampled from the last row (recorded in the sampler)
+    TokenProbs,  // the sampled token, its log-probability and the top-k alternatives
+    TargetProbs, // log-probability of targets[i] at each row i (needs all rows)
+  };
+
   class DecodeWorker : public Napi::AsyncWorker {
    public:
-    DecodeWorker(Napi::Env env, std::shared_ptr<ContextState> st, std::vector<int32_t> tokens, bool all,
-                 std::shared_ptr<std::atomic<bool>> abort, std::shared_ptr<hb::Sampler> sampler)
+    DecodeWorker(Napi::Env env, std::shared_ptr<ContextState> st, std::vector<int32_t> tokens, DecodeResult kind,
+                 bool all, std::shared_ptr<std::atomic<bool>> abort)
         : Napi::AsyncWorker(env),
           deferred_(Napi::Promise::Deferred::New(env)),
           st_(std::move(st)),
           tokens_(std::move(tokens)),
+          kind_(kind),
           all_(all),
-          abort_(std::move(abort)),
-          sampler_(std::move(sampler)) {}
+          abort_(std::move(abort)) {}
     Napi::Promise Promise() { return deferred_.Promise(); }
+    std::shared_ptr<hb::Sampler> sampler;
+    int32_t top_k = 0;
+    std::vector<int32_t> targets;
+
     void Execute() override {
       err_.Run([&] {
         st_->ctx->decode(tokens_.data(), static_cast<int64_t>(tokens_.size()), all_, st_->logits, abort_.get());
-        if (sampler_) {
-          int32_t n_vocab = static_cast<int32_t>(st_->model->model->hparams().n_vocab);
-          token_ = sampler_->sample(st_->logits.data(), n_vocab);
-          sampler_->accept(token_);
+        const int32_t n_vocab = static_cast<int32_t>(st_->model->model->hparams().n_vocab);
+        if (kind_ == DecodeResult::Token || kind_ == DecodeResult::TokenProbs) {
+          token_ = sampler->sample(st_->logits.data(), n_vocab);
+          sampler->accept(token_);
+        }
+        if (kind_ == DecodeResult::TokenProbs) {
+          // Log-probabilities of the model's own distribution (before sampling transforms).
+          const float* row = st_->logits.data();
+          double lse = LogSumExp(row, n_vocab);
+          logprob_ = static_cast<float>(row[token_] - lse);
+          int32_t k = std::min(top_k, n_vocab);
+          top_ids_.resize(n_vocab);
+          for (int32_t i = 0; i < n_vocab; i++) top_ids_[i] = i;
+          std::partial_sort(top_ids_.begin(), top_ids_.begin() + k, top_ids_.end(),
+                            [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+          top_ids_.resize(k);
+          for (int32_t id : top_ids_) top_lp_.push_back(static_cast<float>(row[id] - lse));
+        }
+        if (kind_ == DecodeResult::TargetProbs) {
+          target_lp_.resize(targets.size());
+          for (size_t i = 0; i < targets.size(); i++) {
+            const float* row = st_->logits.data() + i * static_cast<size_t>(n_vocab);
+            int32_t t = targets[i];
+            target_lp_[i] = (t < 0 || t >= n_vocab) ? NAN : static_cast<float>(row[t] - LogSumExp(row, n_vocab));
+          }
         }
       });
     }
@@ -457,13 +493,36 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
         deferred_.Reject(MakeError(env, err_.code, err_.message).Value());
         return;
       }
-      if (sampler_) {
-        deferred_.Resolve(Napi::Number::New(env, token_));
-        return;
+      switch (kind_) {
+        case DecodeResult::Token:
+          deferred_.Resolve(Napi::Number::New(env, token_));
+          return;
+        case DecodeResult::TokenProbs: {
+          Napi::Object o = Napi::Object::New(env);
+          o.Set("token", Napi::Number::New(env, token_));
+          o.Set("logprob", Napi::Number::New(env, logprob_));
+          Napi::Int32Array ids = Napi::Int32Array::New(env, top_ids_.size());
+          Napi::Float32Array lps = Napi::Float32Array::New(env, top_lp_.size());
+          if (!top_ids_.empty()) std::memcpy(ids.Data(), top_ids_.data(), top_ids_.size() * sizeof(int32_t));
+          if (!top_lp_.empty()) std::memcpy(lps.Data(), top_lp_.data(), top_lp_.size() * sizeof(float));
+          o.Set("topTokens", ids);
+          o.Set("topLogprobs", lps);
+          deferred_.Resolve(o);
+          return;
+        }
+        case DecodeResult::TargetProbs: {
+          Napi::Float32Array out = Napi::Float32Array::New(env, target_lp_.size());
+          if (!target_lp_.empty()) std::memcpy(out.Data(), target_lp_.data(), target_lp_.size() * sizeof(float));
+          deferred_.Resolve(out);
+          return;
+        }
+        case DecodeResult::Logits: {
+          Napi::Float32Array out = Napi::Float32Array::New(env, st_->logits.size());
+          std::memcpy(out.Data(), st_->logits.data(), st_->logits.size() * sizeof(float));
+          deferred_.Resolve(out);
+          return;
+        }
       }
-      Napi::Float32Array out = Napi::Float32Array::New(env, st_->logits.size());
-      std::memcpy(out.Data(), st_->logits.data(), st_->logits.size() * sizeof(float));
-      deferred_.Resolve(out);
     }
     void OnError(const Napi::Error& e) override {
       st_->busy.store(false);
@@ -471,13 +530,24 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
     }
 
    private:
+    static double LogSumExp(const float* row, int32_t n) {
+      float mx = row[0];
+      for (int32_t i = 1; i < n; i++) mx = std::max(mx, row[i]);
+      double sum = 0;
+      for (int32_t i = 0; i < n; i++) sum += std::exp(static_cast<double>(row[i] - mx));
+      return mx + std::log(sum);
+    }
     Napi::Promise::Deferred deferred_;
     std::shared_ptr<ContextState> st_;
     std::vector<int32_t> tokens_;
+    DecodeResult kind_;
     bool all_;
     std::shared_ptr<std::atomic<bool>> abort_;
-    std::shared_ptr<hb::Sampler> sampler_;
     int32_t token_ = -1;
+    float logprob_ = 0;
+    std::vector<int32_t> top_ids_;
+    std::vector<float> top_lp_;
+    std::vector<float> target_lp_;
     WorkerError err_;
   };
 
@@ -487,16 +557,36 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
     bool all = ArgBool(info, 1, "allLogits");
     auto abort = OptionalAbort(info, 2);
     if (tokens.empty()) Throw(env, "INVALID_ARGUMENT", "Expected at least one token to evaluate");
-    ContextState& st = Acquire(env);
-    auto* w = new DecodeWorker(env, state_, std::move(tokens), all, abort, nullptr);
+    Acquire(env);
+    auto* w = new DecodeWorker(env, state_, std::move(tokens), DecodeResult::Logits, all, abort);
     Napi::Promise p = w->Promise();
-    (void)st;
     w->Queue();
     return p;
   }
 
-  // step(tokens: Int32Array, sampler: SamplerHandle, abort?: AbortFlag) -> Promise<number>:
-  // evaluates tokens, samples the next one from the last row and records it in the sampler.
+  // scoreTokens(tokens: Int32Array, targets: Int32Array, abort?) -> Promise<Float32Array>:
+  // evaluates tokens; element i is log p(targets[i] | tokens[..i]) (NaN where targets[i] < 0).
+  Napi::Value ScoreTokens(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<int32_t> tokens = ArgTokens(info, 0, "tokens");
+    std::vector<int32_t> targets = ArgTokens(info, 1, "targets");
+    auto abort = OptionalAbort(info, 2);
+    if (tokens.empty()) Throw(env, "INVALID_ARGUMENT", "Expected at least one token to evaluate");
+    if (targets.size() != tokens.size())
+      Throw(env, "INVALID_ARGUMENT", "Expected as many targets as tokens but received " + std::to_string(targets.size()) +
+                                         " targets for " + std::to_string(tokens.size()) + " tokens");
+    Acquire(env);
+    auto* w = new DecodeWorker(env, state_, std::move(tokens), DecodeResult::TargetProbs, true, abort);
+    w->targets = std::move(targets);
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
+  // step(tokens: Int32Array, sampler: SamplerHandle, abort?: AbortFlag, topLogprobs?: number)
+  //   -> Promise<number | { token, logprob, topTokens, topLogprobs }>:
+  // evaluates tokens, samples the next one from the last row and records it in the sampler; with
+  // topLogprobs >= 0 also its log-probability and the k most likely tokens'.
   Napi::Value Step(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::vector<int32_t> tokens = ArgTokens(info, 0, "tokens");
@@ -505,8 +595,13 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
     auto sampler = SamplerHandle::Unwrap(info[1].As<Napi::Object>())->sampler;
     auto abort = OptionalAbort(info, 2);
     if (tokens.empty()) Throw(env, "INVALID_ARGUMENT", "Expected at least one token to evaluate");
+    int64_t top_k = -1;
+    if (info.Length() > 3 && !info[3].IsUndefined()) top_k = ArgInt(info, 3, "topLogprobs", 0, 1 << 20);
     Acquire(env);
-    auto* w = new DecodeWorker(env, state_, std::move(tokens), false, abort, sampler);
+    auto* w = new DecodeWorker(env, state_, std::move(tokens), top_k >= 0 ? DecodeResult::TokenProbs : DecodeResult::Token,
+                               false, abort);
+    w->sampler = std::move(sampler);
+    w->top_k = static_cast<int32_t>(std::max<int64_t>(top_k, 0));
     Napi::Promise p = w->Promise();
     w->Queue();
     return p;
