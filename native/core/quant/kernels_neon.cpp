@@ -1,12 +1,21 @@
-// neon kernels (not yet written: the table is empty, so dispatch falls back to the reference).
+// Plain NEON kernels (baseline armv8-a; integer dots by vmull_s8 / vpadalq_s16). The kernels are
+// in kernels_arm.h, shared with the dotprod build (kernels_neondot.cpp), which gives bit-identical
+// results. Float types live here only (the dotprod table falls back to this one for them).
 #if defined(__aarch64__)
-#include "kernels_internal.h"
+#define HB_ARM_DOTPROD 0
+#include "kernels_arm.h"
 
 namespace hb {
 namespace kern {
 
-const TypeKernels* neon_kernels(GgmlType) { return nullptr; }
+const TypeKernels* neon_kernels(GgmlType t) {
+  static const TypeKernels table[] = {with_ref_dequant(kArmF32),  with_ref_dequant(kArmF16),  with_ref_dequant(kArmBF16),
+                                      with_ref_dequant(kArmQ4_0), with_ref_dequant(kArmQ8_0), with_ref_dequant(kArmQ6_K)};
+  for (const TypeKernels& k : table)
+    if (k.type == t) return &k;
+  return nullptr;
+}
 
 }  // namespace kern
 }  // namespace hb
-#endif
+#endif  // __aarch64__

@@ -516,6 +516,9 @@ TEST(kernels_isa_dequantize_and_quantize_match_reference) {
 TEST(kernels_isa_gemm_matches_reference_and_is_chunking_invariant) {
   const int64_t row_counts[] = {1, 3, 4, 5, 8, 13, 17};
   const int64_t tok_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 33};
+  std::printf("  ISAs on this CPU:");
+  for (Isa isa : available_isas()) std::printf(" %s", isa_name(isa));
+  std::printf(" (active: %s)\n", isa_name(active_isa()));
   for (Isa isa : available_isas()) {
     for (GgmlType t : kAllTypes) {
       const TypeKernels* k = kernels_for(t, isa);
@@ -532,9 +535,10 @@ TEST(kernels_isa_gemm_matches_reference_and_is_chunking_invariant) {
             std::vector<uint8_t> xq = quantize_rows(ref, p, &x_stride);
             std::vector<float> y = run_gemm(k, p, xq, x_stride);
             std::vector<float> yr = run_gemm(ref, p, xq, x_stride);
-            // AVX-512 VNNI computes the same integers as AVX2 through the same float steps.
-            if (isa == Isa::Avx512) {
-              if (const TypeKernels* k2 = kernels_for(t, Isa::Avx2)) {
+            // AVX-512 VNNI computes the same integers as AVX2 through the same float steps, and
+            // dotprod the same as plain NEON: their results must be bit-identical.
+            if (isa == Isa::Avx512 || isa == Isa::NeonDot) {
+              if (const TypeKernels* k2 = kernels_for(t, isa == Isa::Avx512 ? Isa::Avx2 : Isa::Neon)) {
                 std::vector<float> y2 = run_gemm(k2, p, xq, x_stride);
                 if (std::memcmp(y2.data(), y.data(), y.size() * 4) != 0) ++bad_value;
               }
