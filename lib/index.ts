@@ -17,5 +17,8 @@ export type {
   TokenizeOptions,
 } from './model.js';
 export { getCpuInfo } from './cpu.js';
+export { Session } from './session.js';
+export type { SessionChatOptions, SessionGenerateOptions, SessionOptions, SessionStats } from './session.js';
+export type { PerplexityOptions, PerplexityResult, ScoreOptions, ScoreResult } from './evaluation.js';
 export type { ChatMessage, ChatTemplateOptions } from './chat.js';
 export type { CpuInfo } from './cpu.js';

@@ -4,6 +4,14 @@ import { addon } from './addon.js';
 import { renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { HalfbyteError, fromNative, native, nativeAsync } from './errors.js';
 import {
+  perplexity,
+  score,
+  type PerplexityOptions,
+  type PerplexityResult,
+  type ScoreOptions,
+  type ScoreResult,
+} from './evaluation.js';
+import {
   abortedError,
   checkGenerateOptions,
   generateTokens,
@@ -13,6 +21,7 @@ import {
   type GenerateOptions,
   type GenerationChunk,
 } from './generation.js';
+import { Session, type SessionOptions } from './session.js';
 import * as v from './validate.js';
 
 export interface LoadOptions {
@@ -311,19 +320,41 @@ export class Model {
   }
 
   /**
-   * Generates the assistant's reply to a conversation, formatted with the file's chat template
-   * (or options.template). Special-token text in the rendered prompt becomes control tokens; BOS
-   * is added only if the template did not already write it.
+   * The prompt tokens of a conversation: the rendered template, with special-token text turned
+   * into control tokens and BOS added only if the template did not already write it.
    */
-  chat(messages: ChatMessage[], options?: ChatOptions): AsyncIterable<GenerationChunk> {
-    const o = v.optionsObject(options, 'chat options');
-    const { template, addGenerationPrompt, variables, ...generateOptions } = o;
-    const prompt = this.applyChatTemplate(messages, { template, addGenerationPrompt, variables });
+  chatTokens(messages: ChatMessage[], options?: ChatTemplateOptions): Int32Array {
+    const prompt = this.applyChatTemplate(messages, options);
     const t = this.info.tokenizer;
     const bosText = t.bos >= 0 ? new TextDecoder().decode(this.tokenBytes(t.bos, { renderSpecial: true })) : '';
     const startsWithBos = bosText.length > 0 && prompt.startsWith(bosText);
-    const tokens = this.tokenize(prompt, { addSpecial: !startsWithBos, parseSpecial: true });
-    return this.generate(tokens, generateOptions);
+    return this.tokenize(prompt, { addSpecial: !startsWithBos, parseSpecial: true });
+  }
+
+  /** Generates the assistant's reply to a conversation, formatted with the file's chat template. */
+  chat(messages: ChatMessage[], options?: ChatOptions): AsyncIterable<GenerationChunk> {
+    const o = v.optionsObject(options, 'chat options');
+    const { template, addGenerationPrompt, variables, ...generateOptions } = o;
+    return this.generate(this.chatTokens(messages, { template, addGenerationPrompt, variables }), generateOptions);
+  }
+
+  /** A KV cache that lives across calls; each call reuses the prefix it shares with the last. */
+  createSession(options?: SessionOptions): Session {
+    return new Session(this, options);
+  }
+
+  /**
+   * log p(continuation | prompt) for each continuation (multiple-choice scoring). The prompt is
+   * evaluated once for all of them.
+   */
+  score(prompt: string, continuations: string[], options?: ScoreOptions): Promise<ScoreResult[]> {
+    return score(this.native(), this, this.defaultContextSize, prompt, continuations, options);
+  }
+
+  /** Perplexity of a text by llama.cpp's method (see README: Perplexity). */
+  perplexity(text: string, options?: PerplexityOptions): Promise<PerplexityResult> {
+    const t = this.info.tokenizer;
+    return perplexity(this.native(), this, t.bos, t.addBos, text, options);
   }
 
   /**
