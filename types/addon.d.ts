@@ -1,0 +1,80 @@
+export interface NativeAbortFlag {
+    abort(): void;
+    aborted(): boolean;
+}
+export interface NativeModelInfo {
+    architecture: string;
+    name: string;
+    contextLength: number;
+    embeddingLength: number;
+    layers: number;
+    heads: number;
+    kvHeads: number;
+    feedForwardLength: number;
+    vocabSize: number;
+    fileType: number;
+    fileSize: number;
+    vocabOnly: boolean;
+    threads: number;
+    tokenizerModel: string;
+    tokenizerPre: string;
+    bos: number;
+    eos: number;
+    addBos: boolean;
+    addEos: boolean;
+    eogTokens: number[];
+    tensorTypes: Record<string, number>;
+    chatTemplate: string | null;
+}
+export interface NativeModel {
+    info(): NativeModelInfo;
+    tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+    tokenPiece(token: number, renderSpecial: boolean): Uint8Array;
+    detokenize(tokens: Int32Array, renderSpecial: boolean): Uint8Array;
+    isEog(token: number): boolean;
+    tokenAttr(token: number): number;
+    dispose(): void;
+}
+export interface NativeSampler {
+    accept(tokens: Int32Array): void;
+}
+export interface NativeStepProbs {
+    token: number;
+    logprob: number;
+    topTokens: Int32Array;
+    topLogprobs: Float32Array;
+}
+export interface NativeContext {
+    /** Evaluates tokens after the cached ones; resolves to the last row of logits, or all rows. */
+    decode(tokens: Int32Array, allLogits: boolean, abort?: NativeAbortFlag): Promise<Float32Array>;
+    /** Evaluates tokens, then samples (and records) the next token. */
+    step(tokens: Int32Array, sampler: NativeSampler, abort?: NativeAbortFlag): Promise<number>;
+    /** The same, also returning the token's log-probability and the top-k alternatives. */
+    step(tokens: Int32Array, sampler: NativeSampler, abort: NativeAbortFlag | undefined, topLogprobs: number): Promise<NativeStepProbs>;
+    /** Evaluates tokens; element i is log p(targets[i] | tokens up to i), NaN where targets[i] < 0. */
+    scoreTokens(tokens: Int32Array, targets: Int32Array, abort?: NativeAbortFlag): Promise<Float32Array>;
+    /** Writes magic, the cached tokens and the KV cache to a file. */
+    saveState(path: string, magic: string, tokens: Int32Array): Promise<void>;
+    /** Restores a file written by saveState; resolves to its tokens. */
+    loadState(path: string, magic: string): Promise<Int32Array>;
+    nPast(): number;
+    nCtx(): number;
+    truncate(n: number): void;
+    dispose(): void;
+}
+export interface NativeCpuInfo {
+    features: Record<string, boolean>;
+    availableIsas: string[];
+    activeIsa: string;
+}
+export interface NativeAddon {
+    AbortFlag: new () => NativeAbortFlag;
+    ModelHandle: new () => NativeModel;
+    SamplerHandle: new (temperature: number, topK: number, topP: number, minP: number, repeatPenalty: number, repeatLastN: number, seed: number) => NativeSampler;
+    ContextHandle: new (model: NativeModel, contextSize: number) => NativeContext;
+    loadModel(path: string, threads: number, vocabOnly: boolean, onProgress?: (loadedBytes: number, totalBytes: number) => void, abort?: NativeAbortFlag): Promise<NativeModel>;
+    cpuInfo(): NativeCpuInfo;
+    setIsa(isa: string): void;
+}
+/** Loads the addon once: a matching prebuild from prebuilds/, else the local build/ output. */
+export declare function addon(): NativeAddon;

@@ -1,0 +1,21 @@
+export interface ChatMessage {
+    role: 'system' | 'user' | 'assistant' | 'tool' | (string & {});
+    content: string;
+}
+export interface ChatTemplateOptions {
+    /** A Jinja chat template to use instead of the file's. */
+    template?: string;
+    /** End with the opening of an assistant turn. Default true. */
+    addGenerationPrompt?: boolean;
+    /** More variables for the template (e.g. tools, date_string). */
+    variables?: Record<string, unknown>;
+}
+export declare function validateMessages(messages: unknown): ChatMessage[];
+/**
+ * Renders messages with a chat template. `special` gives the vocabulary's BOS/EOS texts, which
+ * templates use as bos_token / eos_token.
+ */
+export declare function renderChatTemplate(fileTemplate: string | null, messages: ChatMessage[], special: {
+    bos: string;
+    eos: string;
+}, options?: ChatTemplateOptions): string;

@@ -1,0 +1,10 @@
+export { HalfbyteError } from './errors.js';
+export type { HalfbyteErrorCode } from './errors.js';
+export { load, LoadTask, Model } from './model.js';
+export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, GenerateOptions, GenerationChunk, LoadOptions, LoadProgress, ModelInfo, SamplingOptions, TokenLogprob, TokenizeOptions, } from './model.js';
+export { getCpuInfo } from './cpu.js';
+export { Session } from './session.js';
+export type { SessionChatOptions, SessionGenerateOptions, SessionOptions, SessionStats } from './session.js';
+export type { PerplexityOptions, PerplexityResult, ScoreOptions, ScoreResult } from './evaluation.js';
+export type { ChatMessage, ChatTemplateOptions } from './chat.js';
+export type { CpuInfo } from './cpu.js';

@@ -1,0 +1,142 @@
+import type { NativeModel } from './addon.js';
+import { type ChatMessage, type ChatTemplateOptions } from './chat.js';
+import { type PerplexityOptions, type PerplexityResult, type ScoreOptions, type ScoreResult } from './evaluation.js';
+import { type GenerateOptions, type GenerationChunk } from './generation.js';
+import { Session, type SessionOptions } from './session.js';
+export interface LoadOptions {
+    /** Worker threads for matrix work. Default: the number of physical cores. */
+    threads?: number;
+    /** Default context (KV cache) size for generations. Default: min(model context length, 4096). */
+    contextSize?: number;
+    /** Load only the tokenizer (works with vocabulary-only GGUF files). */
+    vocabOnly?: boolean;
+    /** Aborts loading; the promise then rejects with code ABORTED. */
+    signal?: AbortSignal;
+    /** Called as the weights are paged in. */
+    onProgress?: (progress: LoadProgress) => void;
+}
+export interface LoadProgress {
+    loadedBytes: number;
+    totalBytes: number;
+}
+export interface ModelInfo {
+    architecture: string;
+    name: string;
+    contextLength: number;
+    embeddingLength: number;
+    layers: number;
+    heads: number;
+    kvHeads: number;
+    feedForwardLength: number;
+    vocabSize: number;
+    /** general.file_type (llama.cpp's LLAMA_FTYPE numbering), 0 if absent. */
+    fileType: number;
+    fileSize: number;
+    vocabOnly: boolean;
+    threads: number;
+    tokenizer: {
+        model: string;
+        pre: string;
+        bos: number;
+        eos: number;
+        addBos: boolean;
+        addEos: boolean;
+        eogTokens: number[];
+    };
+    /** Tensor type name -> number of tensors of that type. */
+    tensorTypes: Record<string, number>;
+    chatTemplate: string | null;
+}
+export interface TokenizeOptions {
+    /** Add BOS/EOS as the vocabulary asks. Default true. */
+    addSpecial?: boolean;
+    /** Turn special-token text such as `<|eot_id|>` into its control token. Default false. */
+    parseSpecial?: boolean;
+}
+export interface DetokenizeOptions {
+    /** Render control tokens (BOS, EOS, ...) as their text. Default false. */
+    renderSpecial?: boolean;
+}
+export type { GenerateOptions, GenerationChunk, SamplingOptions, TokenLogprob } from './generation.js';
+export type ChatOptions = Omit<GenerateOptions, 'addSpecial'> & ChatTemplateOptions;
+export interface EvaluateOptions {
+    /** 'last': only the last position's row (default); 'all': one row per token. */
+    logits?: 'last' | 'all';
+    signal?: AbortSignal;
+}
+export interface EvaluateResult {
+    /** Rows of nVocab floats, in token order. */
+    logits: Float32Array;
+    nVocab: number;
+}
+/**
+ * What load() returns: await it for the Model, or iterate it for progress events first
+ * (`for await (const p of task) …; const model = await task`).
+ */
+export declare class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress> {
+    private readonly events;
+    private wake;
+    private done;
+    private readonly promise;
+    constructor(path: string, options: LoadOptions);
+    private start;
+    then<T1 = Model, T2 = never>(onfulfilled?: ((value: Model) => T1 | PromiseLike<T1>) | null, onrejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null): Promise<T1 | T2>;
+    catch<T = never>(onrejected?: ((reason: unknown) => T | PromiseLike<T>) | null): Promise<Model | T>;
+    [Symbol.asyncIterator](): AsyncIterator<LoadProgress>;
+}
+/** Loads a GGUF model. Await the result for the Model; iterate it for progress events. */
+export declare function load(path: string, options?: LoadOptions): LoadTask;
+export declare class Model {
+    /** Architecture, sizes, tokenizer and tensor types of the loaded file. */
+    readonly info: ModelInfo;
+    private handle;
+    private readonly defaultContextSize;
+    /** @internal Use load(). */
+    constructor(handle: NativeModel, contextSize: number | undefined);
+    /** @internal The live native handle; throws DISPOSED after dispose(). */
+    native(): NativeModel;
+    /** @internal */
+    get contextSize(): number;
+    tokenize(text: string, options?: TokenizeOptions): Int32Array;
+    /** Text of a token sequence; bytes that do not form valid UTF-8 become U+FFFD. */
+    detokenize(tokens: ArrayLike<number>, options?: DetokenizeOptions): string;
+    /** The raw bytes of one token's text (may be part of a multi-byte character). */
+    tokenBytes(token: number, options?: DetokenizeOptions): Uint8Array;
+    /** Whether a token ends generation (EOS, EOT, ...). */
+    isEndOfGeneration(token: number): boolean;
+    /**
+     * Generates text after a prompt, one token per iteration. Ends at an end-of-generation token
+     * (not yielded), at maxTokens, at a stop string (not yielded) or when the context is full.
+     * Breaking out of the loop frees the native state at once.
+     */
+    generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerationChunk>;
+    private runGeneration;
+    /** The prompt text a chat template makes of these messages. */
+    applyChatTemplate(messages: ChatMessage[], options?: ChatTemplateOptions): string;
+    /**
+     * The prompt tokens of a conversation: the rendered template, with special-token text turned
+     * into control tokens and BOS added only if the template did not already write it.
+     */
+    chatTokens(messages: ChatMessage[], options?: ChatTemplateOptions): Int32Array;
+    /** Generates the assistant's reply to a conversation, formatted with the file's chat template. */
+    chat(messages: ChatMessage[], options?: ChatOptions): AsyncIterable<GenerationChunk>;
+    /** A KV cache that lives across calls; each call reuses the prefix it shares with the last. */
+    createSession(options?: SessionOptions): Session;
+    /**
+     * log p(continuation | prompt) for each continuation (multiple-choice scoring). The prompt is
+     * evaluated once for all of them.
+     */
+    score(prompt: string, continuations: string[], options?: ScoreOptions): Promise<ScoreResult[]>;
+    /** Perplexity of a text by llama.cpp's method (see README: Perplexity). */
+    perplexity(text: string, options?: PerplexityOptions): Promise<PerplexityResult>;
+    /**
+     * Logits of a token sequence evaluated from position 0 in one batch: the last row, or one row
+     * per token (`logits: 'all'`). Stateless: nothing is kept between calls.
+     */
+    evaluate(tokens: ArrayLike<number>, options?: EvaluateOptions): Promise<EvaluateResult>;
+    /** Frees the native model now (weights are unmapped once no generation still uses them). */
+    dispose(): void;
+    get disposed(): boolean;
+    [Symbol.asyncDispose](): Promise<void>;
+    [Symbol.dispose](): void;
+}
