@@ -10,6 +10,7 @@
 // (set HB_BENCH_IN_CACHE=1 to reuse one copy and time the arithmetic instead).
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -90,6 +91,13 @@ int main(int argc, char** argv) {
     for (auto& t : pool) t.join();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
+  // Process CPU time over a run, per thread: on a shared machine this excludes time other processes
+  // took from us (wall time is reported too).
+  auto cpu_now = [] {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
   run(static_cast<int>(copies));  // warm up / page in
   int iters = 1;
   double secs = run(iters);
@@ -98,12 +106,15 @@ int main(int argc, char** argv) {
     secs = run(iters);
   }
   iters = static_cast<int>(iters * target_s / secs) + 1;
+  const double c0 = cpu_now();
   secs = run(iters);
+  const double cpu_per = (cpu_now() - c0) / threads / iters;
   const double per = secs / iters;
   const double gbs = static_cast<double>(mat_bytes) / per / 1e9;
   const double gops = 2.0 * static_cast<double>(n) * static_cast<double>(rows) * static_cast<double>(ntok) / per / 1e9;
-  std::printf("%-5s %-8s n=%-5lld rows=%-5lld ntok=%-4lld threads=%d: %8.3f ms  %7.2f GB/s weights  %8.2f GOP/s\n",
+  std::printf("%-5s %-8s n=%-5lld rows=%-5lld ntok=%-4lld threads=%d: %8.3f ms  %7.2f GB/s weights  %8.2f GOP/s"
+              "   (by CPU time: %7.2f GB/s  %8.2f GOP/s)\n",
               ggml_type_name(type), isa_name(isa), static_cast<long long>(n), static_cast<long long>(rows),
-              static_cast<long long>(ntok), threads, per * 1e3, gbs, gops);
+              static_cast<long long>(ntok), threads, per * 1e3, gbs, gops, gbs * per / cpu_per, gops * per / cpu_per);
   return 0;
 }

@@ -54,6 +54,9 @@ inline float hsum8(__m256 v) {
 
 inline float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 
+// One fp16 scale -> 8 float lanes (broadcast, then one conversion).
+inline __m256 half_to_f32x8(uint16_t h) { return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(h))); }
+
 // Prefetch p + ahead (integer arithmetic: the address may lie past the matrix; prefetches never fault).
 inline void prefetch_ahead(const void* p, size_t ahead) {
   _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + ahead), _MM_HINT_T0);
@@ -250,8 +253,9 @@ struct Q4_0Ops {
   static inline W load(const uint8_t* p) {
     const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(p);
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
-    return {_mm256_and_si256(both, _mm256_set1_epi8(15)), _mm256_set1_ps(half_to_f32(blk->d))};
+    // Both 128-bit halves hold the 16 bytes; the upper half shifted by 4 gives the high nibbles.
+    const __m256i both = _mm256_srlv_epi64(_mm256_broadcastsi128_si256(raw), _mm256_setr_epi64x(0, 0, 4, 4));
+    return {_mm256_and_si256(both, _mm256_set1_epi8(15)), half_to_f32x8(blk->d)};
   }
   static inline __m256i dot(const W& w, const ActBlock32& x) {
     // q <= 15: pair sums <= 2 * 15 * 127, no int16 saturation in the maddubs form.
@@ -271,7 +275,7 @@ struct Q8_0Ops {
   static inline W load(const uint8_t* p) {
     const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(p);
     const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
-    return {q, _mm256_abs_epi8(q), _mm256_set1_ps(half_to_f32(blk->d))};
+    return {q, _mm256_abs_epi8(q), half_to_f32x8(blk->d)};
   }
   static inline __m256i dot(const W& w, const ActBlock32& x) {
     const __m256i sx = _mm256_sign_epi8(x.q, w.q);
@@ -370,7 +374,7 @@ inline void unpack_q6k(const BlockQ6_K* blk, Q6KRow& row) {
                                        2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1);
     row.sc[c] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
   }
-  row.d = _mm256_set1_ps(half_to_f32(blk->d));
+  row.d = half_to_f32x8(blk->d);
 }
 
 template <int R, int T>
