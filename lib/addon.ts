@@ -100,6 +100,7 @@ export interface NativeAddon {
     abort?: NativeAbortFlag,
   ): Promise<NativeModel>;
   cpuInfo(): NativeCpuInfo;
+  readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;
   setIsa(isa: string): void;
 }
 

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { getCpuInfo } from './cpu.js';
+import { readGgufInfo } from './inspect.js';
 import { HalfbyteError } from './errors.js';
 import { load, type Model } from './model.js';
 import { packageRequire, packageRoot } from './root.js';
@@ -105,6 +106,40 @@ export async function main(argv: string[]): Promise<void> {
       const model = await load(file ?? defaultModelPath, { vocabOnly: false });
       console.log(JSON.stringify(model.info, null, 2));
       model.dispose();
+    });
+
+  program
+    .command('inspect')
+    .description("Print a GGUF file's metadata and tensor table without loading its weights")
+    .argument('<file>', 'GGUF file')
+    .option('--json', 'print everything as JSON (arrays in full)')
+    .action(async (file: string, o: { json?: boolean }) => {
+      const info = await readGgufInfo(file);
+      if (o.json) {
+        console.log(JSON.stringify(info, (_k, value) => (typeof value === 'bigint' ? value.toString() : value), 2));
+        return;
+      }
+      console.log(`GGUF v${info.version}, ${(info.fileSize / 2 ** 20).toFixed(1)} MiB, ${info.tensors.length} tensors, alignment ${info.alignment}`);
+      console.log('\nmetadata:');
+      for (const [key, value] of Object.entries(info.metadata)) {
+        const shown = Array.isArray(value)
+          ? `[${value.slice(0, 6).map((x) => JSON.stringify(x)).join(', ')}${value.length > 6 ? `, … ${value.length} items` : ''}]`
+          : typeof value === 'string'
+            ? JSON.stringify(value.length > 120 ? value.slice(0, 120) + '…' : value)
+            : info.metadataTypes[key] === 'float32'
+              ? String(Number((value as number).toPrecision(7)))
+              : String(value);
+        console.log(`  ${key} (${info.metadataTypes[key]}) = ${shown}`);
+      }
+      console.log('\ntensors:');
+      const width = Math.max(...info.tensors.map((t) => t.name.length), 4);
+      const byType: Record<string, number> = {};
+      for (const t of info.tensors) {
+        byType[t.type] = (byType[t.type] ?? 0) + 1;
+        const shape = `[${t.shape.join(', ')}]`;
+        console.log(`  ${t.name.padEnd(width)}  ${t.type.padEnd(7)} ${shape.padEnd(18)} ${t.bytes.toLocaleString('en-US').padStart(14)} B${t.inFile ? '' : '  (past end of file)'}`);
+      }
+      console.log(`\ntensor types: ${Object.entries(byType).map(([t, n]) => `${t} x${n}`).join(', ')}`);
     });
 
   program

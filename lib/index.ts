@@ -18,6 +18,8 @@ export type {
 } from './model.js';
 export { getCpuInfo } from './cpu.js';
 export { Session } from './session.js';
+export { readGgufInfo } from './inspect.js';
+export type { GgufInfo, GgufMetadataValue, GgufTensorInfo } from './inspect.js';
 export type { SessionChatOptions, SessionGenerateOptions, SessionOptions, SessionStats } from './session.js';
 export type { PerplexityOptions, PerplexityResult, ScoreOptions, ScoreResult } from './evaluation.js';
 export type { ChatMessage, ChatTemplateOptions } from './chat.js';

@@ -74,6 +74,7 @@ export interface NativeAddon {
     ContextHandle: new (model: NativeModel, contextSize: number) => NativeContext;
     loadModel(path: string, threads: number, vocabOnly: boolean, onProgress?: (loadedBytes: number, totalBytes: number) => void, abort?: NativeAbortFlag): Promise<NativeModel>;
     cpuInfo(): NativeCpuInfo;
+    readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;
     setIsa(isa: string): void;
 }
 /** Loads the addon once: a matching prebuild from prebuilds/, else the local build/ output. */

@@ -4,6 +4,8 @@ export { load, LoadTask, Model } from './model.js';
 export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, GenerateOptions, GenerationChunk, LoadOptions, LoadProgress, ModelInfo, SamplingOptions, TokenLogprob, TokenizeOptions, } from './model.js';
 export { getCpuInfo } from './cpu.js';
 export { Session } from './session.js';
+export { readGgufInfo } from './inspect.js';
+export type { GgufInfo, GgufMetadataValue, GgufTensorInfo } from './inspect.js';
 export type { SessionChatOptions, SessionGenerateOptions, SessionOptions, SessionStats } from './session.js';
 export type { PerplexityOptions, PerplexityResult, ScoreOptions, ScoreResult } from './evaluation.js';
 export type { ChatMessage, ChatTemplateOptions } from './chat.js';

@@ -631,6 +631,108 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
 };
 
 // ---------------------------------------------------------------------------------------------
+// readGgufInfo(path) -> Promise<{ version, alignment, dataOffset, fileSize, metadata, tensors }>:
+// the header, metadata and tensor table of a GGUF file, without touching tensor data.
+
+Napi::Value GgufValueToJs(Napi::Env env, const hb::GgufValue& v) {
+  using T = hb::GgufValueType;
+  auto number_of = [&](T t, double f, int64_t i, uint64_t u) -> Napi::Value {
+    // 64-bit integers beyond 2^53 become BigInt so nothing is silently rounded.
+    if (t == T::UINT64 && u > (uint64_t(1) << 53)) return Napi::BigInt::New(env, u);
+    if (t == T::INT64 && (i > (int64_t(1) << 53) || i < -(int64_t(1) << 53))) return Napi::BigInt::New(env, i);
+    return Napi::Number::New(env, f);
+  };
+  switch (v.type) {
+    case T::STRING: return Napi::String::New(env, v.s);
+    case T::BOOL: return Napi::Boolean::New(env, v.b);
+    case T::FLOAT32: case T::FLOAT64: return Napi::Number::New(env, v.f);
+    case T::ARRAY: {
+      Napi::Array a = Napi::Array::New(env, v.array_size());
+      if (v.array_type == T::STRING) {
+        for (size_t i = 0; i < v.strs.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::String::New(env, v.strs[i]));
+      } else if (v.array_type == T::BOOL) {
+        for (size_t i = 0; i < v.nums.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::Boolean::New(env, v.nums[i] != 0));
+      } else {
+        for (size_t i = 0; i < v.nums.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::Number::New(env, v.nums[i]));
+      }
+      return a;
+    }
+    default: return number_of(v.type, v.f, v.i, v.u);
+  }
+}
+
+class GgufInfoWorker : public Napi::AsyncWorker {
+ public:
+  GgufInfoWorker(Napi::Env env, std::string path)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    // vocab_only: tensor data past the end is reported per tensor, not fatal, for inspection.
+    err_.Run([&] { gguf_ = hb::GgufFile::open(path_, /*vocab_only=*/true); });
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_.set) {
+      deferred_.Reject(MakeError(env, err_.code, err_.message).Value());
+      return;
+    }
+    try {
+      const hb::GgufFile& g = *gguf_;
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("version", Napi::Number::New(env, g.version));
+      o.Set("alignment", Napi::Number::New(env, static_cast<double>(g.alignment)));
+      o.Set("dataOffset", Napi::Number::New(env, static_cast<double>(g.data_offset)));
+      o.Set("fileSize", Napi::Number::New(env, static_cast<double>(g.file_size())));
+      Napi::Object meta = Napi::Object::New(env);
+      Napi::Object meta_types = Napi::Object::New(env);
+      for (const auto& kv : g.metadata) {
+        meta.Set(kv.first, GgufValueToJs(env, kv.second));
+        std::string t = hb::gguf_value_type_name(kv.second.type);
+        if (kv.second.is_array()) t += std::string("[") + hb::gguf_value_type_name(kv.second.array_type) + "]";
+        meta_types.Set(kv.first, t);
+      }
+      o.Set("metadata", meta);
+      o.Set("metadataTypes", meta_types);
+      Napi::Array tensors = Napi::Array::New(env, g.tensors.size());
+      for (size_t i = 0; i < g.tensors.size(); i++) {
+        const hb::GgufTensor& t = g.tensors[i];
+        Napi::Object to = Napi::Object::New(env);
+        to.Set("name", t.name);
+        const char* type_name = hb::ggml_type_info(t.type_id).name;
+        to.Set("type", type_name ? type_name : "?");
+        Napi::Array shape = Napi::Array::New(env, t.n_dims);
+        for (uint32_t d = 0; d < t.n_dims; d++) shape.Set(d, Napi::Number::New(env, static_cast<double>(t.ne[d])));
+        to.Set("shape", shape);
+        to.Set("offset", Napi::Number::New(env, static_cast<double>(g.data_offset + t.offset)));
+        to.Set("bytes", Napi::Number::New(env, static_cast<double>(t.nbytes)));
+        to.Set("inFile", Napi::Boolean::New(env, t.data != nullptr));
+        tensors.Set(static_cast<uint32_t>(i), to);
+      }
+      o.Set("tensors", tensors);
+      deferred_.Resolve(o);
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  std::unique_ptr<hb::GgufFile> gguf_;
+  WorkerError err_;
+};
+
+Napi::Value ReadGgufInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for path");
+  auto* w = new GgufInfoWorker(env, info[0].As<Napi::String>().Utf8Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Module-level functions
 
 Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
@@ -680,6 +782,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ContextHandle", ContextHandle::Init(env));
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
+  exports.Set("readGgufInfo", Napi::Function::New(env, ReadGgufInfo));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   return exports;
 }
