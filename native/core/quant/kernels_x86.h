@@ -429,6 +429,131 @@ struct TileQ6_K {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Q4_K / Q5_K against ActQ8_256: 8 groups of 32 unsigned values (0..15 / 0..31), each with a 6-bit
+// scale and min. Per row and super-block the values are unpacked once (element order); per token
+// the integer parts are exact:
+//   isum lanes = sum_g scale_g * (q . qx over group g),  msum lanes = sum_g min_g * sum(qx over g),
+// and acc = fma(float(isum), d * d_x, acc), then acc = fnmadd(float(msum), dmin * d_x, acc).
+
+struct KRow {
+  alignas(32) uint8_t q[256];
+  __m256i sc[8];  // group g's scale in all 16 int16 lanes
+  __m256i mins;   // int16 lane k = min of group k / 2 (pairs with the 16 bsums)
+  __m256 d, dmin;
+};
+
+// 12 packed bytes -> 8 6-bit scales and 8 6-bit mins (GGUF k-quant scale layout).
+inline void k4_scales(const uint8_t* packed, KRow& row) {
+  uint32_t w[3];
+  __builtin_memcpy(w, packed, 12);
+  const uint32_t sc_lo = w[0] & 0x3f3f3f3fu;
+  const uint32_t mn_lo = w[1] & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
+  const __m128i sc16 = _mm_cvtepu8_epi16(_mm_setr_epi32(static_cast<int>(sc_lo), static_cast<int>(sc_hi), 0, 0));
+  const __m128i mn16 = _mm_cvtepu8_epi16(_mm_setr_epi32(static_cast<int>(mn_lo), static_cast<int>(mn_hi), 0, 0));
+  const __m256i sc_both = _mm256_broadcastsi128_si256(sc16);
+  HB_UNROLL
+  for (int g = 0; g < 8; ++g) {
+    const __m256i pick = _mm256_set1_epi16(static_cast<short>((2 * g) | ((2 * g + 1) << 8)));
+    row.sc[g] = _mm256_shuffle_epi8(sc_both, pick);
+  }
+  row.mins = _mm256_set_m128i(_mm_unpackhi_epi16(mn16, mn16), _mm_unpacklo_epi16(mn16, mn16));
+}
+
+inline void unpack_q4k(const BlockQ4_K* blk, KRow& row) {
+  const __m256i m4 = _mm256_set1_epi8(15);
+  __m256i* dst = reinterpret_cast<__m256i*>(row.q);
+  HB_UNROLL
+  for (int k = 0; k < 4; ++k) {  // 32 bytes: low nibbles = group 2k, high nibbles = group 2k+1
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs + 32 * k));
+    _mm256_store_si256(dst + 2 * k, _mm256_and_si256(v, m4));
+    _mm256_store_si256(dst + 2 * k + 1, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+  }
+  k4_scales(blk->scales, row);
+  row.d = half_to_f32x8(blk->d);
+  row.dmin = half_to_f32x8(blk->dmin);
+}
+
+inline void unpack_q5k(const BlockQ5_K* blk, KRow& row) {
+  const __m256i m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16);
+  const __m256i hv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qh));  // bit g of byte l: element 32g + l
+  __m256i* dst = reinterpret_cast<__m256i*>(row.q);
+  HB_UNROLL
+  for (int k = 0; k < 4; ++k) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs + 32 * k));
+    // 5th bit of group g, moved to bit 4 of each byte.
+    const __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hv, 2 * k), 4), b4);
+    const __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hv, 2 * k + 1), 4), b4);
+    _mm256_store_si256(dst + 2 * k, _mm256_or_si256(_mm256_and_si256(v, m4), h0));
+    _mm256_store_si256(dst + 2 * k + 1, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1));
+  }
+  k4_scales(blk->scales, row);
+  row.d = half_to_f32x8(blk->d);
+  row.dmin = half_to_f32x8(blk->dmin);
+}
+
+template <typename Block, void (*unpack)(const Block*, KRow&)>
+struct TileK {
+  template <int R, int T>
+  struct Of {
+    // W (R, n) k-quant rows @ Xq (T, n) ActQ8_256 -> Y (T, R)
+    static void run(const GemmArgs& a) {
+      __m256 acc[R][T];
+      HB_UNROLL
+      for (int r = 0; r < R; ++r)
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+      KRow rows[R];
+      const int64_t nsb = a.n / 256;
+      for (int64_t b = 0; b < nsb; ++b) {
+        HB_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const Block* blk = reinterpret_cast<const Block*>(a.w + static_cast<size_t>(r) * a.w_stride) + b;
+          for (size_t line = 0; line < sizeof(Block); line += 64)
+            prefetch_ahead(reinterpret_cast<const uint8_t*>(blk) + line, a.prefetch);
+          unpack(blk, rows[r]);
+        }
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+          const ActQ8_256* xb = reinterpret_cast<const ActQ8_256*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
+          __m256i isum[R];
+          HB_UNROLL
+          for (int r = 0; r < R; ++r) isum[r] = _mm256_setzero_si256();
+          HB_UNROLL
+          for (int g = 0; g < 8; ++g) {
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs + 32 * g));
+            HB_UNROLL
+            for (int r = 0; r < R; ++r) {
+              const __m256i qv = _mm256_load_si256(reinterpret_cast<const __m256i*>(rows[r].q + 32 * g));
+              // q <= 31: pair sums <= 2 * 31 * 127, no int16 saturation; scale <= 63.
+              isum[r] = dot_i16_acc(isum[r], _mm256_maddubs_epi16(qv, xv), rows[r].sc[g]);
+            }
+          }
+          const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->bsums));
+          const __m256 dx = _mm256_broadcast_ss(&xb->d);
+          HB_UNROLL
+          for (int r = 0; r < R; ++r) {
+            const __m256 msum = _mm256_cvtepi32_ps(_mm256_madd_epi16(rows[r].mins, bs));
+            acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(rows[r].d, dx), acc[r][t]);
+            acc[r][t] = _mm256_fnmadd_ps(msum, _mm256_mul_ps(rows[r].dmin, dx), acc[r][t]);
+          }
+        }
+      }
+      HB_UNROLL
+      for (int t = 0; t < T; ++t)
+        HB_UNROLL
+        for (int r = 0; r < R; ++r) a.y[static_cast<size_t>(t) * a.y_stride + static_cast<size_t>(r)] = hsum8(acc[r][t]);
+    }
+  };
+};
+
+template <int R, int T>
+using TileQ4_K = TileK<BlockQ4_K, unpack_q4k>::Of<R, T>;
+template <int R, int T>
+using TileQ5_K = TileK<BlockQ5_K, unpack_q5k>::Of<R, T>;
+
+// ---------------------------------------------------------------------------------------------
 // Float weights (F32, F16, BF16) against F32 activations.
 
 struct F32Load {
