@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <new>
 
 #include "error.h"
 #include "model_impl.h"
@@ -122,8 +124,10 @@ struct Context::Impl {
   const TypeKernels* f16 = nullptr;  // gemm over the F16 KV cache
 
   // KV cache, F16 bits.
-  std::vector<uint16_t> k_cache;  // (n_layer, n_ctx, Hkv * hd): one row per position
-  std::vector<uint16_t> v_cache;  // (n_layer, Hkv, hd, n_ctx): transposed, so attention's weighted sum is a gemm
+  // Left uninitialized: attention only reads positions already written, and untouched pages of
+  // a large context cost no memory until used.
+  std::unique_ptr<uint16_t[]> k_cache;  // (n_layer, n_ctx, Hkv * hd): one row per position
+  std::unique_ptr<uint16_t[]> v_cache;  // (n_layer, Hkv, hd, n_ctx): transposed, so attention's weighted sum is a gemm
 
   // Scratch, allocated once (B = max_batch rows).
   std::vector<float> x;      // (B, D) residual stream
@@ -137,7 +141,7 @@ struct Context::Impl {
   std::vector<float> hb2;    // (B, F) up
   std::vector<float> rope_cs;  // (B, rope_dim / 2, 2): cos, sin per position and pair
   std::vector<uint8_t> act_bufs[3];  // quantized activations, one buffer per ActFormat
-  std::vector<float> attn_scratch;   // per thread: q block (G*Tb, hd) + scores (G*Tb, n_ctx)
+  std::unique_ptr<float[]> attn_scratch;  // per thread: q block (G*Tb, hd) + scores (G*Tb, n_ctx)
   size_t attn_scratch_per_thread = 0;
 
   Impl(const Model& model, int64_t n_ctx_req);
@@ -167,8 +171,11 @@ Context::Impl::Impl(const Model& model, int64_t n_ctx_req)
     fail("UNSUPPORTED_TENSOR_TYPE", "This build lacks the F16 kernels the KV cache needs");
 
   const size_t L = static_cast<size_t>(hp.n_layer);
-  k_cache.assign(L * static_cast<size_t>(n_ctx * n_kv), 0);
-  v_cache.assign(L * static_cast<size_t>(n_kv * n_ctx), 0);
+  if (static_cast<double>(L) * static_cast<double>(n_ctx) * static_cast<double>(n_kv) > 1e15)
+    throw std::bad_alloc();  // reported as OUT_OF_MEMORY by Context::Context (and avoids overflow below)
+  const size_t kv_elems = L * static_cast<size_t>(n_ctx) * static_cast<size_t>(n_kv);
+  k_cache.reset(new uint16_t[kv_elems]);
+  v_cache.reset(new uint16_t[kv_elems]);
 
   const size_t B = static_cast<size_t>(max_batch);
   x.resize(B * hp.n_embd);
@@ -195,7 +202,7 @@ Context::Impl::Impl(const Model& model, int64_t n_ctx_req)
 
   const size_t tb = static_cast<size_t>(std::min(kAttnTokensPerTask, max_batch));
   attn_scratch_per_thread = static_cast<size_t>(group) * tb * (static_cast<size_t>(hp.head_dim) + n_ctx);
-  attn_scratch.resize(attn_scratch_per_thread * static_cast<size_t>(pool.size()));
+  attn_scratch.reset(new float[attn_scratch_per_thread * static_cast<size_t>(pool.size())]);
 }
 
 // in.x (ntok, n) -> quantized rows in k's activation format (once per format per input).
@@ -268,15 +275,15 @@ void Context::Impl::attention(int64_t layer, int64_t p0, int64_t t_first, int64_
   const int64_t tb = std::min(kAttnTokensPerTask, max_batch);
   const int64_t n_blocks = (B - t_first + tb - 1) / tb;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const uint16_t* k_layer = k_cache.data() + static_cast<size_t>(layer) * n_ctx * n_kv;
-  const uint16_t* v_layer = v_cache.data() + static_cast<size_t>(layer) * n_kv * n_ctx;
+  const uint16_t* k_layer = k_cache.get() + static_cast<size_t>(layer) * n_ctx * n_kv;
+  const uint16_t* v_layer = v_cache.get() + static_cast<size_t>(layer) * n_kv * n_ctx;
 
   pool.parallel_for_indexed(Hkv * n_blocks, [&](int64_t task, int thread) {
     const int64_t h = task / n_blocks;
     const int64_t t0 = t_first + (task % n_blocks) * tb;
     const int64_t nt = std::min(tb, B - t0);
     const int64_t n_vis = p0 + t0 + nt;  // positions the block's last token sees
-    float* qblk = attn_scratch.data() + attn_scratch_per_thread * static_cast<size_t>(thread);  // (G, nt, hd)
+    float* qblk = attn_scratch.get() + attn_scratch_per_thread * static_cast<size_t>(thread);  // (G, nt, hd)
     float* S = qblk + G * nt * hd;                                                                // (G, nt, n_vis)
 
     // Qblk (G, nt, hd) <- q rows of this KV head's query heads, head-major
@@ -372,8 +379,8 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
     }
 
     // KV cache <- k, v rows at positions p0..p0+B-1 (F16; V transposed to (Hkv, hd, n_ctx))
-    uint16_t* k_layer = k_cache.data() + static_cast<size_t>(il) * n_ctx * n_kv;
-    uint16_t* v_layer = v_cache.data() + static_cast<size_t>(il) * n_kv * n_ctx;
+    uint16_t* k_layer = k_cache.get() + static_cast<size_t>(il) * n_ctx * n_kv;
+    uint16_t* v_layer = v_cache.get() + static_cast<size_t>(il) * n_kv * n_ctx;
     for (int64_t t = 0; t < B; t++) {
       uint16_t* krow = k_layer + (p0 + t) * n_kv;
       for (int64_t i = 0; i < n_kv; i++) krow[i] = f32_to_fp16(k[t * n_kv + i]);
@@ -434,7 +441,15 @@ Context::Context(const Model& model, int64_t n_ctx) {
     fail("INVALID_ARGUMENT", "Expected a model loaded with weights but received a vocabulary-only model");
   if (n_ctx < 0 || n_ctx > (int64_t(1) << 24))
     fail("INVALID_ARGUMENT", "Expected a context size between 0 and 16777216 but received " + std::to_string(n_ctx));
-  impl_.reset(new Impl(model, n_ctx));
+  try {
+    impl_.reset(new Impl(model, n_ctx));
+  } catch (const std::bad_alloc&) {
+    const HParams& hp = model.hparams();
+    const int64_t n = n_ctx ? n_ctx : std::min<int64_t>(hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096, 4096);
+    const double kv_mib = 4.0 * hp.n_layer * n * hp.n_head_kv * hp.head_dim / (1024.0 * 1024.0);
+    fail("OUT_OF_MEMORY", "Cannot allocate a context of " + std::to_string(n) + " tokens (KV cache " +
+                              std::to_string(static_cast<int64_t>(kv_mib)) + " MiB); use a smaller context size");
+  }
 }
 
 Context::~Context() = default;

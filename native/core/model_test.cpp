@@ -15,6 +15,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../tests/check.h"
@@ -329,6 +330,36 @@ TEST(model_thread_invariance) {
   CHECK(std::memcmp(runs[0].data(), runs[2].data(), runs[0].size() * sizeof(float)) == 0);
 }
 
+TEST(model_two_contexts_two_threads) {
+  // Contexts of one model share its pool; used from two threads at once they take turns and
+  // still give exactly the results of running alone.
+  Json ref = load_ref("tiny-llama-Q8_0");
+  std::vector<int32_t> a_tokens = ref.arr[0]["tokens"].ints();
+  std::vector<int32_t> b_tokens = ref.arr[1]["tokens"].ints();
+  b_tokens.resize(64);
+  auto model = load_model("tiny-llama-Q8_0", 2);
+  auto run = [&](const std::vector<int32_t>& toks, std::vector<float>& out) {
+    hb::Context ctx(*model, 128);
+    std::vector<float> step;
+    ctx.decode(toks.data(), static_cast<int64_t>(toks.size()) - 4, true, out);
+    for (size_t i = toks.size() - 4; i < toks.size(); i++) {
+      ctx.decode(&toks[i], 1, false, step);
+      out.insert(out.end(), step.begin(), step.end());
+    }
+  };
+  std::vector<float> a_alone, b_alone, a_par, b_par;
+  run(a_tokens, a_alone);
+  run(b_tokens, b_alone);
+  for (int rep = 0; rep < 3; rep++) {
+    std::thread ta([&] { run(a_tokens, a_par); });
+    std::thread tb([&] { run(b_tokens, b_par); });
+    ta.join();
+    tb.join();
+    CHECK(a_par == a_alone);
+    CHECK(b_par == b_alone);
+  }
+}
+
 TEST(model_batch_matches_sequential) {
   for (const char* name : {"tiny-llama-F32", "tiny-llama-Q8_0", "tiny-qwen2-F32"}) {
     Json ref = load_ref(name);
@@ -412,6 +443,14 @@ TEST(model_context_errors) {
   ctx.decode(&toks[4], 1, false, logits);
   CHECK(std::memcmp(first.data(), logits.data(), first.size() * sizeof(float)) == 0);
   CHECK_THROWS_CODE(ctx.truncate(6), "INVALID_ARGUMENT");
+  // A huge context either fits (pages are committed lazily) or fails with OUT_OF_MEMORY.
+  try {
+    hb::Context huge(*model, int64_t(1) << 24);
+    CHECK_EQ(huge.n_ctx(), int64_t(1) << 24);
+  } catch (const hb::Error& e) {
+    CHECK_EQ(e.code(), std::string("OUT_OF_MEMORY"));
+  }
+  CHECK_THROWS_CODE(hb::Context(*model, -1), "INVALID_ARGUMENT");
   // default n_ctx: min(train context, 4096)
   hb::Context def(*model, 0);
   CHECK_EQ(def.n_ctx(), std::min<int64_t>(model->hparams().n_ctx_train, 4096));
