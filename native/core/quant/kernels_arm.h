@@ -11,6 +11,7 @@
 // the same scalar sequence whatever the lane, the tile, the row chunking, the token batch or the
 // dot instruction: plain NEON and dotprod results are bit-identical. Leftover rows (< 4) repeat the
 // last row in the unused lanes and store only the valid ones.
+// Q4_K / Q5_K add a second exact integer (the mins) and a second fused step per block, same everywhere.
 // Float types: 8 running lanes per output (two float32x4), reduced in the reference's order.
 #pragma once
 #if !defined(__aarch64__)
@@ -260,6 +261,104 @@ void tile_q6k(const LaneArgs& a) {
   for (int t = 0; t < T; ++t) store_lanes(a, t, acc[t]);
 }
 
+// Q4_K / Q5_K: 8 groups of 32 unsigned values (0..15 / 0..31) with 6-bit scales and mins. Per row
+// and super-block the values are unpacked once; per token, exact integers
+//   isum = sum_g scale_g * (q . qx over g),   msum = sum_g min_g * sum(qx over g)
+// and per lane acc = fma(float(isum), d * d_x, acc), then acc = acc - float(msum) * (dmin * d_x) (fused).
+struct KRowArm {
+  int8_t q[256];
+  int32_t sc[8];
+  int16x8_t mins;
+};
+
+// 12 packed bytes -> 8 6-bit scales and 8 6-bit mins (GGUF k-quant scale layout).
+inline void k4_scales_arm(const uint8_t* packed, KRowArm& row) {
+  uint32_t w[3];
+  __builtin_memcpy(w, packed, 12);
+  const uint32_t sc_w[2] = {w[0] & 0x3f3f3f3fu, (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4)};
+  const uint32_t mn_w[2] = {w[1] & 0x3f3f3f3fu, ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4)};
+  uint8_t sc[8], mn[8];
+  __builtin_memcpy(sc, sc_w, 8);
+  __builtin_memcpy(mn, mn_w, 8);
+  for (int g = 0; g < 8; ++g) row.sc[g] = sc[g];
+  row.mins = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mn)));
+}
+
+inline void unpack_q4k_arm(const BlockQ4_K* blk, KRowArm& row) {
+  const uint8x16_t m4 = vdupq_n_u8(15);
+  for (int k = 0; k < 4; ++k) {  // 32 bytes: low nibbles = group 2k, high nibbles = group 2k+1
+    for (int half = 0; half < 2; ++half) {
+      const uint8x16_t v = vld1q_u8(blk->qs + 32 * k + 16 * half);
+      vst1q_s8(row.q + 64 * k + 16 * half, vreinterpretq_s8_u8(vandq_u8(v, m4)));
+      vst1q_s8(row.q + 64 * k + 32 + 16 * half, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)));
+    }
+  }
+  k4_scales_arm(blk->scales, row);
+}
+
+inline void unpack_q5k_arm(const BlockQ5_K* blk, KRowArm& row) {
+  const uint8x16_t m4 = vdupq_n_u8(15), one = vdupq_n_u8(1);
+  for (int half = 0; half < 2; ++half) {
+    const uint8x16_t hv = vld1q_u8(blk->qh + 16 * half);  // bit g of byte l: element 32g + l
+    for (int k = 0; k < 4; ++k) {
+      const uint8x16_t v = vld1q_u8(blk->qs + 32 * k + 16 * half);
+      const int8x16_t sh0 = vdupq_n_s8(static_cast<int8_t>(-2 * k)), sh1 = vdupq_n_s8(static_cast<int8_t>(-2 * k - 1));
+      const uint8x16_t h0 = vshlq_n_u8(vandq_u8(vshlq_u8(hv, sh0), one), 4);
+      const uint8x16_t h1 = vshlq_n_u8(vandq_u8(vshlq_u8(hv, sh1), one), 4);
+      vst1q_s8(row.q + 64 * k + 16 * half, vreinterpretq_s8_u8(vorrq_u8(vandq_u8(v, m4), h0)));
+      vst1q_s8(row.q + 64 * k + 32 + 16 * half, vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(v, 4), h1)));
+    }
+  }
+  k4_scales_arm(blk->scales, row);
+}
+
+template <typename Block, void (*unpack)(const Block*, KRowArm&), int T>
+void tile_k(const LaneArgs& a) {
+  float32x4_t acc[T];
+  HB_UNROLL
+  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
+  KRowArm rows[4];
+  const int64_t nsb = a.n / 256;
+  for (int64_t b = 0; b < nsb; ++b) {
+    const Block* blk[4];
+    HB_UNROLL
+    for (int r = 0; r < 4; ++r) {
+      blk[r] = reinterpret_cast<const Block*>(a.row[r]) + b;
+      for (size_t line = 0; line < sizeof(Block); line += 64)
+        __builtin_prefetch(reinterpret_cast<const uint8_t*>(blk[r]) + 1024 + line);
+      unpack(blk[r], rows[r]);
+    }
+    const float32x4_t dw = halves_to_f32(blk[0]->d, blk[1]->d, blk[2]->d, blk[3]->d);
+    const float32x4_t dmin = halves_to_f32(blk[0]->dmin, blk[1]->dmin, blk[2]->dmin, blk[3]->dmin);
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) {
+      const ActQ8_256* xb = reinterpret_cast<const ActQ8_256*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
+      int32x4_t isum[4];
+      HB_UNROLL
+      for (int r = 0; r < 4; ++r) isum[r] = vdupq_n_s32(0);
+      for (int g = 0; g < 8; ++g) {
+        const int8x16_t x0 = vld1q_s8(xb->qs + 32 * g), x1 = vld1q_s8(xb->qs + 32 * g + 16);
+        HB_UNROLL
+        for (int r = 0; r < 4; ++r) {
+          const int32x4_t d = dot16(dot16(vdupq_n_s32(0), vld1q_s8(rows[r].q + 32 * g), x0), vld1q_s8(rows[r].q + 32 * g + 16), x1);
+          isum[r] = vmlaq_n_s32(isum[r], d, rows[r].sc[g]);
+        }
+      }
+      // Group sums of the activations (|sum| <= 32 * 127 fits int16), times each row's mins.
+      const int16x8_t gs = vpaddq_s16(vld1q_s16(xb->bsums), vld1q_s16(xb->bsums + 8));
+      int32x4_t mp[4];
+      HB_UNROLL
+      for (int r = 0; r < 4; ++r) mp[r] = vmlal_high_s16(vmull_s16(vget_low_s16(gs), vget_low_s16(rows[r].mins)), gs, rows[r].mins);
+      const float32x4_t fi = vcvtq_f32_s32(totals4(isum[0], isum[1], isum[2], isum[3]));
+      const float32x4_t fm = vcvtq_f32_s32(totals4(mp[0], mp[1], mp[2], mp[3]));
+      acc[t] = vfmaq_f32(acc[t], fi, vmulq_n_f32(dw, xb->d));
+      acc[t] = vfmsq_f32(acc[t], fm, vmulq_n_f32(dmin, xb->d));
+    }
+  }
+  HB_UNROLL
+  for (int t = 0; t < T; ++t) store_lanes(a, t, acc[t]);
+}
+
 template <void (*Tile1)(const LaneArgs&), void (*Tile2)(const LaneArgs&), void (*Tile3)(const LaneArgs&),
           void (*Tile4)(const LaneArgs&)>
 void gemm_lanes(int64_t n, const void* w, size_t w_stride, int64_t nrows, const void* xq, size_t x_stride, int64_t ntok,
@@ -412,6 +511,12 @@ const TypeKernels kArmQ4_0 = {GgmlType::Q4_0, ActFormat::Q8_32, quantize_act_q8_
 const TypeKernels kArmQ8_0 = {GgmlType::Q8_0, ActFormat::Q8_32, quantize_act_q8_32_arm, HB_ARM_GEMM32(Q8_0Lanes), nullptr};
 const TypeKernels kArmQ6_K = {GgmlType::Q6_K, ActFormat::Q8_256, quantize_act_q8_256_arm,
                               gemm_lanes<tile_q6k<1>, tile_q6k<2>, tile_q6k<3>, tile_q6k<4>>, nullptr};
+#define HB_ARM_GEMMK(Block, unpack) \
+  gemm_lanes<tile_k<Block, unpack, 1>, tile_k<Block, unpack, 2>, tile_k<Block, unpack, 3>, tile_k<Block, unpack, 4>>
+const TypeKernels kArmQ4_K = {GgmlType::Q4_K, ActFormat::Q8_256, quantize_act_q8_256_arm, HB_ARM_GEMMK(BlockQ4_K, unpack_q4k_arm),
+                              nullptr};
+const TypeKernels kArmQ5_K = {GgmlType::Q5_K, ActFormat::Q8_256, quantize_act_q8_256_arm, HB_ARM_GEMMK(BlockQ5_K, unpack_q5k_arm),
+                              nullptr};
 const TypeKernels kArmF32 = {GgmlType::F32, ActFormat::F32, quantize_act_f32_ref, gemm_float_arm<F32LoadArm>, nullptr};
 const TypeKernels kArmF16 = {GgmlType::F16, ActFormat::F32, quantize_act_f32_ref, gemm_float_arm<F16LoadArm>, nullptr};
 const TypeKernels kArmBF16 = {GgmlType::BF16, ActFormat::F32, quantize_act_f32_ref, gemm_float_arm<BF16LoadArm>, nullptr};

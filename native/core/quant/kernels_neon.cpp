@@ -10,7 +10,8 @@ namespace kern {
 
 const TypeKernels* neon_kernels(GgmlType t) {
   static const TypeKernels table[] = {with_ref_dequant(kArmF32),  with_ref_dequant(kArmF16),  with_ref_dequant(kArmBF16),
-                                      with_ref_dequant(kArmQ4_0), with_ref_dequant(kArmQ8_0), with_ref_dequant(kArmQ6_K)};
+                                      with_ref_dequant(kArmQ4_0), with_ref_dequant(kArmQ8_0), with_ref_dequant(kArmQ6_K),
+                                      with_ref_dequant(kArmQ4_K), with_ref_dequant(kArmQ5_K)};
   for (const TypeKernels& k : table)
     if (k.type == t) return &k;
   return nullptr;
