@@ -730,6 +730,25 @@ TEST(model_rope_scaling_and_tied_output) {
   CHECK_EQ(load_code(b), std::string("GGUF_BAD_METADATA"));
 }
 
+TEST(model_vocab_only) {
+  hb::LoadOptions o;
+  o.threads = 1;
+  o.vocab_only = true;
+  auto m = hb::Model::load(models_dir() + "stories260K.gguf", o);
+  CHECK(m->vocab_only());
+  CHECK_EQ(m->hparams().arch, std::string("llama"));
+  CHECK_EQ(m->hparams().n_vocab, 512);
+  CHECK_EQ(m->hparams().n_embd, 64);
+  CHECK_THROWS_CODE(hb::Context(*m, 16), "INVALID_ARGUMENT");
+  // Vocabulary-only files of other architectures load too (tokenizer use only).
+  for (const char* vocab : {"ggml-vocab-llama-bpe.gguf", "ggml-vocab-qwen2.gguf", "ggml-vocab-falcon.gguf"}) {
+    const std::string path = hbtest::fixtures_dir() + "/tokenizer/" + vocab;
+    if (!std::ifstream(path)) continue;
+    auto v = hb::Model::load(path, o);
+    CHECK(v->hparams().n_vocab > 0);
+  }
+}
+
 // ---- Thread pool ----
 
 TEST(model_threadpool) {
@@ -748,6 +767,22 @@ TEST(model_threadpool) {
     CHECK_EQ(bad_thread.load(), 0);
   }
   CHECK(hb::ThreadPool::default_threads() >= 1);
+  // More tasks than one job word holds (2^20): split into consecutive jobs.
+  hb::ThreadPool pool(2);
+  std::vector<uint8_t> seen((1 << 20) + 77, 0);
+  pool.parallel_for(static_cast<int64_t>(seen.size()), [&](int64_t t) { seen[t]++; });
+  bool once = true;
+  for (uint8_t v : seen) once = once && v == 1;
+  CHECK(once);
+  // Two callers at once take turns.
+  std::atomic<int64_t> total(0);
+  auto hammer = [&] {
+    for (int rep = 0; rep < 2000; rep++) pool.parallel_for(7, [&](int64_t t) { total += t; });
+  };
+  std::thread t1(hammer), t2(hammer);
+  t1.join();
+  t2.join();
+  CHECK_EQ(total.load(), int64_t(2 * 2000 * 21));
 }
 
 // ---- Sampler ----

@@ -71,43 +71,68 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(sleep_mutex_);
-    stop_.store(true, std::memory_order_release);
-    epoch_.fetch_add(1, std::memory_order_acq_rel);
+    stop_.store(true);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::work_on_current_job(int thread) {
-  // Tasks are handed out one at a time; which thread runs a task never changes its result.
+void ThreadPool::work_on(uint64_t job, int thread) {
+  const uint64_t job_id = job >> (2 * kTaskBits);
+  uint64_t w = job_word_.load(std::memory_order_acquire);
   for (;;) {
-    int64_t t = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (t >= job_n_) break;
-    job_fn_(job_ctx_, t, thread);
+    if ((w >> (2 * kTaskBits)) != job_id) return;  // a newer job; the caller will announce it
+    const uint64_t next = w & kTaskMask, n = (w >> kTaskBits) & kTaskMask;
+    if (next >= n) return;  // all tasks claimed
+    if (!job_word_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    // Which thread runs a task never changes what the task computes.
+    job_fn_(job_ctx_, static_cast<int64_t>(next), thread);
+    tasks_done_.fetch_add(1, std::memory_order_acq_rel);
+    w = job_word_.load(std::memory_order_acquire);
   }
 }
 
 void ThreadPool::worker_main(int thread) {
-  uint64_t seen = 0;
+  uint64_t seen = job_word_.load(std::memory_order_acquire) >> (2 * kTaskBits);
   for (;;) {
-    uint64_t e = epoch_.load(std::memory_order_acquire);
-    for (int spin = 0; e == seen && spin < kSpinRounds; spin++) {
+    uint64_t w = job_word_.load(std::memory_order_acquire);
+    for (int spin = 0; (w >> (2 * kTaskBits)) == seen && spin < kSpinRounds; spin++) {
+      if (stop_.load(std::memory_order_relaxed)) return;
       cpu_relax();
       if ((spin & 255) == 255) std::this_thread::yield();  // oversubscribed machines
-      e = epoch_.load(std::memory_order_acquire);
+      w = job_word_.load(std::memory_order_acquire);
     }
-    if (e == seen) {
+    if ((w >> (2 * kTaskBits)) == seen) {
       std::unique_lock<std::mutex> lk(sleep_mutex_);
-      // seq_cst pairs with run(): either it sees this sleeper or this check sees its epoch.
+      // seq_cst pairs with run_job(): either it sees this sleeper or this check sees its job.
       sleepers_.fetch_add(1);
-      wake_.wait(lk, [&] { return epoch_.load() != seen; });
-      sleepers_.fetch_sub(1, std::memory_order_acq_rel);
-      e = epoch_.load(std::memory_order_acquire);
+      wake_.wait(lk, [&] { return stop_.load() || (job_word_.load() >> (2 * kTaskBits)) != seen; });
+      sleepers_.fetch_sub(1);
+      if (stop_.load()) return;
+      w = job_word_.load(std::memory_order_acquire);
     }
-    seen = e;
-    if (stop_.load(std::memory_order_acquire)) return;
-    work_on_current_job(thread);
-    workers_done_.fetch_add(1, std::memory_order_acq_rel);
+    seen = w >> (2 * kTaskBits);
+    work_on(w, thread);
+  }
+}
+
+// One job of n_tasks (< 2^20) tasks; job_fn_/job_ctx_ already set.
+void ThreadPool::run_job(int64_t n_tasks) {
+  const uint64_t old = job_word_.load(std::memory_order_relaxed);
+  const uint64_t job_id = ((old >> (2 * kTaskBits)) + 1) & ((uint64_t(1) << (64 - 2 * kTaskBits)) - 1);
+  const uint64_t w = (job_id << (2 * kTaskBits)) | (static_cast<uint64_t>(n_tasks) << kTaskBits);
+  tasks_done_.store(0, std::memory_order_relaxed);
+  job_word_.store(w);  // seq_cst: publishes job_fn_/job_ctx_ and pairs with the sleepers_ check
+  if (sleepers_.load() > 0) {
+    // Taking the lock orders this notify after a sleeper's predicate check (no lost wake-up).
+    std::lock_guard<std::mutex> lk(sleep_mutex_);
+    wake_.notify_all();
+  }
+  work_on(w, 0);
+  // Wait only for tasks other threads claimed and are still running.
+  for (int spin = 0; tasks_done_.load(std::memory_order_acquire) < n_tasks; spin++) {
+    cpu_relax();
+    if ((spin & 63) == 63) std::this_thread::yield();
   }
 }
 
@@ -118,24 +143,25 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn, void* ctx) {
     for (int64_t t = 0; t < n_tasks; t++) fn(ctx, t, 0);
     return;
   }
-  job_fn_ = fn;
-  job_ctx_ = ctx;
-  job_n_ = n_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
-  workers_done_.store(0, std::memory_order_relaxed);
-  epoch_.fetch_add(1);  // publishes the job fields above (seq_cst: see worker_main)
-  if (sleepers_.load() > 0) {
-    // Taking the lock orders this notify after a worker's predicate check (no lost wake-up).
-    std::lock_guard<std::mutex> lk(sleep_mutex_);
-    wake_.notify_all();
+  // Jobs beyond the task field's range run as consecutive jobs over offset task ranges.
+  struct Offset {
+    TaskFn fn;
+    void* ctx;
+    int64_t base;
+  } off{fn, ctx, 0};
+  const int64_t max_tasks = static_cast<int64_t>(kTaskMask);
+  if (n_tasks <= max_tasks) {
+    job_fn_ = fn;
+    job_ctx_ = ctx;
+    run_job(n_tasks);
+    return;
   }
-  work_on_current_job(0);
-  // Every worker must have left the job before fn/ctx go out of scope.
-  const int n_workers = static_cast<int>(workers_.size());
-  for (int spin = 0; workers_done_.load(std::memory_order_acquire) < n_workers; spin++) {
-    cpu_relax();
-    if ((spin & 63) == 63) std::this_thread::yield();
-  }
+  job_fn_ = [](void* c, int64_t task, int thread) {
+    const Offset* o = static_cast<const Offset*>(c);
+    o->fn(o->ctx, o->base + task, thread);
+  };
+  job_ctx_ = &off;
+  for (; off.base < n_tasks; off.base += max_tasks) run_job(std::min(max_tasks, n_tasks - off.base));
 }
 
 }  // namespace hb

@@ -1,6 +1,6 @@
 // Persistent worker threads for the forward pass. One pool per Model, created once; every
 // parallel_for runs tasks [0, n_tasks) on the workers and on the calling thread, with no heap
-// allocation per call. Workers spin briefly on an epoch counter (low wake-up latency between
+// allocation per call. Workers spin briefly on the job word (low wake-up latency between
 // the many small matmuls of one token), then sleep on a condition variable.
 //
 // Determinism is the caller's job and is easy: tasks are fixed chunks of work chosen without
@@ -50,20 +50,26 @@ class ThreadPool {
  private:
   using TaskFn = void (*)(void* ctx, int64_t task, int thread);
   void run(int64_t n_tasks, TaskFn fn, void* ctx);
+  void run_job(int64_t n_tasks);
   void worker_main(int thread);
-  void work_on_current_job(int thread);
+  // Claims and runs tasks of job `job` until none are left; false once the job has changed.
+  void work_on(uint64_t job, int thread);
 
   int n_threads_ = 1;
   std::vector<std::thread> workers_;
   std::mutex turn_;  // one parallel_for at a time
 
-  // Current job, published by bumping epoch_ (release) after these are set.
+  // The job word packs [job id : 24 | task count : 20 | next task : 20]. Claiming a task is one
+  // CAS on it, so a worker that wakes late can never claim a task of a job that has moved on,
+  // and the caller never waits for workers that took no task (asleep, or descheduled).
+  static constexpr int kTaskBits = 20;
+  static constexpr uint64_t kTaskMask = (uint64_t(1) << kTaskBits) - 1;
+  std::atomic<uint64_t> job_word_{0};
+  std::atomic<int64_t> tasks_done_{0};  // tasks of the current job that finished
+  // Read only by a thread holding a claimed task of the current job (the caller writes them
+  // before publishing the job word, and only after the previous job's tasks are all done).
   TaskFn job_fn_ = nullptr;
   void* job_ctx_ = nullptr;
-  int64_t job_n_ = 0;
-  std::atomic<int64_t> next_task_{0};
-  std::atomic<uint64_t> epoch_{0};
-  std::atomic<int> workers_done_{0};  // workers that finished the current epoch
 
   std::mutex sleep_mutex_;
   std::condition_variable wake_;
