@@ -57,4 +57,8 @@ class Tokenizer {
   std::vector<int32_t> eog_;
 };
 
+// The regexes llama.cpp splits text with before BPE for a tokenizer.ggml.pre value, in order
+// (empty if the name is unknown). Exposed for tests and tools.
+std::vector<std::string> bpe_pre_regexes(const std::string& pre);
+
 }  // namespace hb
