@@ -266,7 +266,8 @@ void Context::Impl::rope(float* vec, int64_t n_heads, const float* cs) const {
 }
 
 // Causal attention of the batch's queries t_first..B-1 over the cache (positions < p0 + B,
-// already stored). q (B, Hq*hd) -> att rows t_first..B-1 (B, Hq*hd). Tasks: (KV head, block of Tb query tokens); each task
+// already stored): q (B, Hq*hd) -> att rows t_first..B-1 of (B, Hq*hd).
+// Tasks: (KV head, block of Tb query tokens); each task computes
 //   S (G*Tb, n_vis) = Qblk (G*Tb, hd) @ K[:n_vis]^T        (F16 gemm over cached rows)
 //   S = softmax(S * 1/sqrt(hd)) per row, masked past the row's own position
 //   att rows (Tb, hd) per query head = S (Tb, n_vis) @ V[:n_vis]  (F16 gemm over Vt rows)
