@@ -50,7 +50,7 @@ MatWeight bind_matrix(const GgufTensor& t, int64_t rows, int64_t n) {
   check_shape(t, {n, rows});
   GgmlTypeInfo info = ggml_type_info(t.type_id);
   const TypeKernels* k = info.name ? kernels_for(t.type()) : nullptr;
-  if (!k)
+  if (!k || !k->gemm || !k->quantize_act)
     fail("UNSUPPORTED_TENSOR_TYPE", std::string("Tensor ") + t.name + " has type " + type_name_of(t) +
                                         ", which has no matrix kernels in this build");
   if (n % info.block_size != 0)
@@ -81,7 +81,7 @@ VecWeight bind_vector(const GgufTensor& t, int64_t n) {
     return v;
   }
   const TypeKernels* k = ggml_type_info(t.type_id).name ? kernels_for(t.type()) : nullptr;
-  if (!k)
+  if (!k || !k->dequantize_row)
     fail("UNSUPPORTED_TENSOR_TYPE", std::string("Tensor ") + t.name + " has type " + type_name_of(t) +
                                         ", which cannot be converted to floats in this build");
   v.owned.resize(static_cast<size_t>(n));
@@ -178,6 +178,9 @@ void bind_weights(Model::Impl& m) {
   const bool biases = hp.arch == "qwen2";
 
   m.tok_embd = bind_matrix(*find_required(g, "token_embd.weight"), hp.n_vocab, hp.n_embd);
+  if (!m.tok_embd.kernels->dequantize_row)  // embedding lookups dequantize rows
+    fail("UNSUPPORTED_TENSOR_TYPE", std::string("Tensor token_embd.weight has type ") +
+                                        type_name_of(*m.tok_embd.tensor) + ", which cannot be converted to floats in this build");
   m.output_norm = bind_vector(*find_required(g, "output_norm.weight"), hp.n_embd);
   if (const GgufTensor* out = g.find_tensor("output.weight")) {
     if (!out->data) fail("GGUF_TRUNCATED", "Tensor output.weight has no data in the file");
