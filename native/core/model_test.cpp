@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -606,8 +607,13 @@ struct GgufParts {
   }
 };
 
+// A fresh name per call, also across processes running at once.
 std::string temp_path(const char* tag) {
-  return "/tmp/halfbyte-model-test-" + std::string(tag) + "-" + std::to_string(std::rand()) + ".gguf";
+  static std::atomic<int> counter(0);
+  static const unsigned salt = std::random_device{}();
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir && *dir ? dir : "/tmp") + "/halfbyte-model-test-" + tag + "-" + std::to_string(salt) + "-" +
+         std::to_string(counter++) + ".gguf";
 }
 
 void set_string(GgufParts& p, const std::string& key, const std::string& value) {
