@@ -19,6 +19,7 @@
 #include "../core/quant/kernels.h"
 #include "../core/sampling.h"
 #include "../core/tokenizer.h"
+#include "quantize_binding.h"
 
 namespace {
 
@@ -784,6 +785,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("readGgufInfo", Napi::Function::New(env, ReadGgufInfo));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  RegisterQuantize(env, exports);
   return exports;
 }
 

@@ -359,8 +359,7 @@ void GgufWriter::add_tensor(const std::string& name, uint32_t n_dims, const int6
 }
 
 std::vector<uint8_t> GgufWriter::header_bytes() const {
-  std::vector<uint8_t> h;
-  h.insert(h.end(), {'G', 'G', 'U', 'F'});
+  std::vector<uint8_t> h = {'G', 'G', 'U', 'F'};
   put<uint32_t>(h, kGgufVersion);
   put<uint64_t>(h, tensors_.size());
   put<uint64_t>(h, kvs_.size());
