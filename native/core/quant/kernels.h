@@ -30,7 +30,9 @@ enum class ActFormat : int {
   Q8_256 = 2,  // ActQ8_256 blocks: 256 int8 + float scale + int16 sums of 16-element groups
 };
 
-// x[i] ~= d * qs[i]; s = d * sum(qs) (lets Q4_1/Q5_1 apply their offsets cheaply).
+// x[i] ~= d * qs[i]; s ~= d * sum(qs) (lets Q4_1/Q5_1 apply their offsets cheaply).
+// Values are llama.cpp's block_q8_0 / block_q8_1 (x86 CPU backend): d = fp16(max|x| / 127) and
+// s = fp16(max|x| / 127 * sum(qs)) held as floats, qs = round(x * 127 / max|x|), so integer dots match.
 struct ActQ8_32 {
   float d;
   float s;
@@ -39,6 +41,8 @@ struct ActQ8_32 {
 static_assert(sizeof(ActQ8_32) == 40, "ActQ8_32 layout");
 
 // x[i] ~= d * qs[i]; bsums[j] = sum(qs[16j .. 16j+15]) (k-quant minimums).
+// Values are llama.cpp's block_q8_K: qs = round(-127 / m * x), d = m / -127 (m: the first element of
+// largest magnitude, so d may be negative).
 struct ActQ8_256 {
   float d;
   int16_t bsums[16];

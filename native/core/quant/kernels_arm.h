@@ -66,8 +66,7 @@ inline float32x4_t halves_to_f32(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t
 }
 
 // ---------------------------------------------------------------------------------------------
-// Activation quantization, bit-identical to the reference (same max, d = amax / 127, x * (1 / d),
-// clamp to +-127, round to nearest even).
+// Activation quantization, bit-identical to the reference (llama.cpp's formats; see kernels_ref.cpp).
 
 inline float amax_of(const float* x, int count) {
   float32x4_t m = vabsq_f32(vld1q_f32(x));
@@ -91,30 +90,46 @@ inline int quantize16(const float* x, float32x4_t id, int8_t* q) {
   return vaddvq_s32(vaddq_s32(vaddq_s32(v[0], v[1]), vaddq_s32(v[2], v[3])));
 }
 
-inline float inverse_scale(float d) { return d != 0.0f ? 1.0f / d : 0.0f; }
+inline float round_to_fp16(float v) {
+  return vgetq_lane_f32(vcvt_f32_f16(vcvt_f16_f32(vdupq_n_f32(v))), 0);  // round to nearest even
+}
 
-// x (n,) -> ActQ8_32 (n / 32,)
+// x (n,) -> ActQ8_32 (n / 32,): d = fp16(amax / 127), q = round(x * (127 / amax)), s = fp16(d_raw * sum q).
 void quantize_act_q8_32_arm(const float* x, void* xq, int64_t n) {
   ActQ8_32* out = static_cast<ActQ8_32*>(xq);
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* xb = x + b * 32;
-    const float d = amax_of(xb, 32) / 127.0f;
-    const float32x4_t id = vdupq_n_f32(inverse_scale(d));
+    const float amax = amax_of(xb, 32);
+    const float d = amax / 127.0f;
+    const float32x4_t id = vdupq_n_f32(amax != 0.0f ? 127.0f / amax : 0.0f);
     const int sum = quantize16(xb, id, out[b].qs) + quantize16(xb + 16, id, out[b].qs + 16);
-    out[b].d = d;
-    out[b].s = d * static_cast<float>(sum);
+    out[b].d = round_to_fp16(d);
+    out[b].s = round_to_fp16(d * static_cast<float>(sum));
   }
 }
 
-// x (n,) -> ActQ8_256 (n / 256,)
+// x (n,) -> ActQ8_256 (n / 256,): iscale = -127 / (first element of largest magnitude),
+// q = round(iscale * x), d = 1 / iscale.
 void quantize_act_q8_256_arm(const float* x, void* xq, int64_t n) {
   ActQ8_256* out = static_cast<ActQ8_256*>(xq);
   for (int64_t b = 0; b < n / 256; ++b) {
     const float* xb = x + b * 256;
-    const float d = amax_of(xb, 256) / 127.0f;
-    const float32x4_t id = vdupq_n_f32(inverse_scale(d));
-    for (int g = 0; g < 16; ++g) out[b].bsums[g] = static_cast<int16_t>(quantize16(xb + 16 * g, id, out[b].qs + 16 * g));
-    out[b].d = d;
+    const float amax = amax_of(xb, 256);
+    if (amax == 0.0f) {
+      __builtin_memset(&out[b], 0, sizeof(ActQ8_256));
+      continue;
+    }
+    float max = amax;
+    for (int i = 0; i < 256; ++i) {
+      if (__builtin_fabsf(xb[i]) == amax) {
+        max = xb[i];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    const float32x4_t idv = vdupq_n_f32(iscale);
+    for (int g = 0; g < 16; ++g) out[b].bsums[g] = static_cast<int16_t>(quantize16(xb + 16 * g, idv, out[b].qs + 16 * g));
+    out[b].d = 1.0f / iscale;
   }
 }
 

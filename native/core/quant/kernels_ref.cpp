@@ -28,35 +28,44 @@ void quantize_act_f32_ref(const float* x, void* xq, int64_t n) {
   std::memcpy(xq, x, static_cast<size_t>(n) * sizeof(float));
 }
 
-// Symmetric int8 quantization of one group: d = max|x| / 127, q = round-to-nearest-even(x / d)
-// computed as x * (1 / d) (what the SIMD versions do, so they can match bit for bit).
-static inline float quantize_group(const float* x, int8_t* q, int count) {
-  float amax = 0.0f;
-  for (int i = 0; i < count; ++i) {
-    const float a = std::fabs(x[i]);
-    amax = a > amax ? a : amax;
-  }
-  const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  for (int i = 0; i < count; ++i) {
-    float v = x[i] * id;
-    v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);  // NaN falls through and becomes 0 below
-    // Adding and removing 1.5 * 2^23 rounds |v| < 2^22 to the nearest integer, ties to even.
-    const float r = (v + 12582912.0f) - 12582912.0f;
-    q[i] = r == r ? static_cast<int8_t>(r) : 0;
-  }
-  return d;
+// Activations are quantized exactly as llama.cpp's CPU backend does on x86 (its Q8_0 / Q8_1 /
+// Q8_K "vec_dot" formats), so that the integer dot products, and hence the logits, match it closely:
+//   ActQ8_32:  d = fp16(amax / 127) (kept as float), q = round(x * (127 / amax)),
+//              s = fp16((amax / 127) * sum(q))   [llama.cpp's block_q8_0 / block_q8_1]
+//   ActQ8_256: iscale = -127 / max (max: the first element of largest magnitude, with its sign),
+//              q = round(iscale * x), d = 1 / iscale   [llama.cpp's block_q8_K; d may be negative]
+// Rounding is to nearest, ties to even. The SIMD versions reproduce these bit for bit.
+
+static inline float round_to_fp16(float v) { return fp16_to_f32(f32_to_fp16(v)); }
+
+// v clamped to +-127 and rounded to the nearest integer, ties to even; NaN -> 0.
+static inline int8_t round_q8(float v) {
+  v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);  // NaN falls through
+  // Adding and removing 1.5 * 2^23 rounds |v| < 2^22 to the nearest integer, ties to even.
+  const float r = (v + 12582912.0f) - 12582912.0f;
+  return r == r ? static_cast<int8_t>(r) : 0;
 }
 
 // x (n,) -> ActQ8_32 (n / 32,)
 void quantize_act_q8_32_ref(const float* x, void* xq, int64_t n) {
   ActQ8_32* out = static_cast<ActQ8_32*>(xq);
   for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + b * 32;
     ActQ8_32& blk = out[b];
-    blk.d = quantize_group(x + b * 32, blk.qs, 32);
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) {
+      const float a = std::fabs(xb[i]);
+      amax = a > amax ? a : amax;
+    }
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     int sum = 0;
-    for (int i = 0; i < 32; ++i) sum += blk.qs[i];
-    blk.s = blk.d * static_cast<float>(sum);
+    for (int i = 0; i < 32; ++i) {
+      blk.qs[i] = round_q8(xb[i] * id);
+      sum += blk.qs[i];
+    }
+    blk.d = round_to_fp16(d);
+    blk.s = round_to_fp16(d * static_cast<float>(sum));
   }
 }
 
@@ -64,13 +73,28 @@ void quantize_act_q8_32_ref(const float* x, void* xq, int64_t n) {
 void quantize_act_q8_256_ref(const float* x, void* xq, int64_t n) {
   ActQ8_256* out = static_cast<ActQ8_256*>(xq);
   for (int64_t b = 0; b < n / 256; ++b) {
+    const float* xb = x + b * 256;
     ActQ8_256& blk = out[b];
-    blk.d = quantize_group(x + b * 256, blk.qs, 256);
+    float amax = 0.0f, max = 0.0f;
+    for (int i = 0; i < 256; ++i) {
+      const float a = std::fabs(xb[i]);
+      if (a > amax) {
+        amax = a;
+        max = xb[i];
+      }
+    }
+    if (amax == 0.0f) {
+      std::memset(&blk, 0, sizeof(blk));
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    for (int i = 0; i < 256; ++i) blk.qs[i] = round_q8(iscale * xb[i]);
     for (int g = 0; g < 16; ++g) {
       int sum = 0;
       for (int i = 0; i < 16; ++i) sum += blk.qs[16 * g + i];
       blk.bsums[g] = static_cast<int16_t>(sum);
     }
+    blk.d = 1.0f / iscale;
   }
 }
 

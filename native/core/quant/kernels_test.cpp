@@ -158,6 +158,22 @@ std::vector<double> act_values(ActFormat f, const uint8_t* xq, int64_t n) {
   return v;
 }
 
+// Q4_1 / Q5_1 take their minimum term from the activations' s (fp16-rounded, like llama.cpp's
+// block_q8_1) rather than from d * sum(qs): the oracle adds that difference, m * (s - d * sum(qs)).
+double min_term_correction(GgmlType t, const uint8_t* wrow, const uint8_t* xq, int64_t n) {
+  if (t != GgmlType::Q4_1 && t != GgmlType::Q5_1) return 0.0;
+  const ActQ8_32* x = reinterpret_cast<const ActQ8_32*>(xq);
+  double corr = 0;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint16_t m = t == GgmlType::Q4_1 ? reinterpret_cast<const BlockQ4_1*>(wrow)[b].m
+                                           : reinterpret_cast<const BlockQ5_1*>(wrow)[b].m;
+    int sum = 0;
+    for (int i = 0; i < 32; ++i) sum += x[b].qs[i];
+    corr += static_cast<double>(fp16_to_f32(m)) * (static_cast<double>(x[b].s) - static_cast<double>(x[b].d) * sum);
+  }
+  return corr;
+}
+
 // Sequential float accumulation steps per lane of one output, for the error bound: floats use 8
 // lanes over elements, the integer types one float step per block.
 double accumulation_steps(GgmlType t, int64_t n) {
@@ -394,11 +410,14 @@ TEST(kernels_ref_dequant_known_blocks) {
   }
 }
 
+// Activation formats follow llama.cpp's x86 CPU backend exactly (see kernels_ref.cpp).
 TEST(kernels_ref_quantize_act) {
   Rng rng(11);
   std::vector<float> x = random_acts(512, 1, rng);
   x[3] = 0.0f;
   for (int i = 32; i < 64; ++i) x[i] = 0.0f;  // an all-zero block: d = 0, q = 0
+  x[300] = -9.5f;                             // block 1 of 256: its largest magnitude is negative
+  auto fp16_round = [](float v) { return fp16_to_f32(f32_to_fp16(v)); };
   std::vector<uint8_t> q32(act_row_bytes(ActFormat::Q8_32, 512));
   kernels_for(GgmlType::Q4_0, Isa::Scalar)->quantize_act(x.data(), q32.data(), 512);
   const ActQ8_32* b32 = reinterpret_cast<const ActQ8_32*>(q32.data());
@@ -406,32 +425,43 @@ TEST(kernels_ref_quantize_act) {
     float amax = 0;
     int sum = 0;
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[b * 32 + i]));
-    CHECK_EQ(b32[b].d, amax / 127.0f);
+    CHECK_EQ(b32[b].d, fp16_round(amax / 127.0f));
     for (int i = 0; i < 32; ++i) {
       sum += b32[b].qs[i];
-      CHECK(std::fabs(x[b * 32 + i] - b32[b].d * b32[b].qs[i]) <= 0.5001 * b32[b].d);
+      const float v = x[b * 32 + i];
+      CHECK_EQ(static_cast<int>(b32[b].qs[i]), static_cast<int>(std::nearbyint(v * (amax != 0 ? 127.0f / amax : 0.0f))));
+      // q rounds x / (amax / 127); d is that scale rounded to fp16 (relative error <= 2^-11).
+      CHECK(std::fabs(v - b32[b].d * b32[b].qs[i]) <= 0.5 * amax / 127 + 127 * std::ldexp(amax / 127, -11) + 1e-30);
     }
-    CHECK_EQ(b32[b].s, b32[b].d * static_cast<float>(sum));
+    CHECK_EQ(b32[b].s, fp16_round(amax / 127.0f * static_cast<float>(sum)));
   }
   CHECK_EQ(b32[1].d, 0.0f);
   std::vector<uint8_t> q256(act_row_bytes(ActFormat::Q8_256, 512));
   kernels_for(GgmlType::Q6_K, Isa::Scalar)->quantize_act(x.data(), q256.data(), 512);
   const ActQ8_256* b256 = reinterpret_cast<const ActQ8_256*>(q256.data());
   for (int b = 0; b < 2; ++b) {
-    float amax = 0;
-    for (int i = 0; i < 256; ++i) amax = std::max(amax, std::fabs(x[b * 256 + i]));
-    CHECK_EQ(b256[b].d, amax / 127.0f);
+    float amax = 0, max = 0;
+    for (int i = 0; i < 256; ++i)
+      if (std::fabs(x[b * 256 + i]) > amax) {
+        amax = std::fabs(x[b * 256 + i]);
+        max = x[b * 256 + i];
+      }
+    const float iscale = -127.0f / max;
+    CHECK_EQ(b256[b].d, 1.0f / iscale);
     for (int g = 0; g < 16; ++g) {
       int sum = 0;
       for (int i = 0; i < 16; ++i) {
         const float v = x[b * 256 + g * 16 + i];
         const int8_t q = b256[b].qs[g * 16 + i];
-        CHECK(std::fabs(v - b256[b].d * q) <= 0.5001 * b256[b].d);
+        CHECK_EQ(static_cast<int>(q), static_cast<int>(std::nearbyint(iscale * v)));
+        CHECK(std::fabs(v - b256[b].d * q) <= 0.5001 * std::fabs(b256[b].d));
         sum += q;
       }
       CHECK_EQ(b256[b].bsums[g], sum);
     }
   }
+  CHECK(b256[1].d > 0);  // max = -9.5: iscale positive
+  CHECK(b256[0].d < 0 || x[0] < 0);
 }
 
 // The reference gemm against float64 dot products of dequantized weights and activations.
@@ -453,7 +483,7 @@ TEST(kernels_ref_gemm_matches_float64) {
       k->dequantize_row(p.w.data() + r * p.w_stride, wrow.data(), n);
       for (int64_t tk = 0; tk < p.ntok; ++tk) {
         std::vector<double> xv = act_values(k->act, xq.data() + tk * x_stride, n);
-        double exact = 0, mag = 0;
+        double exact = min_term_correction(t, p.w.data() + r * p.w_stride, xq.data() + tk * x_stride, n), mag = 0;
         for (int64_t i = 0; i < n; ++i) {
           exact += wrow[i] * xv[i];
           mag += std::fabs(wrow[i] * xv[i]);

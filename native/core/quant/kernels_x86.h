@@ -147,8 +147,7 @@ void gemm_tiled(int64_t n, const void* w, size_t w_stride, int64_t nrows, const 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Activation quantization (bit-identical to the reference: same max, same d = amax / 127, same
-// x * (1 / d), same round-to-nearest-even).
+// Activation quantization, bit-identical to the reference (llama.cpp's formats; see kernels_ref.cpp).
 
 inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
@@ -182,26 +181,27 @@ inline int quantize32(const float* x, __m256 id, int8_t* q) {
   return _mm_cvtsi128_si32(s);
 }
 
-inline float scale_of(__m256 amax8) {
-  return hmax8(amax8) / 127.0f;
-}
+inline float round_to_fp16(float v) { return _cvtsh_ss(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT)); }
 
-// x (n,) -> ActQ8_32 (n / 32,)
+// x (n,) -> ActQ8_32 (n / 32,): d = fp16(amax / 127), q = round(x * (127 / amax)), s = fp16(d_raw * sum q).
 void quantize_act_q8_32_x86(const float* x, void* xq, int64_t n) {
   ActQ8_32* out = static_cast<ActQ8_32*>(xq);
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* xb = x + b * 32;
     __m256 m = abs_ps(_mm256_loadu_ps(xb));
+    HB_UNROLL
     for (int k = 1; k < 4; ++k) m = _mm256_max_ps(abs_ps(_mm256_loadu_ps(xb + 8 * k)), m);
-    const float d = scale_of(m);
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float amax = hmax8(m);
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     const int sum = quantize32(xb, _mm256_set1_ps(id), out[b].qs);
-    out[b].d = d;
-    out[b].s = d * static_cast<float>(sum);
+    out[b].d = round_to_fp16(d);
+    out[b].s = round_to_fp16(d * static_cast<float>(sum));
   }
 }
 
-// x (n,) -> ActQ8_256 (n / 256,)
+// x (n,) -> ActQ8_256 (n / 256,): iscale = -127 / (first element of largest magnitude),
+// q = round(iscale * x), d = 1 / iscale.
 void quantize_act_q8_256_x86(const float* x, void* xq, int64_t n) {
   ActQ8_256* out = static_cast<ActQ8_256*>(xq);
   const __m256i ones8 = _mm256_set1_epi8(1);
@@ -209,13 +209,26 @@ void quantize_act_q8_256_x86(const float* x, void* xq, int64_t n) {
     const float* xb = x + b * 256;
     __m256 m = abs_ps(_mm256_loadu_ps(xb));
     for (int k = 1; k < 32; ++k) m = _mm256_max_ps(abs_ps(_mm256_loadu_ps(xb + 8 * k)), m);
-    const float d = scale_of(m);
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    const __m256 idv = _mm256_set1_ps(id);
-    HB_UNROLL
+    const float amax = hmax8(m);
+    if (amax == 0.0f) {
+      __builtin_memset(&out[b], 0, sizeof(ActQ8_256));
+      continue;
+    }
+    // The first element whose magnitude is amax, with its sign.
+    float max = amax;
+    const __m256 amax8 = _mm256_set1_ps(amax);
+    for (int k = 0; k < 32; ++k) {
+      const int mask = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(xb + 8 * k)), amax8, _CMP_EQ_OQ));
+      if (mask) {
+        max = xb[8 * k + __builtin_ctz(static_cast<unsigned>(mask))];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    const __m256 idv = _mm256_set1_ps(iscale);
     for (int c = 0; c < 8; ++c) {
       quantize32(xb + 32 * c, idv, out[b].qs + 32 * c);
-      // Group sums of 16: maddubs with ones gives pair sums, madd-free reduction by hadd.
+      // Group sums of 16: maddubs with ones gives pair sums, then madd and in-lane adds.
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(out[b].qs + 32 * c));
       const __m256i pairs = _mm256_maddubs_epi16(ones8, q);                   // 16 x int16, sums of 2
       const __m256i quads = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));  // 8 x int32, sums of 4
@@ -228,7 +241,7 @@ void quantize_act_q8_256_x86(const float* x, void* xq, int64_t n) {
       out[b].bsums[2 * c] = static_cast<int16_t>(_mm_cvtsi128_si32(lo));
       out[b].bsums[2 * c + 1] = static_cast<int16_t>(_mm_cvtsi128_si32(hi));
     }
-    out[b].d = d;
+    out[b].d = 1.0f / iscale;
   }
 }
 
