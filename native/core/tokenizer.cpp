@@ -452,6 +452,10 @@ class VocabTokenizer : public Tokenizer {
   bool escape_whitespaces_ = false, byte_encode_ = true;
   int32_t fim_pre_ = -1, fim_suf_ = -1, fim_mid_ = -1, fim_pad_ = -1, fim_rep_ = -1, fim_sep_ = -1, sep_ = -1, mask_ = -1;
   std::vector<int32_t> special_cache_;  // control / user-defined / unknown tokens, longest text first
+  std::vector<std::vector<uint32_t>> special_by_byte_;  // first byte -> indices into special_cache_
+  // SPM: no token has U+2581 after some other character, so no merge can cross into a "▁word":
+  // the text can be processed word by word with the same result (and far less heap traffic).
+  bool spm_word_chunks_ = false;
   int32_t spm_byte_token_[256];         // SPM byte fallback (<0xXX>, else the 1-byte token), -1 if none
   // BPE
   MergeTable merges_;
@@ -462,6 +466,11 @@ class VocabTokenizer : public Tokenizer {
   void finish_special_tokens(const GgufFile& g);
   void partition(const std::string& text, std::vector<Fragment>& frags, bool parse_special) const;
   void tokenize_spm(const std::string& text, std::vector<int32_t>& out) const;
+  struct SpmScratch {
+    std::vector<Symbol> sym;
+    Heap<SpmBigram, SpmBefore> heap;
+  };
+  void spm_merge(const std::string& text, size_t begin, size_t end, SpmScratch& scratch, std::vector<int32_t>& out) const;
   void tokenize_bpe(const char* text, size_t n, std::vector<int32_t>& out) const;
   struct BpeScratch {
     std::vector<Symbol> sym;
@@ -791,6 +800,18 @@ void VocabTokenizer::finish_special_tokens(const GgufFile& g) {
   }
   std::sort(special_cache_.begin(), special_cache_.end(),
             [&](int32_t a, int32_t b) { return tokens_[static_cast<size_t>(a)].size() > tokens_[static_cast<size_t>(b)].size(); });
+  special_by_byte_.assign(256, {});
+  for (size_t k = 0; k < special_cache_.size(); ++k) {
+    special_by_byte_[static_cast<uint8_t>(tokens_[static_cast<size_t>(special_cache_[k])][0])].push_back(static_cast<uint32_t>(k));
+  }
+  if (kind_ == Kind::Spm) {
+    spm_word_chunks_ = true;
+    for (const std::string& t : tokens_) {
+      for (size_t k = t.find(kSpaceMark, 1); k != std::string::npos; k = t.find(kSpaceMark, k + 1)) {
+        if (k < 3 || t.compare(k - 3, 3, kSpaceMark) != 0) spm_word_chunks_ = false;
+      }
+    }
+  }
 
   // Per-model attributes (after the cache, as llama.cpp): Phi-3 strips spaces after its specials.
   std::string name = g.get_string_or("general.name", "");
@@ -842,20 +863,29 @@ void VocabTokenizer::finish_special_tokens(const GgufFile& g) {
 // fragment at its leftmost non-overlapping occurrences. Control and unknown tokens only with
 // parse_special; user-defined tokens always. LSTRIP/RSTRIP tokens eat adjacent whitespace.
 void VocabTokenizer::partition(const std::string& text, std::vector<Fragment>& frags, bool parse_special) const {
-  std::vector<Fragment> next;
-  for (int32_t id : special_cache_) {
-    const uint16_t b = bits_[static_cast<size_t>(id)];
-    if (!parse_special && (b & (kAttrControl | kAttrUnknown))) continue;
-    const std::string& tok = tokens_[static_cast<size_t>(id)];
-    // Quick reject: most special tokens never occur in a given text.
-    bool any = false;
-    for (const Fragment& f : frags) {
-      if (f.token < 0 && f.len >= tok.size() && std::string_view(text.data() + f.off, f.len).find(tok) != std::string_view::npos) {
-        any = true;
-        break;
+  // One pass over the text finds which special tokens occur at all (a token absent from the
+  // text is absent from every fragment); only those run the per-token splitting below.
+  std::vector<uint8_t> occurs(special_cache_.size(), 0);
+  size_t n_occurring = 0;
+  for (size_t p = 0; p < text.size(); ++p) {
+    for (uint32_t k : special_by_byte_[static_cast<uint8_t>(text[p])]) {
+      if (occurs[k]) continue;
+      const int32_t id = special_cache_[k];
+      if (!parse_special && (bits_[static_cast<size_t>(id)] & (kAttrControl | kAttrUnknown))) continue;
+      const std::string& tok = tokens_[static_cast<size_t>(id)];
+      if (text.compare(p, tok.size(), tok) == 0) {
+        occurs[k] = 1;
+        ++n_occurring;
       }
     }
-    if (!any) continue;
+  }
+  if (n_occurring == 0) return;
+  std::vector<Fragment> next;
+  for (size_t k = 0; k < special_cache_.size(); ++k) {
+    if (!occurs[k]) continue;
+    const int32_t id = special_cache_[k];
+    const uint16_t b = bits_[static_cast<size_t>(id)];
+    const std::string& tok = tokens_[static_cast<size_t>(id)];
     next.clear();
     for (const Fragment& f : frags) {
       if (f.token >= 0) {
@@ -967,15 +997,41 @@ std::vector<int32_t> VocabTokenizer::tokenize(const std::string& text, bool add_
 void VocabTokenizer::tokenize_spm(const std::string& text, std::vector<int32_t>& out) const {
   const size_t n = text.size();
   if (n == 0) return;
-  std::vector<Symbol> sym;
-  sym.reserve(n);
+  SpmScratch scratch;
+  if (!spm_word_chunks_) {
+    spm_merge(text, 0, n, scratch, out);
+    return;
+  }
+  // Cut before each U+2581 symbol that follows a different symbol: no merge can cross there
+  // (see spm_word_chunks_), and the merge order inside each piece is the global order restricted
+  // to it, so the result is the same as merging the whole text at once.
+  size_t chunk = 0;
+  bool prev_space = false;
   for (size_t off = 0; off < n;) {
     const size_t len = std::min(unicode::utf8_len(static_cast<uint8_t>(text[off])), n - off);
-    const int32_t idx = static_cast<int32_t>(sym.size());
-    sym.push_back({idx - 1, off + len == n ? -1 : idx + 1, static_cast<uint32_t>(off), static_cast<uint32_t>(len), -1});
+    const bool space = len == 3 && text.compare(off, 3, kSpaceMark) == 0;
+    if (space && !prev_space && off > chunk) {
+      spm_merge(text, chunk, off, scratch, out);
+      chunk = off;
+    }
+    prev_space = space;
     off += len;
   }
-  Heap<SpmBigram, SpmBefore> heap;
+  spm_merge(text, chunk, n, scratch, out);
+}
+
+void VocabTokenizer::spm_merge(const std::string& text, size_t begin, size_t end, SpmScratch& scratch, std::vector<int32_t>& out) const {
+  std::vector<Symbol>& sym = scratch.sym;
+  Heap<SpmBigram, SpmBefore>& heap = scratch.heap;
+  sym.clear();
+  heap.clear();
+  for (size_t off = begin; off < end;) {
+    const size_t len = std::min(unicode::utf8_len(static_cast<uint8_t>(text[off])), end - off);
+    const int32_t idx = static_cast<int32_t>(sym.size());
+    sym.push_back({idx - 1, off + len == end ? -1 : idx + 1, static_cast<uint32_t>(off), static_cast<uint32_t>(len), -1});
+    off += len;
+  }
+  if (sym.empty()) return;
   auto try_add = [&](int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     const uint32_t size = sym[static_cast<size_t>(l)].n + sym[static_cast<size_t>(r)].n;

@@ -16,22 +16,31 @@ enum class TokenAttr : int32_t { Undefined = 0, Normal = 1, Unknown = 2, Control
 
 class Tokenizer {
  public:
-  // Throws hb::Error: TOKENIZER_MISSING (no tokenizer.ggml.model / tokens),
+  // Throws hb::Error: TOKENIZER_MISSING (no tokenizer.ggml.model / tokens, BPE without merges),
   // UNSUPPORTED_TOKENIZER (unknown model or pre-tokenizer name, named in the message),
-  // GGUF_BAD_METADATA (inconsistent arrays, special ids out of range).
+  // GGUF_BAD_METADATA (wrongly typed keys, scores/token_type shorter than tokens, duplicate token
+  // texts, add_bos/add_eos set without a usable BOS/EOS id). A special id outside the vocabulary
+  // is ignored (the default kept), as llama.cpp does. "no_vocab" models load with no tokens;
+  // tokenize then throws TOKENIZER_MISSING.
   static std::unique_ptr<Tokenizer> from_gguf(const GgufFile& gguf);
   virtual ~Tokenizer() = default;
 
-  // text is UTF-8 (invalid sequences are treated as U+FFFD / single bytes as llama.cpp does).
+  // text is UTF-8. Invalid bytes as llama.cpp: SentencePiece keeps raw bytes (byte-fallback
+  // tokens); byte-level BPE turns each invalid byte into U+FFFD. Thread-safe (const, no caches).
   // add_special: BOS/EOS per the vocabulary's add_bos/add_eos flags.
-  // parse_special: control and user-defined token texts in `text` become their ids.
+  // parse_special: control (and unknown) token texts in `text` become their ids. User-defined
+  // token texts always do, as in llama.cpp.
   virtual std::vector<int32_t> tokenize(const std::string& text, bool add_special, bool parse_special) const = 0;
   // Bytes of one token as llama.cpp's token_to_piece (lstrip 0): SentencePiece ▁ -> space, <0xXX> -> byte,
   // BPE byte-level decoding; control tokens render as their text only if render_special.
   // Throws TOKEN_OUT_OF_RANGE for bad ids.
   virtual std::string token_to_piece(int32_t id, bool render_special) const = 0;
-  // Concatenated pieces, with SentencePiece's leading-space removal after BOS as llama.cpp's
-  // llama_detokenize(remove_special=false, unparse_special=render_special).
+  // Concatenated pieces as llama.cpp's llama_detokenize(unparse_special=render_special): with
+  // add_space_prefix (SentencePiece) the first piece loses one leading space; a leading BOS that
+  // renders as nothing (render_special false) is skipped for that purpose, as remove_special=true
+  // would ("<s>▁Hello" -> "Hello"); with render_special it stays, as remove_special=false
+  // ("<s> Hello"). BPE vocabularies with clean_spaces apply llama.cpp's " ." / " 's" clean-up.
+  // Throws TOKEN_OUT_OF_RANGE for bad ids.
   virtual std::string detokenize(const std::vector<int32_t>& ids, bool render_special) const = 0;
 
   int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }

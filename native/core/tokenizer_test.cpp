@@ -741,3 +741,39 @@ TEST(tok_extra_qwen35_marks_join_letters) {
   CHECK(e2.count(4));
   CHECK_EQ(q35.tok->detokenize(q35.tok->tokenize(marked, false, false), false), marked);
 }
+
+// Every tokenizer.ggml.pre name llama.cpp knows compiles to a working pre-tokenizer.
+TEST(tok_every_pre_tokenizer_compiles) {
+  const char* names[] = {
+      "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano", "dbrx",
+      "smaug-bpe", "jais-2", "deepseek-llm", "deepseek-coder", "deepseek-v3", "hunyuan-dense", "hy_v4", "joyai-llm", "spark2_5",
+      "youtu", "falcon", "starcoder", "refact", "smollm", "codeshell", "exaone", "minerva-7b", "mellum2", "command-r", "gpt-2",
+      "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "modern-bert", "jina-v1-en",
+      "jina-v2-code", "roberta-bpe", "exaone4", "mpt", "olmo", "jais", "trillion", "granite-docling", "qwen2", "deepseek-r1-qwen",
+      "kormo", "f2llmv2", "hunyuan", "solar-open", "grok-2", "stablelm2", "megrez", "qwen35", "bloom", "gpt3-finnish", "poro-chat",
+      "viking", "glm4", "chatglm-bpe", "tekken", "chameleon", "gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2",
+      "granite-embed-multi-97m", "tiny_aya", "cohere2moe", "kimi-k2", "superbpe", "bailingmoe", "bailingmoe2", "llada-moe",
+      "seed-coder", "ufakzeka", "afmoe", "laguna", "exaone-moe", "minicpm5", "sarvam-moe"};
+  const std::string sample = "Hello, World! It's 2024-06-01 12345678 \xE4\xBD\xA0\xE5\xA5\xBD \xC3\xA9t\xC3\xA9\n\n  x\ty <sentinel:3> IMGIMGABZ";
+  std::vector<uint32_t> cp;
+  hb::unicode::decode_utf8_all(sample.data(), sample.size(), cp);
+  for (const char* name : names) {
+    const std::vector<std::string> res = hb::bpe_pre_regexes(name);
+    if (res.empty()) {
+      hbtest::report(__FILE__, __LINE__, std::string("no regexes for ") + name);
+      continue;
+    }
+    try {
+      hb::unicode::PreTokenizer pre(res);
+      std::vector<uint32_t> lengths;
+      pre.split(cp.data(), cp.size(), lengths);
+      size_t total = 0;
+      for (uint32_t l : lengths) total += l;
+      if (total != cp.size()) hbtest::report(__FILE__, __LINE__, std::string("split loses text for ") + name);
+    } catch (const hb::Error& e) {
+      hbtest::report(__FILE__, __LINE__, std::string(name) + ": " + e.what());
+    }
+  }
+  CHECK(hb::bpe_pre_regexes("no-such-pre").empty());
+  CHECK(hb::bpe_pre_regexes("gemma4").empty());  // needs tokenizer.ggml.model "gemma4", not supported
+}

@@ -42,10 +42,31 @@ struct CharClass {
   void add(uint32_t c) { add_range(c, c); }
   bool raw_contains(uint32_t c) const {
     if (c < 256) return (bits[c >> 6] >> (c & 63)) & 1;
-    for (const auto& r : high) {
-      if (c >= r.first && c <= r.second) return true;
+    // high is sorted and merged by finish(): binary search for the last range starting <= c
+    size_t lo = 0, hi = high.size();
+    while (lo < hi) {
+      const size_t mid = (lo + hi) / 2;
+      if (high[mid].first <= c) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
     }
-    return false;
+    return lo > 0 && c <= high[lo - 1].second;
+  }
+  void finish() {
+    std::sort(high.begin(), high.end());
+    std::vector<std::pair<uint32_t, uint32_t>> merged;
+    for (const auto& r : high) {
+      if (!merged.empty() && r.first <= merged.back().second + 1 && merged.back().second != kInf) {
+        merged.back().second = std::max(merged.back().second, r.second);
+      } else if (!merged.empty() && merged.back().second == kInf) {
+        continue;
+      } else {
+        merged.push_back(r);
+      }
+    }
+    high.swap(merged);
   }
 };
 
@@ -877,6 +898,7 @@ std::unique_ptr<Regex> Regex::compile(const std::string& pattern) {
   Compiler c(pattern, p, *re);
   c.build();
   re->classes_ = std::move(c.classes);
+  for (CharClass& cc : re->classes_) cc.finish();
   return re;
 }
 
