@@ -7,6 +7,7 @@ import { readGgufInfo } from './inspect.js';
 import { HalfbyteError } from './errors.js';
 import { load, type Model } from './model.js';
 import { packageRequire, packageRoot } from './root.js';
+import { quantize, quantizationTypes, type QuantizationType } from './quantize.js';
 
 /** The model bundled with the package: stories260K (MIT, karpathy/tinyllamas), 1.2 MB. */
 export const defaultModelPath = join(packageRoot, 'models', 'stories260K.gguf');
@@ -147,6 +148,52 @@ export async function main(argv: string[]): Promise<void> {
     .description('Print the CPU features found and the kernels in use')
     .action(() => {
       console.log(JSON.stringify(getCpuInfo(), null, 2));
+    });
+
+  program
+    .command('quantize')
+    .description('Quantize a GGUF model (F32, F16 or BF16) to a smaller type, as llama-quantize does')
+    .argument('<input>', 'source GGUF file')
+    .argument('<output>', 'GGUF file to write')
+    .option('--type <type>', `one of ${quantizationTypes.join(', ')}`, 'Q4_K_M')
+    .option('--pure', 'every matrix in the one type (no mixture)')
+    .option('--allow-requantize', 'accept already-quantized source tensors (loses quality)')
+    .option('-t, --threads <n>', 'worker threads (default: physical cores)', int('--threads'))
+    .action(async (input: string, output: string, o: { type: string; pure?: boolean; allowRequantize?: boolean; threads?: number }) => {
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort());
+      let bar: InstanceType<typeof import('cli-progress').SingleBar> | undefined;
+      if (process.stderr.isTTY) {
+        const { SingleBar, Presets } = packageRequire('cli-progress') as typeof import('cli-progress');
+        bar = new SingleBar(
+          { format: 'quantizing [{bar}] {percentage}% {doneMb}/{totalMb} MB  {tensor}', stream: process.stderr, hideCursor: true },
+          Presets.shades_classic,
+        );
+      }
+      try {
+        const r = await quantize(input, output, {
+          type: o.type as QuantizationType,
+          pure: o.pure ?? false,
+          allowRequantize: o.allowRequantize ?? false,
+          threads: o.threads,
+          signal: controller.signal,
+          onProgress: (p) => {
+            if (!bar) return;
+            const payload = { tensor: p.tensor, doneMb: (p.bytesDone / 1e6).toFixed(0), totalMb: (p.bytesTotal / 1e6).toFixed(0) };
+            if (p.index === 0 && p.bytesDone === 0) bar.start(p.bytesTotal, 0, payload);
+            bar.update(p.bytesDone, payload);
+          },
+        });
+        bar?.stop();
+        const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+        process.stderr.write(
+          `${output}: ${o.type}${o.pure ? ' (pure)' : ''}, ${r.tensors} tensors, ${mib(r.inputBytes)} MiB -> ${mib(r.outputBytes)} MiB ` +
+            `in ${r.seconds.toFixed(1)} s\n`,
+        );
+      } catch (err) {
+        bar?.stop();
+        throw err;
+      }
     });
 
   await program.parseAsync(argv);

@@ -5,6 +5,8 @@ export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, G
 export { getCpuInfo } from './cpu.js';
 export { Session } from './session.js';
 export { readGgufInfo } from './inspect.js';
+export { quantize, quantizationTypes } from './quantize.js';
+export type { QuantizationType, QuantizeOptions, QuantizeProgress, QuantizeResult } from './quantize.js';
 export type { GgufInfo, GgufMetadataValue, GgufTensorInfo } from './inspect.js';
 export type { SessionChatOptions, SessionGenerateOptions, SessionOptions, SessionStats } from './session.js';
 export type { PerplexityOptions, PerplexityResult, ScoreOptions, ScoreResult } from './evaluation.js';

@@ -37,16 +37,23 @@ namespace {
 // A group whose largest |x| is below this is quantized as all zeros.
 constexpr float kGroupEps = 1e-15f;
 
-// Round to nearest, ties to even, for |v| <= 2^22 - 1 (adding 1.5 * 2^23 leaves the integer in
-// the low mantissa bits). Larger magnitudes saturate and NaN gives 0, so a degenerate scale can
-// only ever produce a clamped level, never undefined behaviour.
+// Round to nearest, ties to even (llama.cpp's nearest_int) for |v| <= 2^22 - 1: adding
+// 1.5 * 2^23 leaves the integer in the low mantissa bits. Larger magnitudes saturate; NaN gives
+// some value in [-2^22, 2^22) (callers clamp), so a degenerate scale is never undefined behaviour.
 inline int round_even(float v) {
-  if (!(v >= -4194303.0f)) v = (v != v) ? 0.0f : -4194303.0f;
-  if (v > 4194303.0f) v = 4194303.0f;
+  v = v < -4194303.0f ? -4194303.0f : v;
+  v = v > 4194303.0f ? 4194303.0f : v;
   const float biased = v + 12582912.0f;
   int32_t bits;
   std::memcpy(&bits, &biased, sizeof bits);
   return (bits & 0x007fffff) - 0x00400000;
+}
+
+// Round to nearest, ties away from zero (C's roundf) for |v| <= 2^22 - 1, without a libm call.
+inline int round_away(float v) {
+  int r = round_even(v);
+  if (std::fabs(v - static_cast<float>(r)) == 0.5f) r = v > 0.0f ? static_cast<int>(v + 0.5f) : static_cast<int>(v - 0.5f);
+  return r;
 }
 
 inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
@@ -379,7 +386,7 @@ void block_q8_0(const float* x, BlockQ8_0& b) {
   for (int j = 0; j < 32; ++j) {
     float v = x[j] * id;
     v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : (v == v ? v : 0.0f));
-    b.qs[j] = static_cast<int8_t>(std::round(v));
+    b.qs[j] = static_cast<int8_t>(round_away(v));
   }
 }
 
@@ -1102,7 +1109,7 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
     if (!options.allow_requantize || !k || !k->dequantize_row)
       fail("UNSUPPORTED_SOURCE",
            "Tensor " + e.name + " is " + type_name(e.from) + ": halfbyte quantizes from F32, F16 or BF16 files" +
-               (k && k->dequantize_row ? " (allowRequantize converts already-quantized tensors, at a loss of quality)"
+               (k && k->dequantize_row ? " (allowRequantize / --allow-requantize converts already-quantized tensors, at a loss of quality)"
                                        : " (and cannot read " + type_name(e.from) + " to requantize it)"));
   }
 
