@@ -216,7 +216,55 @@ void bind_weights(Model::Impl& m) {
   }
 }
 
+// Fingerprint of a loaded file: size, raw header bytes (metadata and tensor table, so another
+// tokenizer or name differs too) and three 256-byte samples of every tensor's data (so two
+// fine-tunes of one base with identical headers differ as soon as any tensor changed anywhere
+// near a sample; cheap: a few hundred KB even for large models, already paged in).
+uint64_t model_fingerprint(const GgufFile& g) {
+  uint64_t h = hash_bytes(nullptr, 0, static_cast<uint64_t>(g.file_size()));
+  if (const MappedFile* f = g.file())
+    h = hash_bytes(f->data(), static_cast<size_t>(std::min<uint64_t>(g.data_offset, f->size())), h);
+  for (const GgufTensor& t : g.tensors) {
+    h = hash_bytes(t.name.data(), t.name.size(), h);
+    if (!t.data || t.nbytes == 0) continue;
+    const uint64_t sample = std::min<uint64_t>(256, t.nbytes);
+    for (uint64_t at : {uint64_t(0), (t.nbytes - sample) / 2, t.nbytes - sample})
+      h = hash_bytes(t.data + at, static_cast<size_t>(sample), h);
+  }
+  return h;
+}
+
 }  // namespace
+
+uint64_t hash_bytes(const void* data, size_t n, uint64_t seed) {
+  const uint64_t k1 = 0x9E3779B97F4A7C15ull, k2 = 0xC2B2AE3D27D4EB4Full;
+  auto mix = [&](uint64_t h, uint64_t w) {
+    h ^= w * k2;
+    h = (h << 31) | (h >> 33);
+    return h * k1;
+  };
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  uint64_t lane[4] = {seed ^ k1, seed + k2, seed * k1 + 1, ~seed};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int l = 0; l < 4; l++) {
+      uint64_t w;
+      std::memcpy(&w, p + i + 8 * l, 8);
+      lane[l] = mix(lane[l], w);
+    }
+  uint64_t h = mix(mix(mix(mix(static_cast<uint64_t>(n), lane[0]), lane[1]), lane[2]), lane[3]);
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = mix(h, w);
+  }
+  uint64_t tail = 0;
+  for (size_t j = 0; i + j < n; j++) tail |= static_cast<uint64_t>(p[i + j]) << (8 * j);
+  h = mix(h, tail ^ 0xFF);
+  h ^= h >> 29;
+  h *= k1;
+  return h ^ (h >> 32);
+}
 
 Model::Model() : impl_(new Impl) {}
 Model::~Model() = default;
@@ -259,6 +307,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     if (!go_on) fail("ABORTED", "Model load was cancelled");
   }
 
+  m.fingerprint = model_fingerprint(g);
   m.pool.reset(new ThreadPool(m.n_threads));
   return model;
 }

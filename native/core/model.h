@@ -87,6 +87,19 @@ class Context {
   void decode(const int32_t* tokens, int64_t n, bool all_logits, std::vector<float>& logits,
               const std::atomic<bool>* cancel = nullptr);
 
+  // Session files: writes `magic`, a format version, the model's fingerprint (architecture,
+  // shapes, file size and a hash of its header and samples of every tensor), n_past, the token
+  // ids and the written part of the KV cache (n_past positions per layer), then a checksum.
+  // The file appears at `path` only once complete (written to a temporary file, then renamed).
+  // Throws INVALID_ARGUMENT if tokens.size() != n_past, FILE_WRITE_ERROR.
+  void save_state(const std::string& path, const std::string& magic, const std::vector<int32_t>& tokens) const;
+  // Restores a file written by save_state (with the same magic) and returns its tokens. Throws
+  // FILE_NOT_FOUND, FILE_READ_ERROR, STATE_BAD_FILE (not such a file, wrong magic, unknown
+  // version, truncated, corrupt), STATE_MODEL_MISMATCH (saved with another model file),
+  // CONTEXT_FULL (more tokens than this context holds). On any failure the context is left
+  // empty (n_past 0).
+  std::vector<int32_t> load_state(const std::string& path, const std::string& magic);
+
   struct Impl;
 
  private:

@@ -58,6 +58,13 @@ struct Model::Impl {
   bool tied_output = false;
   VecWeight rope_freqs;   // optional (rope_dim / 2,): per-pair divisors of theta (Llama 3.1)
   std::vector<LayerWeights> layers;
+  // Tells model files apart cheaply (session files record it): a hash of the file size, the
+  // header (metadata + tensor table) and a few bytes from the start, middle and end of every tensor.
+  uint64_t fingerprint = 0;
 };
+
+// 64-bit hash of bytes [data, data + n), seeded (not cryptographic; four independent lanes so
+// it runs near memory speed). Used for model fingerprints and session file checksums.
+uint64_t hash_bytes(const void* data, size_t n, uint64_t seed);
 
 }  // namespace hb

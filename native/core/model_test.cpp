@@ -918,3 +918,138 @@ TEST(model_speed) {
     std::printf("  %s (1 thread): prefill %.0f tok/s, decode %.0f tok/s\n", name, 256 / best_pre, n_gen / best_dec);
   }
 }
+
+// ---- Session state files ----
+
+namespace {
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST(model_state_roundtrip) {
+  for (const char* name : {"stories260K", "tiny-llama-Q4_0", "tiny-qwen2-F32"}) {
+    Json ref = load_ref(name);
+    std::vector<int32_t> prompt = ref.arr[0]["tokens"].ints();
+    auto model = load_model(name, 2);
+    const std::string path = temp_path("state");
+    hb::Context a(*model, 64);
+    std::vector<float> la, lb;
+    a.decode(prompt.data(), static_cast<int64_t>(prompt.size()), false, la);
+    a.save_state(path, "hb-test", prompt);
+    // A fresh context of another size: the file holds only the written rows, in any capacity.
+    hb::Context b(*model, 96);
+    std::vector<int32_t> got = b.load_state(path, "hb-test");
+    CHECK(got == prompt);
+    CHECK_EQ(b.n_past(), static_cast<int64_t>(prompt.size()));
+    // The file holds n_past positions per layer, not the capacity.
+    const hb::HParams& hp = model->hparams();
+    const size_t kv_bytes = static_cast<size_t>(2 * hp.n_layer * hp.n_head_kv * hp.head_dim) * prompt.size() * 2;
+    const size_t size = read_bytes(path).size();
+    CHECK(size > kv_bytes && size < kv_bytes + 256 + prompt.size() * 4);
+    // Continuing both gives bit-identical logits, step after step.
+    int32_t next = argmax(la.data(), hp.n_vocab);
+    for (int step = 0; step < 4; step++) {
+      a.decode(&next, 1, false, la);
+      b.decode(&next, 1, false, lb);
+      CHECK(same_bits(la, lb));
+      next = argmax(la.data(), hp.n_vocab);
+    }
+    // Saving over an existing file replaces it; an empty state round-trips too.
+    hb::Context empty(*model, 16);
+    empty.save_state(path, "hb-test", {});
+    CHECK(b.load_state(path, "hb-test").empty());
+    CHECK_EQ(b.n_past(), 0);
+    std::remove(path.c_str());
+  }
+}
+
+TEST(model_state_errors) {
+  auto model = load_model("tiny-llama-Q4_0");
+  Json ref = load_ref("tiny-llama-Q4_0");
+  std::vector<int32_t> prompt = ref.arr[0]["tokens"].ints();
+  const int64_t n = static_cast<int64_t>(prompt.size());
+  hb::Context a(*model, 64);
+  std::vector<float> logits, fresh;
+  a.decode(prompt.data(), n, false, logits);
+  const std::string path = temp_path("state");
+  CHECK_THROWS_CODE(a.save_state(path, "hb-test", std::vector<int32_t>(prompt.begin(), prompt.end() - 1)),
+                    "INVALID_ARGUMENT");
+  CHECK_THROWS_CODE(a.save_state(path, "", prompt), "INVALID_ARGUMENT");
+  CHECK(!std::ifstream(path));  // nothing written
+  CHECK_THROWS_CODE(a.save_state("/nonexistent-dir-halfbyte/x.state", "hb-test", prompt), "FILE_WRITE_ERROR");
+  a.save_state(path, "hb-test", prompt);
+  const std::string good = read_bytes(path);
+
+  hb::Context b(*model, 64);
+  // Every failure leaves b empty, and b still works afterwards.
+  auto expect = [&](const std::string& file, const char* magic, const char* code) {
+    b.decode(prompt.data(), 3, false, logits);  // something to lose
+    CHECK_THROWS_CODE(b.load_state(file, magic), code);
+    CHECK_EQ(b.n_past(), 0);
+  };
+  expect(path + ".missing", "hb-test", "FILE_NOT_FOUND");
+  expect(path, "hb-other", "STATE_BAD_FILE");    // wrong magic, same length
+  expect(path, "hb-test2", "STATE_BAD_FILE");    // wrong magic, other length
+  expect(models_dir() + "stories260K.gguf", "hb-test", "STATE_BAD_FILE");  // not a state file at all
+  const std::string bad = temp_path("bad");
+  const size_t version_at = 4 + 7;
+  {
+    std::string v = good;
+    v[version_at] = 2;
+    write_bytes(bad, v);
+    expect(bad, "hb-test", "STATE_BAD_FILE");
+  }
+  for (size_t cut : {size_t(0), size_t(3), version_at + 2, size_t(40), good.size() / 2, good.size() - 9, good.size() - 1}) {
+    write_bytes(bad, good.substr(0, cut));
+    expect(bad, "hb-test", "STATE_BAD_FILE");  // truncated
+  }
+  write_bytes(bad, good + "x");
+  expect(bad, "hb-test", "STATE_BAD_FILE");  // trailing bytes
+  {
+    std::string v = good;
+    v[good.size() - 100] ^= 0x10;  // one bit of the KV cache
+    write_bytes(bad, v);
+    expect(bad, "hb-test", "STATE_BAD_FILE");
+  }
+  {
+    std::string v = good;
+    const size_t tokens_at = good.size() - 8 - static_cast<size_t>(2 * model->hparams().n_layer * model->hparams().n_head_kv * model->hparams().head_dim * n * 2) -
+                             static_cast<size_t>(4 * n);
+    int32_t huge = 1 << 30;
+    std::memcpy(&v[tokens_at], &huge, 4);
+    write_bytes(bad, v);
+    expect(bad, "hb-test", "STATE_BAD_FILE");  // token id out of range (caught before the checksum)
+  }
+  // Another context size too small for the state.
+  hb::Context small(*model, n - 1);
+  CHECK_THROWS_CODE(small.load_state(path, "hb-test"), "CONTEXT_FULL");
+  CHECK_EQ(small.n_past(), 0);
+  // Another model: same shape, other file (Q8_0) / other shape (stories260K).
+  for (const char* other : {"tiny-llama-Q8_0", "stories260K"}) {
+    auto m2 = load_model(other);
+    hb::Context c2(*m2, 64);
+    CHECK_THROWS_CODE(c2.load_state(path, "hb-test"), "STATE_MODEL_MISMATCH");
+    CHECK_EQ(c2.n_past(), 0);
+  }
+  // After all that, b loads the good file and continues exactly like a.
+  CHECK(b.load_state(path, "hb-test") == prompt);
+  int32_t next = 7;
+  a.decode(&next, 1, false, logits);
+  b.decode(&next, 1, false, fresh);
+  CHECK(same_bits(logits, fresh));
+  std::remove(path.c_str());
+  std::remove(bad.c_str());
+}
