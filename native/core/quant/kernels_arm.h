@@ -158,31 +158,108 @@ struct W32 {
   int8x16_t lo, hi;  // elements 0..15, 16..31
 };
 
+// 16 bytes of nibbles -> elements 0..15 (low nibbles) and 16..31 (high nibbles), unsigned.
+inline void nibbles32_arm(const uint8_t* qs, uint8x16_t* lo, uint8x16_t* hi) {
+  const uint8x16_t raw = vld1q_u8(qs);
+  *lo = vandq_u8(raw, vdupq_n_u8(15));
+  *hi = vshrq_n_u8(raw, 4);
+}
+
+// Bit j of the little-endian uint32 at qh -> 16 in byte j (elements 0..15 in lo, 16..31 in hi).
+inline void fifth_bits32_arm(const uint8_t* qh, uint8x16_t* lo, uint8x16_t* hi) {
+  static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t bit = vld1q_u8(kBit), sixteen = vdupq_n_u8(16);
+  *lo = vandq_u8(vtstq_u8(vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1])), bit), sixteen);
+  *hi = vandq_u8(vtstq_u8(vcombine_u8(vdup_n_u8(qh[2]), vdup_n_u8(qh[3])), bit), sixteen);
+}
+
+// Each type: load (32 signed int8 values in element order), scale (fp16 bits), and for the types
+// with a minimum (w = d * q + m) kHasMin and min (fp16 bits).
 struct Q4_0Lanes {
   static constexpr size_t kBytes = sizeof(BlockQ4_0);
+  static constexpr bool kHasMin = false;
   static inline W32 load(const uint8_t* p) {
-    const uint8x16_t raw = vld1q_u8(reinterpret_cast<const BlockQ4_0*>(p)->qs);
+    uint8x16_t lo, hi;
+    nibbles32_arm(reinterpret_cast<const BlockQ4_0*>(p)->qs, &lo, &hi);
     const int8x16_t eight = vdupq_n_s8(8);
-    return {vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(15))), eight),
-            vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight)};
+    return {vsubq_s8(vreinterpretq_s8_u8(lo), eight), vsubq_s8(vreinterpretq_s8_u8(hi), eight)};
   }
   static inline uint16_t scale(const uint8_t* p) { return reinterpret_cast<const BlockQ4_0*>(p)->d; }
+  static inline uint16_t min(const uint8_t*) { return 0; }
+};
+
+struct Q4_1Lanes {
+  static constexpr size_t kBytes = sizeof(BlockQ4_1);
+  static constexpr bool kHasMin = true;
+  static inline W32 load(const uint8_t* p) {
+    uint8x16_t lo, hi;
+    nibbles32_arm(reinterpret_cast<const BlockQ4_1*>(p)->qs, &lo, &hi);
+    return {vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(hi)};
+  }
+  static inline uint16_t scale(const uint8_t* p) { return reinterpret_cast<const BlockQ4_1*>(p)->d; }
+  static inline uint16_t min(const uint8_t* p) { return reinterpret_cast<const BlockQ4_1*>(p)->m; }
+};
+
+struct Q5_0Lanes {
+  static constexpr size_t kBytes = sizeof(BlockQ5_0);
+  static constexpr bool kHasMin = false;
+  static inline W32 load(const uint8_t* p) {
+    const BlockQ5_0* blk = reinterpret_cast<const BlockQ5_0*>(p);
+    uint8x16_t lo, hi, hlo, hhi;
+    nibbles32_arm(blk->qs, &lo, &hi);
+    fifth_bits32_arm(blk->qh, &hlo, &hhi);
+    const int8x16_t sixteen = vdupq_n_s8(16);
+    return {vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, hlo)), sixteen), vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(hi, hhi)), sixteen)};
+  }
+  static inline uint16_t scale(const uint8_t* p) { return reinterpret_cast<const BlockQ5_0*>(p)->d; }
+  static inline uint16_t min(const uint8_t*) { return 0; }
+};
+
+struct Q5_1Lanes {
+  static constexpr size_t kBytes = sizeof(BlockQ5_1);
+  static constexpr bool kHasMin = true;
+  static inline W32 load(const uint8_t* p) {
+    const BlockQ5_1* blk = reinterpret_cast<const BlockQ5_1*>(p);
+    uint8x16_t lo, hi, hlo, hhi;
+    nibbles32_arm(blk->qs, &lo, &hi);
+    fifth_bits32_arm(blk->qh, &hlo, &hhi);
+    return {vreinterpretq_s8_u8(vorrq_u8(lo, hlo)), vreinterpretq_s8_u8(vorrq_u8(hi, hhi))};
+  }
+  static inline uint16_t scale(const uint8_t* p) { return reinterpret_cast<const BlockQ5_1*>(p)->d; }
+  static inline uint16_t min(const uint8_t* p) { return reinterpret_cast<const BlockQ5_1*>(p)->m; }
 };
 
 struct Q8_0Lanes {
   static constexpr size_t kBytes = sizeof(BlockQ8_0);
+  static constexpr bool kHasMin = false;
   static inline W32 load(const uint8_t* p) {
     const int8_t* q = reinterpret_cast<const BlockQ8_0*>(p)->qs;
     return {vld1q_s8(q), vld1q_s8(q + 16)};
   }
   static inline uint16_t scale(const uint8_t* p) { return reinterpret_cast<const BlockQ8_0*>(p)->d; }
+  static inline uint16_t min(const uint8_t*) { return 0; }
 };
 
+struct IQ4_NLLanes {
+  static constexpr size_t kBytes = sizeof(BlockIQ4_NL);
+  static constexpr bool kHasMin = false;
+  static inline W32 load(const uint8_t* p) {
+    uint8x16_t lo, hi;
+    nibbles32_arm(reinterpret_cast<const BlockIQ4_NL*>(p)->qs, &lo, &hi);
+    const int8x16_t table = vld1q_s8(kIq4nlValues);
+    return {vqtbl1q_s8(table, lo), vqtbl1q_s8(table, hi)};  // codebook lookup
+  }
+  static inline uint16_t scale(const uint8_t* p) { return reinterpret_cast<const BlockIQ4_NL*>(p)->d; }
+  static inline uint16_t min(const uint8_t*) { return 0; }
+};
+
+// Per lane: acc = fma(float(isum), d_w * d_x, acc) per block; types with a minimum also keep
+// msum = fma(m_w, s_x, msum) per block and end with acc + msum.
 template <class Ops, int T>
 void tile32(const LaneArgs& a) {
-  float32x4_t acc[T];
+  float32x4_t acc[T], msum[T];
   HB_UNROLL
-  for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
+  for (int t = 0; t < T; ++t) acc[t] = msum[t] = vdupq_n_f32(0.0f);
   const int64_t nb = a.n / 32;
   for (int64_t b = 0; b < nb; ++b) {
     const size_t off = static_cast<size_t>(b) * Ops::kBytes;
@@ -194,6 +271,10 @@ void tile32(const LaneArgs& a) {
     }
     const float32x4_t dw = halves_to_f32(Ops::scale(a.row[0] + off), Ops::scale(a.row[1] + off),
                                          Ops::scale(a.row[2] + off), Ops::scale(a.row[3] + off));
+    float32x4_t mw = vdupq_n_f32(0.0f);
+    if constexpr (Ops::kHasMin)
+      mw = halves_to_f32(Ops::min(a.row[0] + off), Ops::min(a.row[1] + off), Ops::min(a.row[2] + off),
+                         Ops::min(a.row[3] + off));
     HB_UNROLL
     for (int t = 0; t < T; ++t) {
       const ActQ8_32* xb = reinterpret_cast<const ActQ8_32*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
@@ -203,10 +284,11 @@ void tile32(const LaneArgs& a) {
       for (int r = 0; r < 4; ++r) s[r] = dot16(dot16(vdupq_n_s32(0), w[r].lo, x0), w[r].hi, x1);
       const float32x4_t isum = vcvtq_f32_s32(totals4(s[0], s[1], s[2], s[3]));
       acc[t] = vfmaq_f32(acc[t], isum, vmulq_n_f32(dw, xb->d));
+      if constexpr (Ops::kHasMin) msum[t] = vfmaq_n_f32(msum[t], mw, xb->s);
     }
   }
   HB_UNROLL
-  for (int t = 0; t < T; ++t) store_lanes(a, t, acc[t]);
+  for (int t = 0; t < T; ++t) store_lanes(a, t, Ops::kHasMin ? vaddq_f32(acc[t], msum[t]) : acc[t]);
 }
 
 // Q6_K: per row and super-block the values are unpacked once to signed int8 (q6 - 32); per token,
@@ -524,6 +606,10 @@ TypeKernels with_ref_dequant(TypeKernels k) {
 
 const TypeKernels kArmQ4_0 = {GgmlType::Q4_0, ActFormat::Q8_32, quantize_act_q8_32_arm, HB_ARM_GEMM32(Q4_0Lanes), nullptr};
 const TypeKernels kArmQ8_0 = {GgmlType::Q8_0, ActFormat::Q8_32, quantize_act_q8_32_arm, HB_ARM_GEMM32(Q8_0Lanes), nullptr};
+const TypeKernels kArmQ4_1 = {GgmlType::Q4_1, ActFormat::Q8_32, quantize_act_q8_32_arm, HB_ARM_GEMM32(Q4_1Lanes), nullptr};
+const TypeKernels kArmQ5_0 = {GgmlType::Q5_0, ActFormat::Q8_32, quantize_act_q8_32_arm, HB_ARM_GEMM32(Q5_0Lanes), nullptr};
+const TypeKernels kArmQ5_1 = {GgmlType::Q5_1, ActFormat::Q8_32, quantize_act_q8_32_arm, HB_ARM_GEMM32(Q5_1Lanes), nullptr};
+const TypeKernels kArmIQ4_NL = {GgmlType::IQ4_NL, ActFormat::Q8_32, quantize_act_q8_32_arm, HB_ARM_GEMM32(IQ4_NLLanes), nullptr};
 const TypeKernels kArmQ6_K = {GgmlType::Q6_K, ActFormat::Q8_256, quantize_act_q8_256_arm,
                               gemm_lanes<tile_q6k<1>, tile_q6k<2>, tile_q6k<3>, tile_q6k<4>>, nullptr};
 #define HB_ARM_GEMMK(Block, unpack) \

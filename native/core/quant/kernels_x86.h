@@ -251,60 +251,134 @@ void quantize_act_q8_256_x86(const float* x, void* xq, int64_t n) {
 struct ActBlock32 {
   __m256i q;    // 32 int8
   __m256 d;     // broadcast scale
-  __m256i q8;   // Q4_0 only: 8 int32 lanes of 8 * (sum of the lane's 4 activations)
+  __m256i off;  // types with an offset k: 8 int32 lanes of k * (sum of the lane's 4 activations)
+  float s;      // fp16-rounded d * sum(q), for the types with a minimum
 };
 
-// Q4_0: weights kept as unsigned nibbles 0..15 (maddubs wants an unsigned operand); the -8 offset
-// is removed per lane by subtracting 8 * sum(x) over the same 4 bytes: exact integer lanes.
-struct Q4_0Ops {
-  static constexpr size_t kBytes = sizeof(BlockQ4_0);
-  static constexpr bool kNeedsSum8 = true;
-  struct W {
-    __m256i q;  // 32 x uint8 0..15, element order
-    __m256 d;
-  };
-  static inline W load(const uint8_t* p) {
-    const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(p);
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
-    // Both 128-bit halves hold the 16 bytes; the upper half shifted by 4 gives the high nibbles.
-    const __m256i both = _mm256_srlv_epi64(_mm256_broadcastsi128_si256(raw), _mm256_setr_epi64x(0, 0, 4, 4));
-    return {_mm256_and_si256(both, _mm256_set1_epi8(15)), half_to_f32x8(blk->d)};
-  }
-  static inline __m256i dot(const W& w, const ActBlock32& x) {
-    // q <= 15: pair sums <= 2 * 15 * 127, no int16 saturation in the maddubs form.
-    return _mm256_sub_epi32(dot_u8s8(w.q, x.q), x.q8);
-  }
-};
-
-// Q8_0: signed x signed via |w| * (x with w's sign).
-struct Q8_0Ops {
-  static constexpr size_t kBytes = sizeof(BlockQ8_0);
-  static constexpr bool kNeedsSum8 = false;
-  struct W {
-    __m256i q;    // 32 x int8
-    __m256i abs;  // |q| (128 for -128: read as unsigned, still exact)
-    __m256 d;
-  };
-  static inline W load(const uint8_t* p) {
-    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(p);
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
-    return {q, _mm256_abs_epi8(q), half_to_f32x8(blk->d)};
-  }
-  static inline __m256i dot(const W& w, const ActBlock32& x) {
-    const __m256i sx = _mm256_sign_epi8(x.q, w.q);
-    // |w| <= 128, |x| <= 127: pair sums <= 2 * 128 * 127 = 32512, no int16 saturation.
-    return dot_u8s8(w.abs, sx);
-  }
-};
-
-inline ActBlock32 load_act32(const ActQ8_32* b, bool sum8) {
+template <int kOffset>
+inline ActBlock32 load_act32(const ActQ8_32* b) {
   ActBlock32 a;
   a.q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs));
   a.d = _mm256_broadcast_ss(&b->d);
-  a.q8 = sum8 ? dot_u8s8(_mm256_set1_epi8(8), a.q) : _mm256_setzero_si256();
+  a.off = kOffset ? dot_u8s8(_mm256_set1_epi8(kOffset), a.q) : _mm256_setzero_si256();
+  a.s = b->s;
   return a;
 }
 
+// 16 bytes of nibbles -> 32 x uint8 0..15 in element order (low nibbles, then high nibbles).
+inline __m256i nibbles32(const uint8_t* qs) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  // Both 128-bit halves hold the 16 bytes; the upper half shifted by 4 gives the high nibbles.
+  const __m256i both = _mm256_srlv_epi64(_mm256_broadcastsi128_si256(raw), _mm256_setr_epi64x(0, 0, 4, 4));
+  return _mm256_and_si256(both, _mm256_set1_epi8(15));
+}
+
+// Bit j of the little-endian uint32 at qh -> 16 in byte j (the 5th bit of Q5_0 / Q5_1 values).
+inline __m256i fifth_bits32(const uint8_t* qh) {
+  uint32_t v;
+  __builtin_memcpy(&v, qh, 4);
+  const __m256i bytes = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(v)),
+      _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit), _mm256_set1_epi8(16));
+}
+
+// Unsigned-value types (Q4_0, Q4_1, Q5_0, Q5_1): weights kept unsigned (maddubs wants an unsigned
+// operand); a constant offset k (Q4_0: 8, Q5_0: 16) is removed per lane by subtracting k * sum(x)
+// over the same 4 bytes, so the lanes are exact integers. Values <= 31: pair sums <= 2 * 31 * 127.
+struct UnsignedW {
+  __m256i q;  // 32 x uint8, element order
+  __m256 d;
+  float m;    // minimum (Q4_1 / Q5_1)
+};
+
+struct Q4_0Ops {
+  static constexpr size_t kBytes = sizeof(BlockQ4_0);
+  static constexpr int kOffset = 8;
+  static constexpr bool kHasMin = false;
+  using W = UnsignedW;
+  static inline W load(const uint8_t* p) {
+    const BlockQ4_0* blk = reinterpret_cast<const BlockQ4_0*>(p);
+    return {nibbles32(blk->qs), half_to_f32x8(blk->d), 0.0f};
+  }
+  static inline __m256i dot(const W& w, const ActBlock32& x) { return _mm256_sub_epi32(dot_u8s8(w.q, x.q), x.off); }
+};
+
+struct Q4_1Ops {
+  static constexpr size_t kBytes = sizeof(BlockQ4_1);
+  static constexpr int kOffset = 0;
+  static constexpr bool kHasMin = true;
+  using W = UnsignedW;
+  static inline W load(const uint8_t* p) {
+    const BlockQ4_1* blk = reinterpret_cast<const BlockQ4_1*>(p);
+    return {nibbles32(blk->qs), half_to_f32x8(blk->d), half_to_f32(blk->m)};
+  }
+  static inline __m256i dot(const W& w, const ActBlock32& x) { return dot_u8s8(w.q, x.q); }
+};
+
+struct Q5_0Ops {
+  static constexpr size_t kBytes = sizeof(BlockQ5_0);
+  static constexpr int kOffset = 16;
+  static constexpr bool kHasMin = false;
+  using W = UnsignedW;
+  static inline W load(const uint8_t* p) {
+    const BlockQ5_0* blk = reinterpret_cast<const BlockQ5_0*>(p);
+    return {_mm256_or_si256(nibbles32(blk->qs), fifth_bits32(blk->qh)), half_to_f32x8(blk->d), 0.0f};
+  }
+  static inline __m256i dot(const W& w, const ActBlock32& x) { return _mm256_sub_epi32(dot_u8s8(w.q, x.q), x.off); }
+};
+
+struct Q5_1Ops {
+  static constexpr size_t kBytes = sizeof(BlockQ5_1);
+  static constexpr int kOffset = 0;
+  static constexpr bool kHasMin = true;
+  using W = UnsignedW;
+  static inline W load(const uint8_t* p) {
+    const BlockQ5_1* blk = reinterpret_cast<const BlockQ5_1*>(p);
+    return {_mm256_or_si256(nibbles32(blk->qs), fifth_bits32(blk->qh)), half_to_f32x8(blk->d), half_to_f32(blk->m)};
+  }
+  static inline __m256i dot(const W& w, const ActBlock32& x) { return dot_u8s8(w.q, x.q); }
+};
+
+// Signed-value types (Q8_0, IQ4_NL): signed x signed via |w| * (x with w's sign).
+// |w| <= 128, |x| <= 127: pair sums <= 2 * 128 * 127 = 32512, no int16 saturation.
+struct SignedW {
+  __m256i q;    // 32 x int8
+  __m256i abs;  // |q| (128 for -128: read as unsigned, still exact)
+  __m256 d;
+  float m;      // unused
+};
+
+struct Q8_0Ops {
+  static constexpr size_t kBytes = sizeof(BlockQ8_0);
+  static constexpr int kOffset = 0;
+  static constexpr bool kHasMin = false;
+  using W = SignedW;
+  static inline W load(const uint8_t* p) {
+    const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(p);
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs));
+    return {q, _mm256_abs_epi8(q), half_to_f32x8(blk->d), 0.0f};
+  }
+  static inline __m256i dot(const W& w, const ActBlock32& x) { return dot_u8s8(w.abs, _mm256_sign_epi8(x.q, w.q)); }
+};
+
+struct IQ4_NLOps {
+  static constexpr size_t kBytes = sizeof(BlockIQ4_NL);
+  static constexpr int kOffset = 0;
+  static constexpr bool kHasMin = false;
+  using W = SignedW;
+  static inline W load(const uint8_t* p) {
+    const BlockIQ4_NL* blk = reinterpret_cast<const BlockIQ4_NL*>(p);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+    const __m256i q = _mm256_shuffle_epi8(table, nibbles32(blk->qs));  // codebook lookup
+    return {q, _mm256_abs_epi8(q), half_to_f32x8(blk->d), 0.0f};
+  }
+  static inline __m256i dot(const W& w, const ActBlock32& x) { return dot_u8s8(w.abs, _mm256_sign_epi8(x.q, w.q)); }
+};
+
+// Per element: acc = fma(float(lanes), d_w * d_x, acc) per block; types with a minimum also keep
+// msum = fma(m_w, s_x, msum) per block and end with hsum8(acc) + msum.
 template <class Ops>
 struct Tile32 {
   template <int R, int T>
@@ -312,10 +386,14 @@ struct Tile32 {
     // W (R, n) rows w_stride apart @ Xq (T, n) -> Y (T, R)
     static void run(const GemmArgs& a) {
       __m256 acc[R][T];
+      __m128 msum[R][T];
       HB_UNROLL
       for (int r = 0; r < R; ++r)
         HB_UNROLL
-        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+        for (int t = 0; t < T; ++t) {
+          acc[r][t] = _mm256_setzero_ps();
+          msum[r][t] = _mm_setzero_ps();
+        }
       const int64_t nb = a.n / 32;
       for (int64_t b = 0; b < nb; ++b) {
         typename Ops::W wv[R];
@@ -328,18 +406,23 @@ struct Tile32 {
         HB_UNROLL
         for (int t = 0; t < T; ++t) {
           const ActBlock32 xv =
-              load_act32(reinterpret_cast<const ActQ8_32*>(a.x + static_cast<size_t>(t) * a.x_stride) + b, Ops::kNeedsSum8);
+              load_act32<Ops::kOffset>(reinterpret_cast<const ActQ8_32*>(a.x + static_cast<size_t>(t) * a.x_stride) + b);
           HB_UNROLL
           for (int r = 0; r < R; ++r) {
             const __m256 isum = _mm256_cvtepi32_ps(Ops::dot(wv[r], xv));
             acc[r][t] = _mm256_fmadd_ps(isum, _mm256_mul_ps(wv[r].d, xv.d), acc[r][t]);
+            if constexpr (Ops::kHasMin) msum[r][t] = _mm_fmadd_ss(_mm_set_ss(wv[r].m), _mm_set_ss(xv.s), msum[r][t]);
           }
         }
       }
       HB_UNROLL
       for (int t = 0; t < T; ++t)
         HB_UNROLL
-        for (int r = 0; r < R; ++r) a.y[static_cast<size_t>(t) * a.y_stride + static_cast<size_t>(r)] = hsum8(acc[r][t]);
+        for (int r = 0; r < R; ++r) {
+          float v = hsum8(acc[r][t]);
+          if constexpr (Ops::kHasMin) v = _mm_cvtss_f32(_mm_add_ss(_mm_set_ss(v), msum[r][t]));
+          a.y[static_cast<size_t>(t) * a.y_stride + static_cast<size_t>(r)] = v;
+        }
     }
   };
 };
@@ -347,7 +430,15 @@ struct Tile32 {
 template <int R, int T>
 using TileQ4_0 = Tile32<Q4_0Ops>::Of<R, T>;
 template <int R, int T>
+using TileQ4_1 = Tile32<Q4_1Ops>::Of<R, T>;
+template <int R, int T>
+using TileQ5_0 = Tile32<Q5_0Ops>::Of<R, T>;
+template <int R, int T>
+using TileQ5_1 = Tile32<Q5_1Ops>::Of<R, T>;
+template <int R, int T>
 using TileQ8_0 = Tile32<Q8_0Ops>::Of<R, T>;
+template <int R, int T>
+using TileIQ4_NL = Tile32<IQ4_NLOps>::Of<R, T>;
 
 // ---------------------------------------------------------------------------------------------
 // Q6_K against ActQ8_256. Per row and super-block the 6-bit values are unpacked once (unsigned,
