@@ -166,8 +166,13 @@ struct Context::Impl {
   void matmuls(ActInput& in, const MatJob* jobs, int n_jobs);
   void rope(float* vec, int64_t n_heads, const float* cs) const;
   void attention(int64_t layer, int64_t p0, int64_t t_first, int64_t B);
-  void forward_batch(const int32_t* tokens, int64_t B, int64_t p0, float* logits, bool all_rows,
+  // What forward_batch writes: nothing (KV rows only), logits of the last row or of every row,
+  // or every row's final hidden state (after the output norm, before the output matrix).
+  enum class Output { None, LastLogits, AllLogits, AllHidden };
+  void forward_batch(const int32_t* tokens, int64_t B, int64_t p0, Output what, float* out,
                      const std::atomic<bool>* cancel, int64_t rollback_to);
+  void decode_rows(const int32_t* tokens, int64_t n, Output what, std::vector<float>& out,
+                   const std::atomic<bool>* cancel);
 };
 
 Context::Impl::Impl(const Model& model, int64_t n_ctx_req)
@@ -321,9 +326,9 @@ void Context::Impl::attention(int64_t layer, int64_t p0, int64_t t_first, int64_
   });
 }
 
-// tokens (B,) at positions p0.. -> KV cache rows p0..p0+B-1; logits (B or 1, V) if logits != null
-// (all_rows: every token's row, else only the last token's).
-void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, float* logits, bool all_rows,
+// tokens (B,) at positions p0.. -> KV cache rows p0..p0+B-1, and per `what`: out = logits
+// (1 or B, V) or hidden states (B, D).
+void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, Output what, float* out,
                                   const std::atomic<bool>* cancel, int64_t rollback_to) {
   const int64_t D = hp.n_embd, F = hp.n_ff, half = hp.rope_dim / 2;
 
@@ -358,7 +363,7 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
   };
   // Rows whose values matter after the last layer: all, the last one, or none (their K/V rows
   // are all the cache needs). Layers before the last always compute every row.
-  const int64_t out_first = logits ? (all_rows ? 0 : B - 1) : B;
+  const int64_t out_first = what == Output::None ? B : what == Output::LastLogits ? B - 1 : 0;
 
   for (int64_t il = 0; il < hp.n_layer; il++) {
     if (cancel && cancel->load(std::memory_order_relaxed)) {
@@ -435,18 +440,21 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
     for (int64_t i = r0 * D; i < B * D; i++) x[i] += xb2[i];
   }
 
-  if (!logits) return;
-  // xb (R, D) = rmsnorm(x rows) * output_norm, R = B or just the last token
+  if (what == Output::None) return;
+  // xb (R, D) = rmsnorm(x rows) * output_norm, R = B or just the last token; hidden states go
+  // straight to out (B, D).
   const int64_t R = B - out_first;
+  float* normed = what == Output::AllHidden ? out : xb.data();
   for (int64_t r = 0; r < R; r++)
-    rmsnorm(xb.data() + r * D, x.data() + (out_first + r) * D, m.output_norm.data, D, hp.rms_eps);
+    rmsnorm(normed + r * D, x.data() + (out_first + r) * D, m.output_norm.data, D, hp.rms_eps);
+  if (what == Output::AllHidden) return;
   // logits (R, V) = xb @ output^T
   in.x = xb.data();
   in.ntok = R;
   in.n = D;
   in.ready[0] = in.ready[1] = in.ready[2] = false;
-  const MatJob out[1] = {{&m.output, logits, static_cast<size_t>(hp.n_vocab)}};
-  matmuls(in, out, 1);
+  const MatJob head[1] = {{&m.output, out, static_cast<size_t>(hp.n_vocab)}};
+  matmuls(in, head, 1);
 }
 
 Context::Context(const Model& model, int64_t n_ctx) {
@@ -479,7 +487,19 @@ void Context::truncate(int64_t n) {
 
 void Context::decode(const int32_t* tokens, int64_t n, bool all_logits, std::vector<float>& logits,
                      const std::atomic<bool>* cancel) {
-  Impl& c = *impl_;
+  impl_->decode_rows(tokens, n, all_logits ? Impl::Output::AllLogits : Impl::Output::LastLogits, logits, cancel);
+}
+
+void Context::decode_hidden(const int32_t* tokens, int64_t n, std::vector<float>& hidden,
+                            const std::atomic<bool>* cancel) {
+  impl_->decode_rows(tokens, n, Impl::Output::AllHidden, hidden, cancel);
+}
+
+// decode()'s checks, then the tokens in chunks of max_batch; `out` gets what's rows (one row
+// for LastLogits).
+void Context::Impl::decode_rows(const int32_t* tokens, int64_t n, Output what, std::vector<float>& out,
+                                const std::atomic<bool>* cancel) {
+  Impl& c = *this;
   const int64_t V = c.hp.n_vocab;
   if (n <= 0) fail("INVALID_ARGUMENT", "Expected at least one token to decode but received " + std::to_string(n));
   if (c.n_past + n > c.n_ctx)
@@ -491,13 +511,15 @@ void Context::decode(const int32_t* tokens, int64_t n, bool all_logits, std::vec
       fail("TOKEN_OUT_OF_RANGE", "Expected token ids in [0, " + std::to_string(V) + ") but received " +
                                      std::to_string(tokens[i]) + " at index " + std::to_string(i));
 
-  logits.resize(static_cast<size_t>(all_logits ? n * V : V));
+  const int64_t row = what == Output::AllHidden ? c.hp.n_embd : V;
+  out.resize(static_cast<size_t>(what == Output::LastLogits ? row : n * row));
   const int64_t start = c.n_past;
   for (int64_t done = 0; done < n;) {
     const int64_t B = std::min(c.max_batch, n - done);
     const bool last_chunk = done + B == n;
-    float* out = all_logits ? logits.data() + done * V : (last_chunk ? logits.data() : nullptr);
-    c.forward_batch(tokens + done, B, c.n_past, out, all_logits, cancel, start);
+    const Output chunk_what = what != Output::LastLogits || last_chunk ? what : Output::None;
+    float* dst = what == Output::LastLogits ? out.data() : out.data() + done * row;
+    c.forward_batch(tokens + done, B, c.n_past, chunk_what, dst, cancel, start);
     c.n_past += B;
     done += B;
   }

@@ -87,6 +87,12 @@ class Context {
   void decode(const int32_t* tokens, int64_t n, bool all_logits, std::vector<float>& logits,
               const std::atomic<bool>* cancel = nullptr);
 
+  // Like decode(), but returns the final hidden states (after the output norm, before the
+  // output matrix) of every token: hidden = n rows of n_embd floats, token order. The tokens are
+  // appended to the KV cache as with decode(); same errors.
+  void decode_hidden(const int32_t* tokens, int64_t n, std::vector<float>& hidden,
+                     const std::atomic<bool>* cancel = nullptr);
+
   // Session files: writes `magic`, a format version, the model's fingerprint (architecture,
   // shapes, file size and a hash of its header and samples of every tensor), n_past, the token
   // ids and the written part of the KV cache (n_past positions per layer), then a checksum.

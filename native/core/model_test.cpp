@@ -1053,3 +1053,55 @@ TEST(model_state_errors) {
   std::remove(path.c_str());
   std::remove(bad.c_str());
 }
+
+// ---- Hidden states (embeddings) ----
+
+TEST(model_decode_hidden) {
+  auto model = load_model("stories260K", 2);
+  const hb::HParams& hp = model->hparams();
+  const int64_t D = hp.n_embd, V = hp.n_vocab;
+  Json ref = load_ref("stories260K");
+  std::vector<int32_t> tokens = ref.arr[0]["tokens"].ints();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  // output.weight (V, D) as floats
+  const hb::GgufTensor* ow = model->gguf().find_tensor("output.weight");
+  if (!ow) ow = model->gguf().find_tensor("token_embd.weight");
+  const hb::TypeKernels* k = hb::kernels_for(ow->type());
+  const size_t row_bytes = static_cast<size_t>(ow->nbytes / static_cast<uint64_t>(V));
+  std::vector<float> W(static_cast<size_t>(V * D));
+  for (int64_t r = 0; r < V; r++) k->dequantize_row(ow->data + r * row_bytes, W.data() + r * D, D);
+
+  hb::Context hc(*model, 64), lc(*model, 64);
+  std::vector<float> hidden, logits;
+  hc.decode_hidden(tokens.data(), n, hidden);
+  lc.decode(tokens.data(), n, true, logits);
+  CHECK_EQ(static_cast<int64_t>(hidden.size()), n * D);
+  CHECK_EQ(hc.n_past(), n);
+  double max_diff = 0, max_abs = 0;
+  for (int64_t t = 0; t < n; t++)
+    for (int64_t v = 0; v < V; v++) {
+      double dot = 0;
+      for (int64_t i = 0; i < D; i++) dot += double(hidden[t * D + i]) * W[v * D + i];
+      max_diff = std::max(max_diff, std::fabs(dot - logits[t * V + v]));
+      max_abs = std::max(max_abs, std::fabs(dot));
+    }
+  std::printf("  hidden @ output^T vs logits: max |diff| %.3g (max |logit| %.3g)\n", max_diff, max_abs);
+  CHECK(max_diff <= 1e-5 * std::max(1.0, max_abs));
+  // The tokens went into the cache: continuing gives decode()'s logits bit for bit.
+  int32_t next = 9;
+  std::vector<float> a, b;
+  hc.decode(&next, 1, false, a);
+  lc.decode(&next, 1, false, b);
+  CHECK(same_bits(a, b));
+  // Single tokens and errors behave like decode().
+  std::vector<float> one;
+  hc.decode_hidden(&next, 1, one);
+  CHECK_EQ(static_cast<int64_t>(one.size()), D);
+  int32_t bad = static_cast<int32_t>(V);
+  CHECK_THROWS_CODE(hc.decode_hidden(&bad, 1, one), "TOKEN_OUT_OF_RANGE");
+  hb::Context tiny(*model, 4);
+  CHECK_THROWS_CODE(tiny.decode_hidden(tokens.data(), 5, one), "CONTEXT_FULL");
+  std::atomic<bool> cancel(true);
+  CHECK_THROWS_CODE(hc.decode_hidden(&next, 1, one, &cancel), "ABORTED");
+  CHECK_EQ(hc.n_past(), n + 2);
+}
