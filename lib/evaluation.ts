@@ -192,3 +192,60 @@ export async function perplexity(
   const mean = nll / count;
   return { perplexity: Math.exp(mean), tokens: count, chunks: nChunks, nll: mean };
 }
+
+export interface EmbedOptions {
+  /** How token states become one vector: their mean, or the last token's. Default 'mean'. */
+  pooling?: 'mean' | 'last';
+  /** Scale to unit length (L2). Default true. */
+  normalize?: boolean;
+  signal?: AbortSignal;
+}
+
+/** One embedding per text, from the model's final hidden states (after the output norm). */
+export async function embed(
+  h: NativeModel,
+  tok: Tokenizer,
+  maxContext: number,
+  texts: string[],
+  options?: EmbedOptions,
+): Promise<Float32Array[]> {
+  const o = v.optionsObject(options, 'embed options');
+  if (o.pooling !== undefined && o.pooling !== 'mean' && o.pooling !== 'last') throw v.invalid("'mean' or 'last'", 'pooling', o.pooling);
+  const pooling = o.pooling ?? 'mean';
+  const normalize = v.boolean(o.normalize, 'normalize', true);
+  const signal = v.signal(o.signal, 'signal');
+  const a = addon();
+  const { flag, unlink } = linkAbort(signal);
+  try {
+    const out: Float32Array[] = [];
+    for (const text of texts) {
+      const ids = tok.tokenize(text);
+      if (ids.length === 0) throw new HalfbyteError('INVALID_ARGUMENT', 'Expected a text with at least one token but received an empty one');
+      if (ids.length > maxContext)
+        throw new HalfbyteError('CONTEXT_FULL', `Expected a text of at most ${maxContext} tokens but received ${ids.length}`);
+      const ctx = native(() => new a.ContextHandle(h, ids.length));
+      try {
+        const hidden = await nativeCall(ctx.decodeHidden(ids, flag), signal);
+        const dim = hidden.length / ids.length;
+        const e = new Float32Array(dim);
+        if (pooling === 'last') e.set(hidden.subarray((ids.length - 1) * dim));
+        else {
+          for (let t = 0; t < ids.length; t++) for (let i = 0; i < dim; i++) e[i] += hidden[t * dim + i];
+          for (let i = 0; i < dim; i++) e[i] /= ids.length;
+        }
+        if (normalize) {
+          let n = 0;
+          for (const x of e) n += x * x;
+          n = Math.sqrt(n);
+          if (n > 0) for (let i = 0; i < dim; i++) e[i] /= n;
+        }
+        out.push(e);
+      } finally {
+        ctx.dispose();
+      }
+    }
+    return out;
+  } finally {
+    unlink();
+  }
+}

@@ -4,8 +4,10 @@ import { addon } from './addon.js';
 import { renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { HalfbyteError, fromNative, native, nativeAsync } from './errors.js';
 import {
+  embed,
   perplexity,
   score,
+  type EmbedOptions,
   type PerplexityOptions,
   type PerplexityResult,
   type ScoreOptions,
@@ -349,6 +351,17 @@ export class Model {
    */
   score(prompt: string, continuations: string[], options?: ScoreOptions): Promise<ScoreResult[]> {
     return score(this.native(), this, this.defaultContextSize, prompt, continuations, options);
+  }
+
+  /** An embedding of a text (or one per text) from the final hidden states. */
+  embed(text: string, options?: EmbedOptions): Promise<Float32Array>;
+  embed(texts: string[], options?: EmbedOptions): Promise<Float32Array[]>;
+  async embed(input: string | string[], options?: EmbedOptions): Promise<Float32Array | Float32Array[]> {
+    const texts = typeof input === 'string' ? [input] : input;
+    if (!Array.isArray(texts) || texts.length === 0) throw v.invalid('a string or a non-empty array of strings', 'text', input);
+    texts.forEach((t, i) => v.string(t, Array.isArray(input) ? `texts[${i}]` : 'text'));
+    const out = await embed(this.native(), this, this.defaultContextSize, texts, options);
+    return typeof input === 'string' ? out[0] : out;
   }
 
   /** Perplexity of a text by llama.cpp's method (see README: Perplexity). */

@@ -187,3 +187,58 @@ describe('concurrency', () => {
     sessions.forEach((s) => s.dispose());
   });
 });
+
+describe('session save/load', () => {
+  it('round-trips the cache: the same continuation after load, nothing re-evaluated', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'halfbyte-session-'));
+    const file = join(dir, 'chat.session');
+    const prompt = 'Once upon a time, there was a little girl named Lily.';
+    const a = model.createSession({ contextSize: 128 });
+    await greedy(a.generate(prompt, { temperature: 0, maxTokens: 5 }));
+    await a.save(file);
+    const b = model.createSession({ contextSize: 128 });
+    await b.load(file);
+    expect(b.tokens).toEqual(a.tokens);
+    const next = prompt + ' She';
+    const fromA = await greedy(a.generate(next, { temperature: 0, maxTokens: 12 }));
+    const fromB = await greedy(b.generate(next, { temperature: 0, maxTokens: 12 }));
+    expect(fromB).toEqual(fromA);
+    expect(b.stats.reusedTokens).toBe(a.stats.reusedTokens);
+    // Errors: another model, a corrupt file, a context too small, a missing file.
+    const other = await load(modelPath('tiny-llama-Q4_0.gguf'));
+    const o = other.createSession({ contextSize: 128 });
+    expect(await codeOf(o.load(file))).toBe('STATE_MODEL_MISMATCH');
+    writeFileSync(join(dir, 'junk.session'), 'junk');
+    expect(await codeOf(b.load(join(dir, 'junk.session')))).toBe('STATE_BAD_FILE');
+    expect(b.tokens.length).toBe(0);
+    const tiny = model.createSession({ contextSize: 8 });
+    expect(await codeOf(tiny.load(file))).toBe('CONTEXT_FULL');
+    expect(await codeOf(b.load(join(dir, 'missing.session')))).toBe('FILE_NOT_FOUND');
+    [a, b, o, tiny].forEach((s) => s.dispose());
+    other.dispose();
+    expect(await codeOf(a.save(file))).toBe('DISPOSED');
+  });
+});
+
+describe('embed', () => {
+  it('mean-pools the final hidden states and normalizes them', async () => {
+    const e = await model.embed('Once upon a time');
+    expect(e.length).toBe(model.info.embeddingLength);
+    let norm = 0;
+    for (const x of e) norm += x * x;
+    expect(norm).toBeCloseTo(1, 5);
+    const [same, other] = await model.embed(['Once upon a time', 'The dog ran to the park']);
+    expect(Array.from(same)).toEqual(Array.from(e));
+    const cos = (x: Float32Array, y: Float32Array) => x.reduce((s, v, i) => s + v * y[i], 0);
+    expect(cos(e, other)).toBeLessThan(0.9999);
+    const last = await model.embed('Once upon a time', { pooling: 'last', normalize: false });
+    expect(last.length).toBe(model.info.embeddingLength);
+    expect(last.some((x) => Math.abs(x) > 1e-3)).toBe(true);
+    expect(await codeOf(model.embed('x', { pooling: 'max' as 'mean' }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(model.embed([]))).toBe('INVALID_ARGUMENT');
+  });
+});
+});

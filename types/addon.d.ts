@@ -53,6 +53,8 @@ export interface NativeContext {
     step(tokens: Int32Array, sampler: NativeSampler, abort: NativeAbortFlag | undefined, topLogprobs: number): Promise<NativeStepProbs>;
     /** Evaluates tokens; element i is log p(targets[i] | tokens up to i), NaN where targets[i] < 0. */
     scoreTokens(tokens: Int32Array, targets: Int32Array, abort?: NativeAbortFlag): Promise<Float32Array>;
+    /** Evaluates tokens; resolves to their final hidden states (after the output norm), n rows of n_embd. */
+    decodeHidden(tokens: Int32Array, abort?: NativeAbortFlag): Promise<Float32Array>;
     /** Writes magic, the cached tokens and the KV cache to a file. */
     saveState(path: string, magic: string, tokens: Int32Array): Promise<void>;
     /** Restores a file written by saveState; resolves to its tokens. */

@@ -46,3 +46,12 @@ export declare function score(h: NativeModel, tok: Tokenizer, maxContext: number
  * Like llama-perplexity, needs at least 2 x contextSize tokens.
  */
 export declare function perplexity(h: NativeModel, tok: Tokenizer, bos: number, addBos: boolean, text: string, options?: PerplexityOptions): Promise<PerplexityResult>;
+export interface EmbedOptions {
+    /** How token states become one vector: their mean, or the last token's. Default 'mean'. */
+    pooling?: 'mean' | 'last';
+    /** Scale to unit length (L2). Default true. */
+    normalize?: boolean;
+    signal?: AbortSignal;
+}
+/** One embedding per text, from the model's final hidden states (after the output norm). */
+export declare function embed(h: NativeModel, tok: Tokenizer, maxContext: number, texts: string[], options?: EmbedOptions): Promise<Float32Array[]>;

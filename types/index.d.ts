@@ -9,6 +9,6 @@ export { quantize, quantizationTypes } from './quantize.js';
 export type { QuantizationType, QuantizeOptions, QuantizeProgress, QuantizeResult } from './quantize.js';
 export type { GgufInfo, GgufMetadataValue, GgufTensorInfo } from './inspect.js';
 export type { SessionChatOptions, SessionGenerateOptions, SessionOptions, SessionStats } from './session.js';
-export type { PerplexityOptions, PerplexityResult, ScoreOptions, ScoreResult } from './evaluation.js';
+export type { EmbedOptions, PerplexityOptions, PerplexityResult, ScoreOptions, ScoreResult } from './evaluation.js';
 export type { ChatMessage, ChatTemplateOptions } from './chat.js';
 export type { CpuInfo } from './cpu.js';

@@ -1,6 +1,6 @@
 import type { NativeModel } from './addon.js';
 import { type ChatMessage, type ChatTemplateOptions } from './chat.js';
-import { type PerplexityOptions, type PerplexityResult, type ScoreOptions, type ScoreResult } from './evaluation.js';
+import { type EmbedOptions, type PerplexityOptions, type PerplexityResult, type ScoreOptions, type ScoreResult } from './evaluation.js';
 import { type GenerateOptions, type GenerationChunk } from './generation.js';
 import { Session, type SessionOptions } from './session.js';
 export interface LoadOptions {
@@ -127,6 +127,9 @@ export declare class Model {
      * evaluated once for all of them.
      */
     score(prompt: string, continuations: string[], options?: ScoreOptions): Promise<ScoreResult[]>;
+    /** An embedding of a text (or one per text) from the final hidden states. */
+    embed(text: string, options?: EmbedOptions): Promise<Float32Array>;
+    embed(texts: string[], options?: EmbedOptions): Promise<Float32Array[]>;
     /** Perplexity of a text by llama.cpp's method (see README: Perplexity). */
     perplexity(text: string, options?: PerplexityOptions): Promise<PerplexityResult>;
     /**

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -402,6 +403,9 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
                            InstanceMethod("decode", &ContextHandle::Decode),
                            InstanceMethod("step", &ContextHandle::Step),
                            InstanceMethod("scoreTokens", &ContextHandle::ScoreTokens),
+                           InstanceMethod("saveState", &ContextHandle::SaveState),
+                           InstanceMethod("loadState", &ContextHandle::LoadState),
+                           InstanceMethod("decodeHidden", &ContextHandle::DecodeHidden),
                            InstanceMethod("nPast", &ContextHandle::NPast),
                            InstanceMethod("nCtx", &ContextHandle::NCtx),
                            InstanceMethod("truncate", &ContextHandle::Truncate),
@@ -551,6 +555,101 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
     std::vector<float> target_lp_;
     WorkerError err_;
   };
+
+  // Runs one context operation on a worker thread; `run` fills what `resolve` turns into JS.
+  class ContextTask : public Napi::AsyncWorker {
+   public:
+    ContextTask(Napi::Env env, std::shared_ptr<ContextState> st, std::function<void(ContextTask&)> run,
+                std::function<Napi::Value(Napi::Env, ContextTask&)> resolve)
+        : Napi::AsyncWorker(env),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          st_(std::move(st)),
+          run_(std::move(run)),
+          resolve_(std::move(resolve)) {}
+    Napi::Promise Promise() { return deferred_.Promise(); }
+    ContextState& state() { return *st_; }
+    std::vector<float> floats;
+    std::vector<int32_t> ints;
+    void Execute() override { err_.Run([&] { run_(*this); }); }
+    void OnOK() override {
+      Napi::Env env = Env();
+      st_->busy.store(false);
+      if (err_.set) {
+        deferred_.Reject(MakeError(env, err_.code, err_.message).Value());
+        return;
+      }
+      try {
+        deferred_.Resolve(resolve_(env, *this));
+      } catch (const Napi::Error& e) {
+        deferred_.Reject(e.Value());
+      }
+    }
+    void OnError(const Napi::Error& e) override {
+      st_->busy.store(false);
+      deferred_.Reject(e.Value());
+    }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    std::shared_ptr<ContextState> st_;
+    std::function<void(ContextTask&)> run_;
+    std::function<Napi::Value(Napi::Env, ContextTask&)> resolve_;
+    WorkerError err_;
+  };
+
+  Napi::Value Queue(Napi::Env env, std::function<void(ContextTask&)> run,
+                    std::function<Napi::Value(Napi::Env, ContextTask&)> resolve) {
+    Acquire(env);
+    auto* w = new ContextTask(env, state_, std::move(run), std::move(resolve));
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
+  static std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* what) {
+    if (info.Length() <= i || !info[i].IsString())
+      Throw(info.Env(), "INVALID_ARGUMENT", std::string("Expected a string for ") + what);
+    return info[i].As<Napi::String>().Utf8Value();
+  }
+
+  // saveState(path, magic, tokens: Int32Array) -> Promise<void>
+  Napi::Value SaveState(const Napi::CallbackInfo& info) {
+    std::string path = ArgString(info, 0, "path"), magic = ArgString(info, 1, "magic");
+    std::vector<int32_t> tokens = ArgTokens(info, 2, "tokens");
+    return Queue(
+        info.Env(), [=](ContextTask& t) { t.state().ctx->save_state(path, magic, tokens); },
+        [](Napi::Env env, ContextTask&) -> Napi::Value { return env.Undefined(); });
+  }
+
+  // loadState(path, magic) -> Promise<Int32Array> (the tokens now cached)
+  Napi::Value LoadState(const Napi::CallbackInfo& info) {
+    std::string path = ArgString(info, 0, "path"), magic = ArgString(info, 1, "magic");
+    return Queue(
+        info.Env(), [=](ContextTask& t) { t.ints = t.state().ctx->load_state(path, magic); },
+        [](Napi::Env env, ContextTask& t) -> Napi::Value {
+          Napi::Int32Array out = Napi::Int32Array::New(env, t.ints.size());
+          if (!t.ints.empty()) std::memcpy(out.Data(), t.ints.data(), t.ints.size() * sizeof(int32_t));
+          return out;
+        });
+  }
+
+  // decodeHidden(tokens, abort?) -> Promise<Float32Array>: final hidden states, n rows of n_embd.
+  Napi::Value DecodeHidden(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<int32_t> tokens = ArgTokens(info, 0, "tokens");
+    if (tokens.empty()) Throw(env, "INVALID_ARGUMENT", "Expected at least one token to evaluate");
+    auto abort = OptionalAbort(info, 1);
+    return Queue(
+        env,
+        [tokens = std::move(tokens), abort](ContextTask& t) {
+          t.state().ctx->decode_hidden(tokens.data(), static_cast<int64_t>(tokens.size()), t.floats, abort.get());
+        },
+        [](Napi::Env env, ContextTask& t) -> Napi::Value {
+          Napi::Float32Array out = Napi::Float32Array::New(env, t.floats.size());
+          if (!t.floats.empty()) std::memcpy(out.Data(), t.floats.data(), t.floats.size() * sizeof(float));
+          return out;
+        });
+  }
 
   Napi::Value Decode(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
