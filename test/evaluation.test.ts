@@ -241,4 +241,3 @@ describe('embed', () => {
     expect(await codeOf(model.embed([]))).toBe('INVALID_ARGUMENT');
   });
 });
-});
