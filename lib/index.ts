@@ -19,6 +19,7 @@ export type {
 export { getCpuInfo } from './cpu.js';
 export { Session } from './session.js';
 export { readGgufInfo } from './inspect.js';
+export type { TokenizeStreamOptions } from './stream.js';
 export { quantize, quantizationTypes } from './quantize.js';
 export type { QuantizationType, QuantizeOptions, QuantizeProgress, QuantizeResult } from './quantize.js';
 export type { GgufInfo, GgufMetadataValue, GgufTensorInfo } from './inspect.js';

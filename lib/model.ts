@@ -24,6 +24,7 @@ import {
   type GenerationChunk,
 } from './generation.js';
 import { Session, type SessionOptions } from './session.js';
+import { tokenizeStream, type TokenizeStreamOptions } from './stream.js';
 import * as v from './validate.js';
 
 export interface LoadOptions {
@@ -230,6 +231,16 @@ export class Model {
     const parseSpecial = v.boolean(o.parseSpecial, 'parseSpecial', false);
     const h = this.native();
     return native(() => h.tokenize(text, addSpecial, parseSpecial));
+  }
+
+  /**
+   * Tokenizes text that arrives in chunks (an async iterable or a ReadableStream of strings),
+   * yielding ids as soon as they are certain: all of them together are exactly
+   * tokenize(whole text), wherever the chunks split.
+   */
+  tokenizeStream(source: AsyncIterable<string> | ReadableStream<string>, options?: TokenizeStreamOptions): AsyncIterable<Int32Array> {
+    this.native();
+    return tokenizeStream(this, source, options);
   }
 
   /** Text of a token sequence; bytes that do not form valid UTF-8 become U+FFFD. */

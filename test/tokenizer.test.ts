@@ -61,3 +61,56 @@ describe('bad input', () => {
     expect(model.detokenize(model.tokenize('a\ud800b', { addSpecial: false }))).toBe('a\ufffdb');
   });
 });
+
+describe('tokenizeStream', () => {
+  const text =
+    readFileSync(join(fixtures, 'models', 'long-prompt.txt'), 'utf8') +
+    '\n\nHello world! 12345 naïve café 東京 🙂\n\tTabs  and   spaces. ' +
+    'Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. '.repeat(6);
+  let seed = 7;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % n);
+  function* split(s: string): Generator<string> {
+    for (let i = 0; i < s.length; ) {
+      const n = 1 + rand(40);
+      yield s.slice(i, i + n);
+      i += n;
+    }
+  }
+  async function* asAsync(parts: Iterable<string>) {
+    for (const p of parts) yield p;
+  }
+  async function concatStream(it: AsyncIterable<Int32Array>): Promise<number[]> {
+    const out: number[] = [];
+    let pieces = 0;
+    for await (const ids of it) {
+      out.push(...ids);
+      pieces++;
+    }
+    expect(pieces).toBeGreaterThan(2); // ids really came out as the text streamed in
+    return out;
+  }
+
+  it.each(['ggml-vocab-llama-spm.gguf', 'ggml-vocab-llama-bpe.gguf', 'ggml-vocab-qwen2.gguf', 'ggml-vocab-gpt-2.gguf', 'ggml-vocab-phi-3.gguf'])(
+    '%s: equals tokenizing the whole text, at random split points',
+    async (vocab) => {
+      await using model = await load(join(dir, vocab), { vocabOnly: true });
+      const whole = Array.from(model.tokenize(text));
+      for (let round = 0; round < 4; round++) expect(await concatStream(model.tokenizeStream(asAsync(split(text))))).toEqual(whole);
+      const noSpecial = Array.from(model.tokenize(text, { addSpecial: false }));
+      expect(await concatStream(model.tokenizeStream(asAsync(split(text)), { addSpecial: false }))).toEqual(noSpecial);
+      const stream = new ReadableStream<string>({
+        start(c) {
+          for (const p of split(text)) c.enqueue(p);
+          c.close();
+        },
+      });
+      expect(await concatStream(model.tokenizeStream(stream))).toEqual(whole);
+    },
+  );
+
+  it('rejects a source that is not a stream of strings', async () => {
+    await using model = await load(join(dir, 'ggml-vocab-llama-spm.gguf'), { vocabOnly: true });
+    await expect(concatStream(model.tokenizeStream(42 as never))).rejects.toThrow(/AsyncIterable<string>/);
+    await expect(concatStream(model.tokenizeStream(asAsync([1 as never])))).rejects.toThrow(/string chunks/);
+  });
+});

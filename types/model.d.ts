@@ -3,6 +3,7 @@ import { type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { type EmbedOptions, type PerplexityOptions, type PerplexityResult, type ScoreOptions, type ScoreResult } from './evaluation.js';
 import { type GenerateOptions, type GenerationChunk } from './generation.js';
 import { Session, type SessionOptions } from './session.js';
+import { type TokenizeStreamOptions } from './stream.js';
 export interface LoadOptions {
     /** Worker threads for matrix work. Default: the number of physical cores. */
     threads?: number;
@@ -98,6 +99,12 @@ export declare class Model {
     /** @internal */
     get contextSize(): number;
     tokenize(text: string, options?: TokenizeOptions): Int32Array;
+    /**
+     * Tokenizes text that arrives in chunks (an async iterable or a ReadableStream of strings),
+     * yielding ids as soon as they are certain: all of them together are exactly
+     * tokenize(whole text), wherever the chunks split.
+     */
+    tokenizeStream(source: AsyncIterable<string> | ReadableStream<string>, options?: TokenizeStreamOptions): AsyncIterable<Int32Array>;
     /** Text of a token sequence; bytes that do not form valid UTF-8 become U+FFFD. */
     detokenize(tokens: ArrayLike<number>, options?: DetokenizeOptions): string;
     /** The raw bytes of one token's text (may be part of a multi-byte character). */
