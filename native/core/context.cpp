@@ -155,6 +155,7 @@ struct Context::Impl {
   std::vector<uint8_t> act_bufs[3];  // quantized activations, one buffer per ActFormat
   std::unique_ptr<float[]> attn_scratch;  // per thread: q block (G*Tb, hd) + scores (G*Tb, n_ctx)
   size_t attn_scratch_per_thread = 0;
+  std::vector<int64_t> seg_first_task;    // (B + 1,) attention: first task of each segment
 
   Impl(const Model& model, int64_t n_ctx_req);
   void quantize_input(ActInput& in, const TypeKernels* k);
@@ -165,12 +166,21 @@ struct Context::Impl {
   };
   void matmuls(ActInput& in, const MatJob* jobs, int n_jobs);
   void rope(float* vec, int64_t n_heads, const float* cs) const;
-  void attention(int64_t layer, int64_t p0, int64_t t_first, int64_t B);
-  // What forward_batch writes: nothing (KV rows only), logits of the last row or of every row,
-  // or every row's final hidden state (after the output norm, before the output matrix).
+  // Rows [row0, row0 + n) of a forward batch: tokens of the sequence `ctx` at positions
+  // p0 .. p0 + n - 1. A batch is one segment (decode) or one single-row segment per sequence
+  // (decode_batch); either way the weights are read once for all its rows.
+  struct Segment {
+    Impl* ctx;
+    int64_t row0, n, p0;
+  };
+  void attention(int64_t layer, const Segment* segs, int64_t n_segs, int64_t r0);
+  // What forward writes: nothing (KV rows only), logits of the last row or of every row, or
+  // every row's final hidden state (after the output norm, before the output matrix).
   enum class Output { None, LastLogits, AllLogits, AllHidden };
-  void forward_batch(const int32_t* tokens, int64_t B, int64_t p0, Output what, float* out,
-                     const std::atomic<bool>* cancel, int64_t rollback_to);
+  // Runs B rows through this context's scratch (each segment's own KV cache); false if
+  // *cancel became true (checked between layers; no n_past is changed either way).
+  bool forward(const int32_t* tokens, int64_t B, const Segment* segs, int64_t n_segs, Output what, float* out,
+               const std::atomic<bool>* cancel);
   void decode_rows(const int32_t* tokens, int64_t n, Output what, std::vector<float>& out,
                    const std::atomic<bool>* cancel);
 };
@@ -220,6 +230,7 @@ Context::Impl::Impl(const Model& model, int64_t n_ctx_req)
   const size_t tb = static_cast<size_t>(std::min(kAttnTokensPerTask, max_batch));
   attn_scratch_per_thread = static_cast<size_t>(group) * tb * (static_cast<size_t>(hp.head_dim) + n_ctx);
   attn_scratch.reset(new float[attn_scratch_per_thread * static_cast<size_t>(pool.size())]);
+  seg_first_task.resize(B + 1);
 }
 
 // in.x (ntok, n) -> quantized rows in k's activation format (once per format per input).
@@ -282,27 +293,38 @@ void Context::Impl::rope(float* vec, int64_t n_heads, const float* cs) const {
   }
 }
 
-// Causal attention of the batch's queries t_first..B-1 over the cache (positions < p0 + B,
-// already stored): q (B, Hq*hd) -> att rows t_first..B-1 of (B, Hq*hd).
-// Tasks: (KV head, block of Tb query tokens); each task computes
+// Causal attention of batch rows r0..B-1 over their sequences' caches (every row's own position
+// and everything before it, already stored): q (B, Hq*hd) -> att rows r0..B-1 of (B, Hq*hd).
+// Tasks: (segment, KV head, block of Tb query rows); each task computes, with the segment's
+// cache and its own per-thread scratch,
 //   S (G*Tb, n_vis) = Qblk (G*Tb, hd) @ K[:n_vis]^T        (F16 gemm over cached rows)
 //   S = softmax(S * 1/sqrt(hd)) per row, masked past the row's own position
 //   att rows (Tb, hd) per query head = S (Tb, n_vis) @ V[:n_vis]  (F16 gemm over Vt rows)
-void Context::Impl::attention(int64_t layer, int64_t p0, int64_t t_first, int64_t B) {
+void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs, int64_t r0) {
   const int64_t hd = hp.head_dim, G = group, Hkv = hp.n_head_kv;
   const int64_t tb = std::min(kAttnTokensPerTask, max_batch);
-  const int64_t n_blocks = (B - t_first + tb - 1) / tb;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const uint16_t* k_layer = k_cache.get() + static_cast<size_t>(layer) * n_ctx * n_kv;
-  const uint16_t* v_layer = v_cache.get() + static_cast<size_t>(layer) * n_kv * n_ctx;
+  // seg_first_task[s]: tasks before segment s; a segment's rows before r0 need no output.
+  auto first_row = [&](const Segment& sg) { return std::max(sg.row0, std::min(r0, sg.row0 + sg.n)); };
+  auto n_blocks = [&](const Segment& sg) { return (sg.row0 + sg.n - first_row(sg) + tb - 1) / tb; };
+  seg_first_task[0] = 0;
+  for (int64_t si = 0; si < n_segs; si++) seg_first_task[si + 1] = seg_first_task[si] + Hkv * n_blocks(segs[si]);
 
-  pool.parallel_for_indexed(Hkv * n_blocks, [&](int64_t task, int thread) {
-    const int64_t h = task / n_blocks;
-    const int64_t t0 = t_first + (task % n_blocks) * tb;
-    const int64_t nt = std::min(tb, B - t0);
-    const int64_t n_vis = p0 + t0 + nt;  // positions the block's last token sees
-    float* qblk = attn_scratch.get() + attn_scratch_per_thread * static_cast<size_t>(thread);  // (G, nt, hd)
-    float* S = qblk + G * nt * hd;                                                                // (G, nt, n_vis)
+  pool.parallel_for_indexed(seg_first_task[n_segs], [&](int64_t task, int thread) {
+    const int64_t si = std::upper_bound(seg_first_task.begin(), seg_first_task.begin() + n_segs + 1, task) -
+                       seg_first_task.begin() - 1;
+    const Segment& sg = segs[si];
+    const Impl& c = *sg.ctx;  // whose cache and attention scratch
+    const int64_t nb = n_blocks(sg), local = task - seg_first_task[si];
+    const int64_t h = local / nb;
+    const int64_t t0 = first_row(sg) + (local % nb) * tb;  // batch row
+    const int64_t nt = std::min(tb, sg.row0 + sg.n - t0);
+    const int64_t pos0 = sg.p0 + (t0 - sg.row0);  // position of batch row t0
+    const int64_t n_vis = pos0 + nt;              // positions the block's last row sees
+    const uint16_t* k_layer = c.k_cache.get() + static_cast<size_t>(layer) * c.n_ctx * n_kv;
+    const uint16_t* v_layer = c.v_cache.get() + static_cast<size_t>(layer) * n_kv * c.n_ctx;
+    float* qblk = c.attn_scratch.get() + c.attn_scratch_per_thread * static_cast<size_t>(thread);  // (G, nt, hd)
+    float* S = qblk + G * nt * hd;                                                                    // (G, nt, n_vis)
 
     // Qblk (G, nt, hd) <- q rows of this KV head's query heads, head-major
     for (int64_t g = 0; g < G; g++)
@@ -314,22 +336,22 @@ void Context::Impl::attention(int64_t layer, int64_t p0, int64_t t_first, int64_
     for (int64_t g = 0; g < G; g++)
       for (int64_t t = 0; t < nt; t++) {
         float* row = S + (g * nt + t) * n_vis;
-        const int64_t visible = p0 + t0 + t + 1;  // causal: itself and everything before
+        const int64_t visible = pos0 + t + 1;  // causal: itself and everything before
         softmax_scaled(row, visible, scale);
         std::fill(row + visible, row + n_vis, 0.0f);
       }
     // att (nt, hd) for each query head = S_g (nt, n_vis) @ V (n_vis, hd), i.e. Vt (hd, n_vis) @ S_g^T
     for (int64_t g = 0; g < G; g++)
-      f16->gemm(n_vis, v_layer + static_cast<size_t>(h * hd) * n_ctx, sizeof(uint16_t) * n_ctx, hd,
+      f16->gemm(n_vis, v_layer + static_cast<size_t>(h * hd) * c.n_ctx, sizeof(uint16_t) * c.n_ctx, hd,
                 S + g * nt * n_vis, sizeof(float) * n_vis, nt, att.data() + t0 * n_q + (h * G + g) * hd,
                 static_cast<size_t>(n_q));
   });
 }
 
-// tokens (B,) at positions p0.. -> KV cache rows p0..p0+B-1, and per `what`: out = logits
+// tokens (B,) -> each segment's KV cache rows at its positions, and per `what`: out = logits
 // (1 or B, V) or hidden states (B, D).
-void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, Output what, float* out,
-                                  const std::atomic<bool>* cancel, int64_t rollback_to) {
+bool Context::Impl::forward(const int32_t* tokens, int64_t B, const Segment* segs, int64_t n_segs, Output what,
+                            float* out, const std::atomic<bool>* cancel) {
   const int64_t D = hp.n_embd, F = hp.n_ff, half = hp.rope_dim / 2;
 
   // x (B, D) <- token embeddings
@@ -340,17 +362,18 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
   // rope_cs (B, half, 2): theta_i = pos * freq_scale * base^(-2i/rope_dim) / freq_factor_i,
   // built by repeated multiplication in float as llama.cpp does (so angles round the same way).
   const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(hp.rope_dim));
-  for (int64_t t = 0; t < B; t++) {
-    float theta = static_cast<float>(p0 + t);
-    float* cs = rope_cs.data() + t * 2 * half;
-    for (int64_t i = 0; i < half; i++) {
-      const float ff = m.rope_freqs.data ? m.rope_freqs.data[i] : 1.0f;
-      const float angle = hp.rope_freq_scale * (theta / ff);
-      cs[2 * i] = std::cos(angle);
-      cs[2 * i + 1] = std::sin(angle);
-      theta *= theta_scale;
+  for (int64_t si = 0; si < n_segs; si++)
+    for (int64_t t = segs[si].row0; t < segs[si].row0 + segs[si].n; t++) {
+      float theta = static_cast<float>(segs[si].p0 + (t - segs[si].row0));
+      float* cs = rope_cs.data() + t * 2 * half;
+      for (int64_t i = 0; i < half; i++) {
+        const float ff = m.rope_freqs.data ? m.rope_freqs.data[i] : 1.0f;
+        const float angle = hp.rope_freq_scale * (theta / ff);
+        cs[2 * i] = std::cos(angle);
+        cs[2 * i + 1] = std::sin(angle);
+        theta *= theta_scale;
+      }
     }
-  }
 
   ActInput in;
   in.bufs = act_bufs;
@@ -366,10 +389,7 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
   const int64_t out_first = what == Output::None ? B : what == Output::LastLogits ? B - 1 : 0;
 
   for (int64_t il = 0; il < hp.n_layer; il++) {
-    if (cancel && cancel->load(std::memory_order_relaxed)) {
-      n_past = rollback_to;
-      fail("ABORTED", "Decoding was cancelled");
-    }
+    if (cancel && cancel->load(std::memory_order_relaxed)) return false;
     const LayerWeights& L = m.layers[static_cast<size_t>(il)];
 
     // xb (B, D) = rmsnorm(x) * attn_norm
@@ -396,13 +416,17 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
       rope(k.data() + t * n_kv, hp.n_head_kv, cs);
     }
 
-    // KV cache <- k, v rows at positions p0..p0+B-1 (F16; V transposed to (Hkv, hd, n_ctx))
-    uint16_t* k_layer = k_cache.get() + static_cast<size_t>(il) * n_ctx * n_kv;
-    uint16_t* v_layer = v_cache.get() + static_cast<size_t>(il) * n_kv * n_ctx;
-    for (int64_t t = 0; t < B; t++) {
-      uint16_t* krow = k_layer + (p0 + t) * n_kv;
-      for (int64_t i = 0; i < n_kv; i++) krow[i] = f32_to_fp16(k[t * n_kv + i]);
-      for (int64_t i = 0; i < n_kv; i++) v_layer[i * n_ctx + p0 + t] = f32_to_fp16(v[t * n_kv + i]);
+    // KV caches <- k, v rows at their positions (F16; V transposed to (Hkv, hd, n_ctx))
+    for (int64_t si = 0; si < n_segs; si++) {
+      const Impl& c = *segs[si].ctx;
+      uint16_t* k_layer = c.k_cache.get() + static_cast<size_t>(il) * c.n_ctx * n_kv;
+      uint16_t* v_layer = c.v_cache.get() + static_cast<size_t>(il) * n_kv * c.n_ctx;
+      for (int64_t j = 0; j < segs[si].n; j++) {
+        const int64_t t = segs[si].row0 + j, pos = segs[si].p0 + j;
+        uint16_t* krow = k_layer + pos * n_kv;
+        for (int64_t i = 0; i < n_kv; i++) krow[i] = f32_to_fp16(k[t * n_kv + i]);
+        for (int64_t i = 0; i < n_kv; i++) v_layer[i * c.n_ctx + pos] = f32_to_fp16(v[t * n_kv + i]);
+      }
     }
 
     // From here on only rows r0..B-1 are needed (all of them except in the last layer).
@@ -410,8 +434,8 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
     if (r0 == B) break;
     const int64_t R = B - r0;
 
-    // att (R, Hq*hd) = causal softmax(q k^T / sqrt(hd)) v over the cache
-    attention(il, p0, r0, B);
+    // att (R, Hq*hd) = causal softmax(q k^T / sqrt(hd)) v over each row's cache
+    attention(il, segs, n_segs, r0);
 
     // x (R, D) += att @ Wo^T
     set_input(att.data(), r0, n_q);
@@ -440,14 +464,14 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
     for (int64_t i = r0 * D; i < B * D; i++) x[i] += xb2[i];
   }
 
-  if (what == Output::None) return;
+  if (what == Output::None) return true;
   // xb (R, D) = rmsnorm(x rows) * output_norm, R = B or just the last token; hidden states go
   // straight to out (B, D).
   const int64_t R = B - out_first;
   float* normed = what == Output::AllHidden ? out : xb.data();
   for (int64_t r = 0; r < R; r++)
     rmsnorm(normed + r * D, x.data() + (out_first + r) * D, m.output_norm.data, D, hp.rms_eps);
-  if (what == Output::AllHidden) return;
+  if (what == Output::AllHidden) return true;
   // logits (R, V) = xb @ output^T
   in.x = xb.data();
   in.ntok = R;
@@ -455,6 +479,7 @@ void Context::Impl::forward_batch(const int32_t* tokens, int64_t B, int64_t p0, 
   in.ready[0] = in.ready[1] = in.ready[2] = false;
   const MatJob head[1] = {{&m.output, out, static_cast<size_t>(hp.n_vocab)}};
   matmuls(in, head, 1);
+  return true;
 }
 
 Context::Context(const Model& model, int64_t n_ctx) {
@@ -519,12 +544,59 @@ void Context::Impl::decode_rows(const int32_t* tokens, int64_t n, Output what, s
     const bool last_chunk = done + B == n;
     const Output chunk_what = what != Output::LastLogits || last_chunk ? what : Output::None;
     float* dst = what == Output::LastLogits ? out.data() : out.data() + done * row;
-    c.forward_batch(tokens + done, B, c.n_past, chunk_what, dst, cancel, start);
+    const Segment seg = {&c, 0, B, c.n_past};
+    if (!c.forward(tokens + done, B, &seg, 1, chunk_what, dst, cancel)) {
+      c.n_past = start;
+      fail("ABORTED", "Decoding was cancelled");
+    }
     c.n_past += B;
     done += B;
   }
 }
 
+
+void Context::decode_batch(Context* const* contexts, const int32_t* tokens, int64_t n_seqs,
+                           std::vector<float>& logits, const std::atomic<bool>* cancel) {
+  if (n_seqs <= 0 || !contexts || !tokens)
+    fail("INVALID_ARGUMENT", "Expected at least one sequence to decode but received " + std::to_string(n_seqs));
+  for (int64_t i = 0; i < n_seqs; i++)
+    if (!contexts[i]) fail("INVALID_ARGUMENT", "Expected a context for sequence " + std::to_string(i) + " but received null");
+  Impl& lead = *contexts[0]->impl_;  // its scratch holds the batch
+  const int64_t V = lead.hp.n_vocab;
+  for (int64_t i = 0; i < n_seqs; i++) {
+    const Impl& c = *contexts[i]->impl_;
+    if (&c.m != &lead.m)
+      fail("INVALID_ARGUMENT", "Expected contexts of one model but sequence " + std::to_string(i) +
+                                   " belongs to another model");
+    for (int64_t j = 0; j < i; j++)
+      if (contexts[j] == contexts[i])
+        fail("INVALID_ARGUMENT", "Expected distinct contexts but sequences " + std::to_string(j) + " and " +
+                                     std::to_string(i) + " are the same context");
+    if (c.n_past + 1 > c.n_ctx)
+      fail("CONTEXT_FULL", "Expected room for one more token in sequence " + std::to_string(i) + " (context size " +
+                               std::to_string(c.n_ctx) + ", " + std::to_string(c.n_past) + " in use) but it is full");
+    if (tokens[i] < 0 || tokens[i] >= V)
+      fail("TOKEN_OUT_OF_RANGE", "Expected token ids in [0, " + std::to_string(V) + ") but received " +
+                                     std::to_string(tokens[i]) + " for sequence " + std::to_string(i));
+  }
+
+  logits.resize(static_cast<size_t>(n_seqs * V));
+  // Chunks of the lead's batch capacity; each sequence is one single-row segment.
+  Impl::Segment segs[kMaxBatch];
+  for (int64_t done = 0; done < n_seqs;) {
+    const int64_t B = std::min(lead.max_batch, n_seqs - done);
+    for (int64_t r = 0; r < B; r++) {
+      Impl* c = contexts[done + r]->impl_.get();
+      segs[r] = {c, r, 1, c->n_past};
+    }
+    if (!lead.forward(tokens + done, B, segs, B, Impl::Output::AllLogits, logits.data() + done * V, cancel)) {
+      for (int64_t i = 0; i < done; i++) contexts[i]->impl_->n_past--;  // all or nothing
+      fail("ABORTED", "Decoding was cancelled");
+    }
+    for (int64_t r = 0; r < B; r++) segs[r].ctx->n_past++;
+    done += B;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Session files. Layout (little-endian as written by this machine; every size explicit):

@@ -93,6 +93,15 @@ class Context {
   void decode_hidden(const int32_t* tokens, int64_t n, std::vector<float>& hidden,
                      const std::atomic<bool>* cancel = nullptr);
 
+  // One new token for each of n_seqs contexts of the same Model, evaluated together: every
+  // weight matrix is read once for all of them, each sequence attends to its own KV cache at its
+  // own position. logits: n_seqs rows of n_vocab floats. Results are bit-identical to calling
+  // decode() on each context with its token. All or nothing: on any error no context changes.
+  // Throws INVALID_ARGUMENT (no contexts, null, repeated, or from another model), CONTEXT_FULL,
+  // TOKEN_OUT_OF_RANGE, ABORTED (cancel checked between layers).
+  static void decode_batch(Context* const* contexts, const int32_t* tokens, int64_t n_seqs, std::vector<float>& logits,
+                           const std::atomic<bool>* cancel = nullptr);
+
   // Session files: writes `magic`, a format version, the model's fingerprint (architecture,
   // shapes, file size and a hash of its header and samples of every tensor), n_past, the token
   // ids and the written part of the KV cache (n_past positions per layer), then a checksum.
