@@ -1,4 +1,5 @@
-// Tokenizer throughput: tokenizes ~1 MB of generated English and ~1 MB of mixed-script text with
+// Tokenizer throughput: tokenizes ~1 MB of generated English (common words; and "rare", with
+// half the words made up, defeating the per-call word cache) and ~1 MB of mixed-script text with
 // the llama-bpe, qwen2 and llama-spm vocabularies and prints MB/s (CPU time, so a busy machine
 // does not skew it; wall time alongside).
 // Build: g++ -O2 -std=c++17 bench/tokenizer-speed.cpp native/core/{ggml_types,gguf,tokenizer,unicode,unicode_regex,unicode_tables}.cpp -o /tmp/tok-speed
@@ -46,6 +47,27 @@ std::string english(size_t bytes, uint32_t seed) {
   return s;
 }
 
+// Prose-like text where half the words are made-up syllable strings, so almost every word is
+// new: the worst case for the per-call word cache.
+std::string english_rare(size_t bytes, uint32_t seed) {
+  static const char* syl[] = {"ka", "lo", "mi", "ver", "tan", "sh", "ro", "qu", "ent", "ion", "ble", "str", "ph", "ou", "ea",
+                              "ing", "dr", "ck", "ar", "ze", "ny", "gh", "th", "pl", "ux"};
+  const std::string base = english(bytes, seed);
+  std::mt19937 rng(seed + 7);
+  std::string s;
+  s.reserve(bytes + 256);
+  size_t i = 0;
+  while (s.size() < bytes && i < base.size()) {
+    if (base[i] == ' ' && rng() % 2 == 0) {
+      s += ' ';
+      const int k = 2 + static_cast<int>(rng() % 4);
+      for (int j = 0; j < k; ++j) s += syl[rng() % (sizeof(syl) / sizeof(syl[0]))];
+    }
+    s += base[i++];
+  }
+  return s;
+}
+
 std::string mixed(size_t bytes, uint32_t seed) {
   static const char* sentences[] = {
       "The quick brown fox jumps over the lazy dog. ",
@@ -77,20 +99,21 @@ double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : "test/fixtures/tokenizer";
-  const std::string en = english(1 << 20, 1), mx = mixed(1 << 20, 2);
+  const std::string en = english(1 << 20, 1), rare = english_rare(1 << 20, 3), mx = mixed(1 << 20, 2);
+  const std::pair<const char*, const std::string*> texts[] = {{"english", &en}, {"rare", &rare}, {"mixed", &mx}};
   std::printf("%-10s %-8s %10s %10s %10s %10s\n", "vocab", "text", "MB", "tokens", "MB/s cpu", "MB/s wall");
   for (const char* name : {"llama-bpe", "qwen2", "llama-spm"}) {
     auto g = hb::GgufFile::open(dir + "/ggml-vocab-" + name + ".gguf", true);
     auto tok = hb::Tokenizer::from_gguf(*g);
-    for (int k = 0; k < 2; ++k) {
-      const std::string& text = k == 0 ? en : mx;
+    for (const auto& named : texts) {
+      const std::string& text = *named.second;
       const double c0 = cpu_seconds();
       const auto w0 = std::chrono::steady_clock::now();
       const std::vector<int32_t> ids = tok->tokenize(text, false, false);
       const double cpu = cpu_seconds() - c0;
       const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
       const double mb = text.size() / 1048576.0;
-      std::printf("%-10s %-8s %10.2f %10zu %10.1f %10.1f\n", name, k == 0 ? "english" : "mixed", mb, ids.size(), mb / cpu, mb / wall);
+      std::printf("%-10s %-8s %10.2f %10zu %10.1f %10.1f\n", name, named.first, mb, ids.size(), mb / cpu, mb / wall);
       if (tok->detokenize(ids, false).size() == 0) return 1;
     }
   }

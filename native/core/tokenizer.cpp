@@ -1005,19 +1005,40 @@ void VocabTokenizer::tokenize_spm(const std::string& text, std::vector<int32_t>&
   // Cut before each U+2581 symbol that follows a different symbol: no merge can cross there
   // (see spm_word_chunks_), and the merge order inside each piece is the global order restricted
   // to it, so the result is the same as merging the whole text at once.
+  // Pieces repeat (words): their ids are remembered for the rest of this call (bounded).
+  constexpr size_t kMaxCached = 1 << 16, kMaxCachedBytes = 48;
+  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> cache;  // piece -> (offset, count) in cached_ids
+  std::vector<int32_t> cached_ids;
+  auto piece = [&](size_t begin, size_t end) {
+    const std::string_view key(text.data() + begin, end - begin);
+    const bool cacheable = key.size() <= kMaxCachedBytes;
+    if (cacheable) {
+      auto it = cache.find(key);
+      if (it != cache.end()) {
+        out.insert(out.end(), cached_ids.begin() + it->second.first, cached_ids.begin() + it->second.first + it->second.second);
+        return;
+      }
+    }
+    const size_t before = out.size();
+    spm_merge(text, begin, end, scratch, out);
+    if (cacheable && cache.size() < kMaxCached) {
+      cache.emplace(key, std::make_pair(static_cast<uint32_t>(cached_ids.size()), static_cast<uint32_t>(out.size() - before)));
+      cached_ids.insert(cached_ids.end(), out.begin() + static_cast<long>(before), out.end());
+    }
+  };
   size_t chunk = 0;
   bool prev_space = false;
   for (size_t off = 0; off < n;) {
     const size_t len = std::min(unicode::utf8_len(static_cast<uint8_t>(text[off])), n - off);
     const bool space = len == 3 && text.compare(off, 3, kSpaceMark) == 0;
     if (space && !prev_space && off > chunk) {
-      spm_merge(text, chunk, off, scratch, out);
+      piece(chunk, off);
       chunk = off;
     }
     prev_space = space;
     off += len;
   }
-  spm_merge(text, chunk, n, scratch, out);
+  piece(chunk, n);
 }
 
 void VocabTokenizer::spm_merge(const std::string& text, size_t begin, size_t end, SpmScratch& scratch, std::vector<int32_t>& out) const {
@@ -1086,12 +1107,25 @@ void VocabTokenizer::tokenize_bpe(const char* text, size_t n, std::vector<int32_
   std::vector<uint32_t> word_bytes;  // one entry per symbol: the byte (byte_encode) or char length
   std::string utf8;
   BpeScratch scratch;
+  // Words repeat a lot in natural text: remember each short word's ids for the rest of this
+  // call (bounded, and freed when the call returns).
+  constexpr size_t kMaxCachedWords = 1 << 16, kMaxCachedWordBytes = 48;
+  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> cache;  // word -> (offset, count) in cached_ids
+  std::vector<int32_t> cached_ids;
   size_t at = 0;
   for (uint32_t len : lengths) {
     utf8.clear();
     for (size_t k = at; k < at + len; ++k) unicode::append_utf8(utf8, cpts[k]);
     at += len;
     if (utf8.empty()) continue;
+    const bool cacheable = utf8.size() <= kMaxCachedWordBytes;
+    if (cacheable) {
+      auto it = cache.find(utf8);
+      if (it != cache.end()) {
+        out.insert(out.end(), cached_ids.begin() + it->second.first, cached_ids.begin() + it->second.first + it->second.second);
+        continue;
+      }
+    }
     enc.clear();
     word_bytes.clear();
     if (byte_encode_) {
@@ -1107,7 +1141,12 @@ void VocabTokenizer::tokenize_bpe(const char* text, size_t n, std::vector<int32_
         off += l;
       }
     }
+    const size_t before = out.size();
     bpe_word(enc, word_bytes, scratch, out);
+    if (cacheable && cache.size() < kMaxCachedWords) {
+      cache.emplace(utf8, std::make_pair(static_cast<uint32_t>(cached_ids.size()), static_cast<uint32_t>(out.size() - before)));
+      cached_ids.insert(cached_ids.end(), out.begin() + static_cast<long>(before), out.end());
+    }
   }
 }
 
