@@ -291,14 +291,19 @@ void tile32(const LaneArgs& a) {
   for (int t = 0; t < T; ++t) store_lanes(a, t, Ops::kHasMin ? vaddq_f32(acc[t], msum[t]) : acc[t]);
 }
 
-// Q6_K: per row and super-block the values are unpacked once to signed int8 (q6 - 32); per token,
-// 16 groups of 16: isum += scale_g * dot_g (exact int32).
-struct Q6KRowArm {
+// Super-block types with 16 groups of 16 (Q6_K, Q3_K, Q2_K): per row and super-block the values are
+// unpacked once to signed int8; per token, exact integers
+//   isum = sum_g scale_g * (q . qx over g),   msum = sum_g min_g * bsum_g   (Q2_K)
+// and per lane acc = fma(float(isum), d * d_x, acc), then for Q2_K acc = acc - float(msum) * (dmin * d_x).
+struct K16RowArm {
   int8_t q[256];
-  const int8_t* sc;
+  int8_t sc[16];
+  int16x8_t mins_lo, mins_hi;  // Q2_K
+  uint16_t d, dmin;            // fp16 bits
 };
 
-inline void unpack_q6k_arm(const BlockQ6_K* blk, Q6KRowArm& row) {
+// Q6_K: q6 - 32.
+inline void unpack_q6k_arm(const BlockQ6_K* blk, K16RowArm& row) {
   const uint8x16_t m4 = vdupq_n_u8(15), m30 = vdupq_n_u8(0x30);
   const int8x16_t off = vdupq_n_s8(32);
   for (int h = 0; h < 2; ++h) {
@@ -319,25 +324,73 @@ inline void unpack_q6k_arm(const BlockQ6_K* blk, Q6KRowArm& row) {
       vst1q_s8(out + 96 + 16 * half, vsubq_s8(vreinterpretq_s8_u8(c3), off));
     }
   }
-  row.sc = blk->scales;
+  __builtin_memcpy(row.sc, blk->scales, 16);
+  row.d = blk->d;
+  row.dmin = 0;
 }
 
-template <int T>
-void tile_q6k(const LaneArgs& a) {
+// Element e = 128h + 32j + l of Q2_K / Q3_K: 2 low bits at (qs[32h + l] >> 2j) & 3.
+// Q3_K: minus 4 unless hmask[l] bit (4h + j) is set; 6-bit scales minus 32.
+inline void unpack_q3k_arm(const BlockQ3_K* blk, K16RowArm& row) {
+  const uint8x16_t three = vdupq_n_u8(3), one = vdupq_n_u8(1);
+  for (int half = 0; half < 2; ++half) {
+    const uint8x16_t hm = vld1q_u8(blk->hmask + 16 * half);
+    for (int h = 0; h < 2; ++h) {
+      const uint8x16_t qv = vld1q_u8(blk->qs + 32 * h + 16 * half);
+      for (int j = 0; j < 4; ++j) {
+        const uint8x16_t low = vandq_u8(vshlq_u8(qv, vdupq_n_s8(static_cast<int8_t>(-2 * j))), three);
+        const uint8x16_t high = vandq_u8(vshlq_u8(hm, vdupq_n_s8(static_cast<int8_t>(-(4 * h + j)))), one);
+        // low - 4 * (1 - high) = low + 4 * high - 4
+        const uint8x16_t u = vorrq_u8(low, vshlq_n_u8(high, 2));
+        vst1q_s8(row.q + 128 * h + 32 * j + 16 * half, vsubq_s8(vreinterpretq_s8_u8(u), vdupq_n_s8(4)));
+      }
+    }
+  }
+  for (int g = 0; g < 16; ++g) {
+    const int lo = g < 8 ? (blk->scales[g] & 15) : (blk->scales[g - 8] >> 4);
+    const int hi = (blk->scales[8 + g % 4] >> (2 * (g / 4))) & 3;
+    row.sc[g] = static_cast<int8_t>((lo | (hi << 4)) - 32);
+  }
+  row.d = blk->d;
+  row.dmin = 0;
+}
+
+// Q2_K: 2-bit values 0..3; scales[g] = scale (low nibble) | minimum (high nibble).
+inline void unpack_q2k_arm(const BlockQ2_K* blk, K16RowArm& row) {
+  const uint8x16_t three = vdupq_n_u8(3);
+  for (int half = 0; half < 2; ++half)
+    for (int h = 0; h < 2; ++h) {
+      const uint8x16_t qv = vld1q_u8(blk->qs + 32 * h + 16 * half);
+      for (int j = 0; j < 4; ++j)
+        vst1q_s8(row.q + 128 * h + 32 * j + 16 * half,
+                 vreinterpretq_s8_u8(vandq_u8(vshlq_u8(qv, vdupq_n_s8(static_cast<int8_t>(-2 * j))), three)));
+    }
+  const uint8x16_t packed = vld1q_u8(blk->scales);
+  vst1q_s8(row.sc, vreinterpretq_s8_u8(vandq_u8(packed, vdupq_n_u8(15))));
+  const uint8x16_t mins = vshrq_n_u8(packed, 4);
+  row.mins_lo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mins)));
+  row.mins_hi = vreinterpretq_s16_u16(vmovl_high_u8(mins));
+  row.d = blk->d;
+  row.dmin = blk->dmin;
+}
+
+template <typename Block, void (*unpack)(const Block*, K16RowArm&), bool kHasMin, int T>
+void tile_k16(const LaneArgs& a) {
   float32x4_t acc[T];
   HB_UNROLL
   for (int t = 0; t < T; ++t) acc[t] = vdupq_n_f32(0.0f);
-  Q6KRowArm rows[4];
+  K16RowArm rows[4];
   const int64_t nsb = a.n / 256;
   for (int64_t b = 0; b < nsb; ++b) {
-    const BlockQ6_K* blk[4];
     HB_UNROLL
     for (int r = 0; r < 4; ++r) {
-      blk[r] = reinterpret_cast<const BlockQ6_K*>(a.row[r]) + b;
-      for (int line = 0; line < 4; ++line) __builtin_prefetch(reinterpret_cast<const uint8_t*>(blk[r]) + 1024 + 64 * line);
-      unpack_q6k_arm(blk[r], rows[r]);
+      const Block* blk = reinterpret_cast<const Block*>(a.row[r]) + b;
+      for (size_t line = 0; line < sizeof(Block); line += 64)
+        __builtin_prefetch(reinterpret_cast<const uint8_t*>(blk) + 1024 + line);
+      unpack(blk, rows[r]);
     }
-    const float32x4_t dw = halves_to_f32(blk[0]->d, blk[1]->d, blk[2]->d, blk[3]->d);
+    const float32x4_t dw = halves_to_f32(rows[0].d, rows[1].d, rows[2].d, rows[3].d);
+    const float32x4_t dmin = halves_to_f32(rows[0].dmin, rows[1].dmin, rows[2].dmin, rows[3].dmin);
     HB_UNROLL
     for (int t = 0; t < T; ++t) {
       const ActQ8_256* xb = reinterpret_cast<const ActQ8_256*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
@@ -352,6 +405,18 @@ void tile_q6k(const LaneArgs& a) {
       }
       const float32x4_t s = vcvtq_f32_s32(totals4(isum[0], isum[1], isum[2], isum[3]));
       acc[t] = vfmaq_f32(acc[t], s, vmulq_n_f32(dw, xb->d));
+      if constexpr (kHasMin) {
+        const int16x8_t bs_lo = vld1q_s16(xb->bsums), bs_hi = vld1q_s16(xb->bsums + 8);
+        int32x4_t mp[4];
+        HB_UNROLL
+        for (int r = 0; r < 4; ++r) {
+          int32x4_t m = vmull_s16(vget_low_s16(bs_lo), vget_low_s16(rows[r].mins_lo));
+          m = vmlal_high_s16(m, bs_lo, rows[r].mins_lo);
+          m = vmlal_s16(m, vget_low_s16(bs_hi), vget_low_s16(rows[r].mins_hi));
+          mp[r] = vmlal_high_s16(m, bs_hi, rows[r].mins_hi);
+        }
+        acc[t] = vfmsq_f32(acc[t], vcvtq_f32_s32(totals4(mp[0], mp[1], mp[2], mp[3])), vmulq_n_f32(dmin, xb->d));
+      }
     }
   }
   HB_UNROLL
@@ -366,6 +431,7 @@ struct KRowArm {
   int8_t q[256];
   int32_t sc[8];
   int16x8_t mins;
+  uint16_t d, dmin;  // fp16 bits
 };
 
 // 12 packed bytes -> 8 6-bit scales and 8 6-bit mins (GGUF k-quant scale layout).
@@ -391,6 +457,8 @@ inline void unpack_q4k_arm(const BlockQ4_K* blk, KRowArm& row) {
     }
   }
   k4_scales_arm(blk->scales, row);
+  row.d = blk->d;
+  row.dmin = blk->dmin;
 }
 
 inline void unpack_q5k_arm(const BlockQ5_K* blk, KRowArm& row) {
@@ -407,9 +475,27 @@ inline void unpack_q5k_arm(const BlockQ5_K* blk, KRowArm& row) {
     }
   }
   k4_scales_arm(blk->scales, row);
+  row.d = blk->d;
+  row.dmin = blk->dmin;
 }
 
-template <typename Block, void (*unpack)(const Block*, KRowArm&), int T>
+// IQ4_XS: 8 groups of 32 codebook values (signed) with signed 6-bit scales, no minimums.
+inline void unpack_iq4xs_arm(const BlockIQ4_XS* blk, KRowArm& row) {
+  const int8x16_t table = vld1q_s8(kIq4nlValues);
+  for (int g = 0; g < 8; ++g) {
+    uint8x16_t lo, hi;
+    nibbles32_arm(blk->qs + 16 * g, &lo, &hi);
+    vst1q_s8(row.q + 32 * g, vqtbl1q_s8(table, lo));
+    vst1q_s8(row.q + 32 * g + 16, vqtbl1q_s8(table, hi));
+    const int ls = ((blk->scales_l[g / 2] >> (4 * (g % 2))) & 15) | (((blk->scales_h >> (2 * g)) & 3) << 4);
+    row.sc[g] = ls - 32;
+  }
+  row.mins = vdupq_n_s16(0);
+  row.d = blk->d;
+  row.dmin = 0;
+}
+
+template <typename Block, void (*unpack)(const Block*, KRowArm&), bool kHasMin, int T>
 void tile_k(const LaneArgs& a) {
   float32x4_t acc[T];
   HB_UNROLL
@@ -425,8 +511,8 @@ void tile_k(const LaneArgs& a) {
         __builtin_prefetch(reinterpret_cast<const uint8_t*>(blk[r]) + 1024 + line);
       unpack(blk[r], rows[r]);
     }
-    const float32x4_t dw = halves_to_f32(blk[0]->d, blk[1]->d, blk[2]->d, blk[3]->d);
-    const float32x4_t dmin = halves_to_f32(blk[0]->dmin, blk[1]->dmin, blk[2]->dmin, blk[3]->dmin);
+    const float32x4_t dw = halves_to_f32(rows[0].d, rows[1].d, rows[2].d, rows[3].d);
+    const float32x4_t dmin = halves_to_f32(rows[0].dmin, rows[1].dmin, rows[2].dmin, rows[3].dmin);
     HB_UNROLL
     for (int t = 0; t < T; ++t) {
       const ActQ8_256* xb = reinterpret_cast<const ActQ8_256*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
@@ -441,15 +527,17 @@ void tile_k(const LaneArgs& a) {
           isum[r] = vmlaq_n_s32(isum[r], d, rows[r].sc[g]);
         }
       }
-      // Group sums of the activations (|sum| <= 32 * 127 fits int16), times each row's mins.
-      const int16x8_t gs = vpaddq_s16(vld1q_s16(xb->bsums), vld1q_s16(xb->bsums + 8));
-      int32x4_t mp[4];
-      HB_UNROLL
-      for (int r = 0; r < 4; ++r) mp[r] = vmlal_high_s16(vmull_s16(vget_low_s16(gs), vget_low_s16(rows[r].mins)), gs, rows[r].mins);
       const float32x4_t fi = vcvtq_f32_s32(totals4(isum[0], isum[1], isum[2], isum[3]));
-      const float32x4_t fm = vcvtq_f32_s32(totals4(mp[0], mp[1], mp[2], mp[3]));
       acc[t] = vfmaq_f32(acc[t], fi, vmulq_n_f32(dw, xb->d));
-      acc[t] = vfmsq_f32(acc[t], fm, vmulq_n_f32(dmin, xb->d));
+      if constexpr (kHasMin) {
+        // Group sums of the activations (|sum| <= 32 * 127 fits int16), times each row's mins.
+        const int16x8_t gs = vpaddq_s16(vld1q_s16(xb->bsums), vld1q_s16(xb->bsums + 8));
+        int32x4_t mp[4];
+        HB_UNROLL
+        for (int r = 0; r < 4; ++r)
+          mp[r] = vmlal_high_s16(vmull_s16(vget_low_s16(gs), vget_low_s16(rows[r].mins)), gs, rows[r].mins);
+        acc[t] = vfmsq_f32(acc[t], vcvtq_f32_s32(totals4(mp[0], mp[1], mp[2], mp[3])), vmulq_n_f32(dmin, xb->d));
+      }
     }
   }
   HB_UNROLL
@@ -602,6 +690,12 @@ TypeKernels with_ref_dequant(TypeKernels k) {
   return k;
 }
 
+#define HB_ARM_GEMMK(Block, unpack, has_min)                                                      \
+  gemm_lanes<tile_k<Block, unpack, has_min, 1>, tile_k<Block, unpack, has_min, 2>, tile_k<Block, unpack, has_min, 3>, \
+             tile_k<Block, unpack, has_min, 4>>
+#define HB_ARM_GEMMK16(Block, unpack, has_min)                                                            \
+  gemm_lanes<tile_k16<Block, unpack, has_min, 1>, tile_k16<Block, unpack, has_min, 2>,                    \
+             tile_k16<Block, unpack, has_min, 3>, tile_k16<Block, unpack, has_min, 4>>
 #define HB_ARM_GEMM32(Ops) gemm_lanes<tile32<Ops, 1>, tile32<Ops, 2>, tile32<Ops, 3>, tile32<Ops, 4>>
 
 const TypeKernels kArmQ4_0 = {GgmlType::Q4_0, ActFormat::Q8_32, quantize_act_q8_32_arm, HB_ARM_GEMM32(Q4_0Lanes), nullptr};
@@ -611,13 +705,17 @@ const TypeKernels kArmQ5_0 = {GgmlType::Q5_0, ActFormat::Q8_32, quantize_act_q8_
 const TypeKernels kArmQ5_1 = {GgmlType::Q5_1, ActFormat::Q8_32, quantize_act_q8_32_arm, HB_ARM_GEMM32(Q5_1Lanes), nullptr};
 const TypeKernels kArmIQ4_NL = {GgmlType::IQ4_NL, ActFormat::Q8_32, quantize_act_q8_32_arm, HB_ARM_GEMM32(IQ4_NLLanes), nullptr};
 const TypeKernels kArmQ6_K = {GgmlType::Q6_K, ActFormat::Q8_256, quantize_act_q8_256_arm,
-                              gemm_lanes<tile_q6k<1>, tile_q6k<2>, tile_q6k<3>, tile_q6k<4>>, nullptr};
-#define HB_ARM_GEMMK(Block, unpack) \
-  gemm_lanes<tile_k<Block, unpack, 1>, tile_k<Block, unpack, 2>, tile_k<Block, unpack, 3>, tile_k<Block, unpack, 4>>
-const TypeKernels kArmQ4_K = {GgmlType::Q4_K, ActFormat::Q8_256, quantize_act_q8_256_arm, HB_ARM_GEMMK(BlockQ4_K, unpack_q4k_arm),
+                              HB_ARM_GEMMK16(BlockQ6_K, unpack_q6k_arm, false), nullptr};
+const TypeKernels kArmQ4_K = {GgmlType::Q4_K, ActFormat::Q8_256, quantize_act_q8_256_arm, HB_ARM_GEMMK(BlockQ4_K, unpack_q4k_arm, true),
                               nullptr};
-const TypeKernels kArmQ5_K = {GgmlType::Q5_K, ActFormat::Q8_256, quantize_act_q8_256_arm, HB_ARM_GEMMK(BlockQ5_K, unpack_q5k_arm),
+const TypeKernels kArmQ5_K = {GgmlType::Q5_K, ActFormat::Q8_256, quantize_act_q8_256_arm, HB_ARM_GEMMK(BlockQ5_K, unpack_q5k_arm, true),
                               nullptr};
+const TypeKernels kArmIQ4_XS = {GgmlType::IQ4_XS, ActFormat::Q8_256, quantize_act_q8_256_arm,
+                                HB_ARM_GEMMK(BlockIQ4_XS, unpack_iq4xs_arm, false), nullptr};
+const TypeKernels kArmQ3_K = {GgmlType::Q3_K, ActFormat::Q8_256, quantize_act_q8_256_arm,
+                              HB_ARM_GEMMK16(BlockQ3_K, unpack_q3k_arm, false), nullptr};
+const TypeKernels kArmQ2_K = {GgmlType::Q2_K, ActFormat::Q8_256, quantize_act_q8_256_arm,
+                              HB_ARM_GEMMK16(BlockQ2_K, unpack_q2k_arm, true), nullptr};
 const TypeKernels kArmF32 = {GgmlType::F32, ActFormat::F32, quantize_act_f32_ref, gemm_float_arm<F32LoadArm>, nullptr};
 const TypeKernels kArmF16 = {GgmlType::F16, ActFormat::F32, quantize_act_f32_ref, gemm_float_arm<F16LoadArm>, nullptr};
 const TypeKernels kArmBF16 = {GgmlType::BF16, ActFormat::F32, quantize_act_f32_ref, gemm_float_arm<BF16LoadArm>, nullptr};

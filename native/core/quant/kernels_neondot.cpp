@@ -12,7 +12,8 @@ const TypeKernels* neondot_kernels(GgmlType t) {
   static const TypeKernels table[] = {with_ref_dequant(kArmQ4_0), with_ref_dequant(kArmQ8_0), with_ref_dequant(kArmQ6_K),
                                       with_ref_dequant(kArmQ4_K), with_ref_dequant(kArmQ5_K),
                                       with_ref_dequant(kArmQ4_1), with_ref_dequant(kArmQ5_0), with_ref_dequant(kArmQ5_1),
-                                      with_ref_dequant(kArmIQ4_NL)};
+                                      with_ref_dequant(kArmIQ4_NL), with_ref_dequant(kArmIQ4_XS), with_ref_dequant(kArmQ3_K),
+                                      with_ref_dequant(kArmQ2_K)};
   for (const TypeKernels& k : table)
     if (k.type == t) return &k;
   return nullptr;

@@ -360,6 +360,13 @@ TEST(kernels_dispatch) {
     if (k) CHECK(k->type == t);
     CHECK(kernels_for(t, Isa::Scalar) != nullptr);
   }
+  // Every type has a SIMD path wherever the active ISA is not the scalar one.
+  if (active_isa() != Isa::Scalar) {
+    for (GgmlType t : kAllTypes) {
+      if (kernels_for(t) == kernels_for(t, Isa::Scalar))
+        hbtest::report(__FILE__, __LINE__, std::string("no SIMD kernels for ") + ggml_type_name(t));
+    }
+  }
   CHECK(kernels_for(GgmlType::IQ2_XXS) == nullptr);
   CHECK(kernels_for(GgmlType::I32) == nullptr);
 }

@@ -441,19 +441,34 @@ template <int R, int T>
 using TileIQ4_NL = Tile32<IQ4_NLOps>::Of<R, T>;
 
 // ---------------------------------------------------------------------------------------------
-// Q6_K against ActQ8_256. Per row and super-block the 6-bit values are unpacked once (unsigned,
-// 0..63, element order) into a small buffer with per-chunk scale vectors; each token then does
-// 8 chunk dots of 32 bytes. The -32 offset is removed exactly with the activation group sums:
-// sum_g sc_g * 32 * bsum_g.
+// Super-block types with 16 groups of 16 (Q6_K, Q3_K, Q2_K) against ActQ8_256. Per row and
+// super-block the values are unpacked once (unsigned, element order) into a small buffer with
+// per-chunk scale vectors; each token then does 8 chunk dots of 32 bytes. All integer parts exact:
+//   isum = sum_g sc_g * (u . qx over g) - k * sum_g sc_g * bsum_g   (values u - k; Q6_K k = 32, Q3_K k = 4)
+//   msum = sum_g m_g * bsum_g                                        (Q2_K's minimums)
+// then acc = fma(float(isum), d * d_x, acc) and, for Q2_K, acc = fnmadd(float(msum), dmin * d_x, acc).
 
-struct Q6KRow {
+struct K16Row {
   alignas(32) uint8_t q[256];
-  __m256i sc[8];   // chunk c: int16 lanes 0-7 = scales[2c], lanes 8-15 = scales[2c+1]
+  __m256i sc[8];   // chunk c: int16 lanes 0-7 = scale[2c], lanes 8-15 = scale[2c+1]
   __m256i sc16;    // the 16 scales as int16
-  __m256 d;
+  __m256i mins16;  // the 16 minimums as int16 (Q2_K)
+  __m256 d, dmin;
 };
 
-inline void unpack_q6k(const BlockQ6_K* blk, Q6KRow& row) {
+// 16 int8 group scales -> the scale vectors of K16Row.
+inline void k16_scales(const __m128i s8, K16Row& row) {
+  row.sc16 = _mm256_cvtepi8_epi16(s8);
+  HB_UNROLL
+  for (int c = 0; c < 8; ++c) {
+    const __m128i pick = _mm_setr_epi8(2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c + 1, 2 * c + 1, 2 * c + 1,
+                                       2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1);
+    row.sc[c] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
+  }
+}
+
+// Q6_K: u = 6-bit value 0..63 (value - 32).
+inline void unpack_q6k(const BlockQ6_K* blk, K16Row& row) {
   const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
   for (int h = 0; h < 2; ++h) {
     const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->ql + 64 * h));
@@ -470,67 +485,118 @@ inline void unpack_q6k(const BlockQ6_K* blk, Q6KRow& row) {
     _mm256_store_si256(dst + 2, c2);
     _mm256_store_si256(dst + 3, c3);
   }
-  const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales));
-  row.sc16 = _mm256_cvtepi8_epi16(s8);
-  HB_UNROLL
-  for (int c = 0; c < 8; ++c) {
-    const __m128i pick = _mm_setr_epi8(2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c + 1, 2 * c + 1, 2 * c + 1,
-                                       2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1);
-    row.sc[c] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
-  }
+  k16_scales(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales)), row);
   row.d = half_to_f32x8(blk->d);
 }
 
-template <int R, int T>
-struct TileQ6_K {
-  // W (R, n) Q6_K rows @ Xq (T, n) ActQ8_256 -> Y (T, R)
-  static void run(const GemmArgs& a) {
-    __m256 acc[R][T];
+// Element e = 128h + 32j + l of Q2_K / Q3_K: 2 low bits at (qs[32h + l] >> 2j) & 3.
+inline __m256i two_bits(__m256i qv, int j) { return _mm256_and_si256(_mm256_srli_epi16(qv, 2 * j), _mm256_set1_epi8(3)); }
+
+// Q3_K: u = low 2 bits | hmask bit (4h + j) << 2, 0..7 (value - 4); 6-bit scales minus 32.
+inline void unpack_q3k(const BlockQ3_K* blk, K16Row& row) {
+  const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->hmask));
+  const __m256i four = _mm256_set1_epi8(4);
+  __m256i* dst = reinterpret_cast<__m256i*>(row.q);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs + 32 * h));
     HB_UNROLL
-    for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 4; ++j) {
+      const __m256i high = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hm, 4 * h + j), 2), four);
+      _mm256_store_si256(dst + 4 * h + j, _mm256_or_si256(two_bits(qv, j), high));
+    }
+  }
+  int8_t sc[16];
+  for (int g = 0; g < 16; ++g) {
+    const int lo = g < 8 ? (blk->scales[g] & 15) : (blk->scales[g - 8] >> 4);
+    const int hi = (blk->scales[8 + g % 4] >> (2 * (g / 4))) & 3;
+    sc[g] = static_cast<int8_t>((lo | (hi << 4)) - 32);
+  }
+  k16_scales(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)), row);
+  row.d = half_to_f32x8(blk->d);
+}
+
+// Q2_K: u = 2 bits 0..3; scales[g] = scale (low nibble) | minimum (high nibble).
+inline void unpack_q2k(const BlockQ2_K* blk, K16Row& row) {
+  __m256i* dst = reinterpret_cast<__m256i*>(row.q);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->qs + 32 * h));
+    HB_UNROLL
+    for (int j = 0; j < 4; ++j) _mm256_store_si256(dst + 4 * h + j, two_bits(qv, j));
+  }
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales));
+  const __m128i m4 = _mm_set1_epi8(15);
+  k16_scales(_mm_and_si128(packed, m4), row);
+  row.mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
+  row.d = half_to_f32x8(blk->d);
+  row.dmin = half_to_f32x8(blk->dmin);
+}
+
+template <typename Block, void (*unpack)(const Block*, K16Row&), int kOffsetShift, bool kHasMin>
+struct TileK16 {
+  template <int R, int T>
+  struct Of {
+    // W (R, n) rows @ Xq (T, n) ActQ8_256 -> Y (T, R)
+    static void run(const GemmArgs& a) {
+      __m256 acc[R][T];
       HB_UNROLL
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
-    Q6KRow rows[R];
-    const int64_t nsb = a.n / 256;
-    for (int64_t b = 0; b < nsb; ++b) {
-      HB_UNROLL
-      for (int r = 0; r < R; ++r) {
-        const BlockQ6_K* blk = reinterpret_cast<const BlockQ6_K*>(a.w + static_cast<size_t>(r) * a.w_stride) + b;
-        for (int line = 0; line < 4; ++line) prefetch_ahead(reinterpret_cast<const uint8_t*>(blk) + 64 * line, a.prefetch);
-        unpack_q6k(blk, rows[r]);
-      }
-      HB_UNROLL
-      for (int t = 0; t < T; ++t) {
-        const ActQ8_256* xb = reinterpret_cast<const ActQ8_256*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
-        __m256i isum[R];
+      for (int r = 0; r < R; ++r)
         HB_UNROLL
-        for (int r = 0; r < R; ++r) isum[r] = _mm256_setzero_si256();
-        HB_UNROLL
-        for (int c = 0; c < 8; ++c) {
-          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs + 32 * c));
-          HB_UNROLL
-          for (int r = 0; r < R; ++r) {
-            const __m256i qv = _mm256_load_si256(reinterpret_cast<const __m256i*>(rows[r].q + 32 * c));
-            // q <= 63: pair sums <= 2 * 63 * 127, no int16 saturation.
-            isum[r] = dot_i16_acc(isum[r], _mm256_maddubs_epi16(qv, xv), rows[r].sc[c]);
-          }
-        }
-        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->bsums));
-        const __m256 dx = _mm256_broadcast_ss(&xb->d);
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+      K16Row rows[R];
+      const int64_t nsb = a.n / 256;
+      for (int64_t b = 0; b < nsb; ++b) {
         HB_UNROLL
         for (int r = 0; r < R; ++r) {
-          const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(rows[r].sc16, bs), 5);  // 32 * sc * bsum
-          const __m256 s = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[r], off));
-          acc[r][t] = _mm256_fmadd_ps(s, _mm256_mul_ps(rows[r].d, dx), acc[r][t]);
+          const Block* blk = reinterpret_cast<const Block*>(a.w + static_cast<size_t>(r) * a.w_stride) + b;
+          for (size_t line = 0; line < sizeof(Block); line += 64)
+            prefetch_ahead(reinterpret_cast<const uint8_t*>(blk) + line, a.prefetch);
+          unpack(blk, rows[r]);
+        }
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+          const ActQ8_256* xb = reinterpret_cast<const ActQ8_256*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
+          __m256i isum[R];
+          HB_UNROLL
+          for (int r = 0; r < R; ++r) isum[r] = _mm256_setzero_si256();
+          HB_UNROLL
+          for (int c = 0; c < 8; ++c) {
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs + 32 * c));
+            HB_UNROLL
+            for (int r = 0; r < R; ++r) {
+              const __m256i qv = _mm256_load_si256(reinterpret_cast<const __m256i*>(rows[r].q + 32 * c));
+              // u <= 63: pair sums <= 2 * 63 * 127, no int16 saturation.
+              isum[r] = dot_i16_acc(isum[r], _mm256_maddubs_epi16(qv, xv), rows[r].sc[c]);
+            }
+          }
+          const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->bsums));
+          const __m256 dx = _mm256_broadcast_ss(&xb->d);
+          HB_UNROLL
+          for (int r = 0; r < R; ++r) {
+            __m256i is = isum[r];
+            if constexpr (kOffsetShift >= 0)  // k * sum_g sc_g * bsum_g
+              is = _mm256_sub_epi32(is, _mm256_slli_epi32(_mm256_madd_epi16(rows[r].sc16, bs), kOffsetShift));
+            acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(rows[r].d, dx), acc[r][t]);
+            if constexpr (kHasMin) {
+              const __m256 msum = _mm256_cvtepi32_ps(_mm256_madd_epi16(rows[r].mins16, bs));
+              acc[r][t] = _mm256_fnmadd_ps(msum, _mm256_mul_ps(rows[r].dmin, dx), acc[r][t]);
+            }
+          }
         }
       }
-    }
-    HB_UNROLL
-    for (int t = 0; t < T; ++t)
       HB_UNROLL
-      for (int r = 0; r < R; ++r) a.y[static_cast<size_t>(t) * a.y_stride + static_cast<size_t>(r)] = hsum8(acc[r][t]);
-  }
+      for (int t = 0; t < T; ++t)
+        HB_UNROLL
+        for (int r = 0; r < R; ++r) a.y[static_cast<size_t>(t) * a.y_stride + static_cast<size_t>(r)] = hsum8(acc[r][t]);
+    }
+  };
 };
+
+template <int R, int T>
+using TileQ6_K = TileK16<BlockQ6_K, unpack_q6k, 5, false>::Of<R, T>;
+template <int R, int T>
+using TileQ3_K = TileK16<BlockQ3_K, unpack_q3k, 2, false>::Of<R, T>;
+template <int R, int T>
+using TileQ2_K = TileK16<BlockQ2_K, unpack_q2k, -1, true>::Of<R, T>;
 
 // ---------------------------------------------------------------------------------------------
 // Q4_K / Q5_K against ActQ8_256: 8 groups of 32 unsigned values (0..15 / 0..31), each with a 6-bit
@@ -656,6 +722,81 @@ template <int R, int T>
 using TileQ4_K = TileK<BlockQ4_K, unpack_q4k>::Of<R, T>;
 template <int R, int T>
 using TileQ5_K = TileK<BlockQ5_K, unpack_q5k>::Of<R, T>;
+
+// ---------------------------------------------------------------------------------------------
+// IQ4_XS against ActQ8_256: 8 groups of 32 codebook values (signed) with signed 6-bit scales.
+// Signed x signed via |w| * (x with w's sign); isum = sum_g sc_g * (w . qx over g), exact;
+// acc = fma(float(isum), d * d_x, acc).
+
+struct IQ4XSRow {
+  alignas(32) int8_t q[256];    // codebook values
+  alignas(32) uint8_t qa[256];  // their magnitudes
+  __m256i sc[8];                // group g's scale (ls - 32) in all 16 int16 lanes
+  __m256 d;
+};
+
+inline void unpack_iq4xs(const BlockIQ4_XS* blk, IQ4XSRow& row) {
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  HB_UNROLL
+  for (int g = 0; g < 8; ++g) {
+    const __m256i v = _mm256_shuffle_epi8(table, nibbles32(blk->qs + 16 * g));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(row.q + 32 * g), v);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(row.qa + 32 * g), _mm256_abs_epi8(v));
+    const int lo = (blk->scales_l[g / 2] >> (4 * (g % 2))) & 15;
+    const int hi = (blk->scales_h >> (2 * g)) & 3;
+    row.sc[g] = _mm256_set1_epi16(static_cast<short>((lo | (hi << 4)) - 32));
+  }
+  row.d = half_to_f32x8(blk->d);
+}
+
+template <int R, int T>
+struct TileIQ4_XS {
+  // W (R, n) IQ4_XS rows @ Xq (T, n) ActQ8_256 -> Y (T, R)
+  static void run(const GemmArgs& a) {
+    __m256 acc[R][T];
+    HB_UNROLL
+    for (int r = 0; r < R; ++r)
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    IQ4XSRow rows[R];
+    const int64_t nsb = a.n / 256;
+    for (int64_t b = 0; b < nsb; ++b) {
+      HB_UNROLL
+      for (int r = 0; r < R; ++r) {
+        const BlockIQ4_XS* blk = reinterpret_cast<const BlockIQ4_XS*>(a.w + static_cast<size_t>(r) * a.w_stride) + b;
+        for (size_t line = 0; line < sizeof(BlockIQ4_XS); line += 64)
+          prefetch_ahead(reinterpret_cast<const uint8_t*>(blk) + line, a.prefetch);
+        unpack_iq4xs(blk, rows[r]);
+      }
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) {
+        const ActQ8_256* xb = reinterpret_cast<const ActQ8_256*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
+        __m256i isum[R];
+        HB_UNROLL
+        for (int r = 0; r < R; ++r) isum[r] = _mm256_setzero_si256();
+        HB_UNROLL
+        for (int g = 0; g < 8; ++g) {
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb->qs + 32 * g));
+          HB_UNROLL
+          for (int r = 0; r < R; ++r) {
+            const __m256i qv = _mm256_load_si256(reinterpret_cast<const __m256i*>(rows[r].q + 32 * g));
+            const __m256i qa = _mm256_load_si256(reinterpret_cast<const __m256i*>(rows[r].qa + 32 * g));
+            // |w| <= 127, |x| <= 127: pair sums <= 2 * 127 * 127, no int16 saturation.
+            isum[r] = dot_i16_acc(isum[r], _mm256_maddubs_epi16(qa, _mm256_sign_epi8(xv, qv)), rows[r].sc[g]);
+          }
+        }
+        const __m256 dx = _mm256_broadcast_ss(&xb->d);
+        HB_UNROLL
+        for (int r = 0; r < R; ++r)
+          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(rows[r].d, dx), acc[r][t]);
+      }
+    }
+    HB_UNROLL
+    for (int t = 0; t < T; ++t)
+      HB_UNROLL
+      for (int r = 0; r < R; ++r) a.y[static_cast<size_t>(t) * a.y_stride + static_cast<size_t>(r)] = hsum8(acc[r][t]);
+  }
+};
 
 // ---------------------------------------------------------------------------------------------
 // Float weights (F32, F16, BF16) against F32 activations.
