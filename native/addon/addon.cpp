@@ -134,8 +134,14 @@ std::shared_ptr<std::atomic<bool>> OptionalAbort(const Napi::CallbackInfo& info,
 // ---------------------------------------------------------------------------------------------
 // ModelHandle
 
+struct StepRequest;
+
 struct ModelState {
   std::unique_ptr<hb::Model> model;
+  // Single-token generation steps waiting to be evaluated; concurrent generations on this model
+  // are evaluated together (Context::decode_batch reads each weight once for all of them).
+  std::mutex step_mu;
+  std::vector<std::shared_ptr<StepRequest>> pending_steps;
 };
 
 class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
@@ -393,6 +399,85 @@ struct ContextState {
   std::unique_ptr<hb::Context> ctx;
   std::atomic<bool> busy{false};
   std::vector<float> logits;
+};
+
+// One generation step of one context: evaluate one token, sample the next.
+struct StepRequest {
+  std::shared_ptr<ContextState> st;
+  int32_t token = 0;
+  std::shared_ptr<hb::Sampler> sampler;
+  std::shared_ptr<std::atomic<bool>> abort;
+  Napi::Promise::Deferred deferred;
+  int32_t next = -1;
+  WorkerError err;
+  explicit StepRequest(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+// Takes every pending step of a model when it runs and evaluates them in one batch. Each Step()
+// queues one of these; a worker that finds the queue already emptied by another does nothing.
+class BatchStepWorker : public Napi::AsyncWorker {
+ public:
+  BatchStepWorker(Napi::Env env, std::shared_ptr<ModelState> model) : Napi::AsyncWorker(env), model_(std::move(model)) {}
+
+  void Execute() override {
+    {
+      std::lock_guard<std::mutex> lock(model_->step_mu);
+      taken_.swap(model_->pending_steps);
+    }
+    std::vector<StepRequest*> run;
+    for (auto& r : taken_) {
+      if (r->abort->load()) r->err.Run([] { hb::fail("ABORTED", "The generation was aborted"); });
+      else run.push_back(r.get());
+    }
+    if (run.size() > 1) {
+      std::vector<hb::Context*> ctxs;
+      std::vector<int32_t> tokens;
+      for (StepRequest* r : run) {
+        ctxs.push_back(r->st->ctx.get());
+        tokens.push_back(r->token);
+      }
+      WorkerError batch_err;
+      batch_err.Run([&] {
+        hb::Context::decode_batch(ctxs.data(), tokens.data(), static_cast<int64_t>(run.size()), logits_);
+      });
+      if (!batch_err.set) {
+        const size_t n_vocab = logits_.size() / run.size();
+        for (size_t i = 0; i < run.size(); i++) {
+          StepRequest* r = run[i];
+          r->err.Run([&] {
+            r->next = r->sampler->sample(logits_.data() + i * n_vocab, static_cast<int32_t>(n_vocab));
+            r->sampler->accept(r->next);
+          });
+        }
+        return;
+      }
+      // All or nothing failed (e.g. one context is full): evaluate one by one so each step gets
+      // its own result or error.
+    }
+    for (StepRequest* r : run) {
+      r->err.Run([&] {
+        r->st->ctx->decode(&r->token, 1, false, r->st->logits, r->abort.get());
+        const int32_t n_vocab = static_cast<int32_t>(r->st->logits.size());
+        r->next = r->sampler->sample(r->st->logits.data(), n_vocab);
+        r->sampler->accept(r->next);
+      });
+    }
+  }
+  void OnOK() override { Settle(); }
+  void OnError(const Napi::Error&) override { Settle(); }
+
+ private:
+  void Settle() {
+    Napi::Env env = Env();
+    for (auto& r : taken_) {
+      r->st->busy.store(false);
+      if (r->err.set) r->deferred.Reject(MakeError(env, r->err.code, r->err.message).Value());
+      else r->deferred.Resolve(Napi::Number::New(env, r->next));
+    }
+  }
+  std::shared_ptr<ModelState> model_;
+  std::vector<std::shared_ptr<StepRequest>> taken_;
+  std::vector<float> logits_;
 };
 
 class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
@@ -698,6 +783,21 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
     int64_t top_k = -1;
     if (info.Length() > 3 && !info[3].IsUndefined()) top_k = ArgInt(info, 3, "topLogprobs", 0, 1 << 20);
     Acquire(env);
+    if (tokens.size() == 1 && top_k < 0) {
+      // A plain decode step: join (or start) this model's batch of concurrent steps.
+      auto req = std::make_shared<StepRequest>(env);
+      req->st = state_;
+      req->token = tokens[0];
+      req->sampler = std::move(sampler);
+      req->abort = abort;
+      Napi::Promise p = req->deferred.Promise();
+      {
+        std::lock_guard<std::mutex> lock(state_->model->step_mu);
+        state_->model->pending_steps.push_back(std::move(req));
+      }
+      (new BatchStepWorker(env, state_->model))->Queue();
+      return p;
+    }
     auto* w = new DecodeWorker(env, state_, std::move(tokens), top_k >= 0 ? DecodeResult::TokenProbs : DecodeResult::Token,
                                false, abort);
     w->sampler = std::move(sampler);
