@@ -114,3 +114,27 @@ describe('tokenizeStream', () => {
     await expect(concatStream(model.tokenizeStream(asAsync([1 as never])))).rejects.toThrow(/string chunks/);
   });
 });
+
+describe('special tokens', () => {
+  it('parseSpecial, BOS/EOS rules, end of generation and renderSpecial (Llama 3 vocabulary)', async () => {
+    await using model = await load(join(dir, 'ggml-vocab-llama-bpe.gguf'), { vocabOnly: true });
+    const t = model.info.tokenizer;
+    const text = '<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>';
+    const parsed = model.tokenize(text, { addSpecial: false, parseSpecial: true });
+    const eot = parsed[parsed.length - 1];
+    expect(model.detokenize([eot], { renderSpecial: true })).toBe('<|eot_id|>');
+    expect(model.detokenize([eot])).toBe(''); // control tokens are not rendered by default
+    expect(model.isEndOfGeneration(eot)).toBe(true);
+    expect(model.isEndOfGeneration(t.eos)).toBe(true);
+    expect(model.isEndOfGeneration(parsed[0])).toBe(false);
+    expect(model.detokenize(parsed, { renderSpecial: true })).toBe(text);
+    // Without parseSpecial the same text is ordinary text: many tokens, none of them EOT.
+    const plain = model.tokenize(text, { addSpecial: false });
+    expect(plain.length).toBeGreaterThan(parsed.length);
+    expect(Array.from(plain)).not.toContain(eot);
+    // addSpecial adds BOS (Llama 3 adds BOS, not EOS).
+    expect(t.addBos).toBe(true);
+    expect(model.tokenize('Hi')[0]).toBe(t.bos);
+    expect(model.tokenize('Hi', { addSpecial: false })[0]).not.toBe(t.bos);
+  });
+});
