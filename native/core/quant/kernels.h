@@ -41,7 +41,7 @@ struct ActQ8_32 {
 static_assert(sizeof(ActQ8_32) == 40, "ActQ8_32 layout");
 
 // x[i] ~= d * qs[i]; bsums[j] = sum(qs[16j .. 16j+15]) (k-quant minimums).
-// Values are llama.cpp's block_q8_K: qs = round(-127 / m * x), d = m / -127 (m: the first element of
+// Values are llama.cpp's block_q8_K: qs = round(-127 / m * x), d = 1 / (-127 / m) (m: the first element of
 // largest magnitude, so d may be negative).
 struct ActQ8_256 {
   float d;
