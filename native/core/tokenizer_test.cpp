@@ -1,6 +1,7 @@
 // Tokenizer tests: llama.cpp's own vocabulary test cases (ids must match exactly), the
 // stories260K reference prompts, special tokens, BOS/EOS, EOG, pieces, bad input, and the
 // pre-tokenizer regex engine checked against std::regex driven the way llama.cpp drives it.
+#include <chrono>
 #include <codecvt>
 #include <cstring>
 #include <fstream>
@@ -286,34 +287,52 @@ TEST(tok_utf8_decode_matches_llama_cpp) {
 // every pre-tokenizer; and the fast splitters (what PreTokenizer runs) against the same oracle.
 TEST(tok_regex_engine_matches_std_regex) {
   std::mt19937 rng(12345);
-  for (const std::string& re : all_pre_regexes()) {
-    if (re == "\\p{Han}+" || re == "\\p{AFMoE_digits}") continue;  // llama.cpp's hand-written splitters
-    hb::unicode::PreTokenizer pre({re});
-    int bad_generic = 0, bad_fast = 0;
-    for (int it = 0; it < 150; ++it) {
-      const std::vector<uint32_t> cp = random_text(rng, 24);
-      const std::vector<uint32_t> want = oracle_split(re, cp);
-      const std::vector<uint32_t> generic = hb::unicode::split_generic_for_test(re, cp.data(), cp.size());
-      std::vector<uint32_t> fast;
-      pre.split(cp.data(), cp.size(), fast);
-      bad_generic += generic != want;
-      bad_fast += fast != want;
+  for (const bool memo : {false, true}) {  // also with the backtracking memo on from the start
+    hb::unicode::set_regex_memo_always_for_test(memo);
+    for (const std::string& re : all_pre_regexes()) {
+      if (re == "\\p{Han}+" || re == "\\p{AFMoE_digits}") continue;  // llama.cpp's hand-written splitters
+      hb::unicode::PreTokenizer pre({re});
+      int bad_generic = 0, bad_fast = 0;
+      for (int it = 0; it < 100; ++it) {
+        const std::vector<uint32_t> cp = random_text(rng, it % 4 == 0 ? 80 : 24);
+        const std::vector<uint32_t> want = oracle_split(re, cp);
+        const std::vector<uint32_t> generic = hb::unicode::split_generic_for_test(re, cp.data(), cp.size());
+        std::vector<uint32_t> fast;
+        pre.split(cp.data(), cp.size(), fast);
+        bad_generic += generic != want;
+        bad_fast += fast != want;
+      }
+      if (bad_generic) hbtest::report(__FILE__, __LINE__, "generic engine differs from std::regex for " + re);
+      if (bad_fast) hbtest::report(__FILE__, __LINE__, "pre-tokenizer differs from std::regex for " + re);
     }
-    if (bad_generic) hbtest::report(__FILE__, __LINE__, "generic engine differs from std::regex for " + re);
-    if (bad_fast) hbtest::report(__FILE__, __LINE__, "pre-tokenizer differs from std::regex for " + re);
   }
+  hb::unicode::set_regex_memo_always_for_test(false);
 }
 
 TEST(tok_regex_pathological_input_is_fast) {
-  // "\s+$" (deepseek-llm) over a long run of spaces backtracks quadratically in a plain
-  // backtracker (and in std::regex); the engine's memo keeps it linear.
-  std::vector<uint32_t> cp(200000, ' ');
-  cp.push_back('x');
-  const std::vector<uint32_t> got = hb::unicode::split_generic_for_test("\\s+$", cp.data(), cp.size());
-  CHECK_EQ(got.size(), 1u);
-  std::vector<uint32_t> cp2(100000, ' ');
-  const std::vector<uint32_t> got2 = hb::unicode::split_generic_for_test("\\s+$", cp2.data(), cp2.size());
-  CHECK_EQ(got2.size(), 1u);
+  // Inputs that make a plain backtracker (and llama.cpp's std::regex) quadratic: \s+$ or
+  // \s*[\r\n]+ over long runs of spaces, superbpe's (?=(\d{3})+(?!\d)) and tiny_aya's lookahead
+  // over long numbers. The engine's memo keeps them linear; each must finish quickly.
+  struct Case {
+    const char* pre;
+    uint32_t symbol;
+  };
+  for (const Case& c : {Case{"deepseek-llm", ' '}, Case{"jais-2", ' '}, Case{"superbpe", '7'}, Case{"tiny_aya", '5'},
+                        Case{"gpt-4o", ' '}, Case{"exaone-moe", 'a'}}) {
+    std::vector<uint32_t> cp(200000, c.symbol);
+    cp.push_back('x');
+    hb::unicode::PreTokenizer pre(hb::bpe_pre_regexes(c.pre));
+    std::vector<uint32_t> lengths;
+    const auto t0 = std::chrono::steady_clock::now();
+    pre.split(cp.data(), cp.size(), lengths);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    size_t total = 0;
+    for (uint32_t l : lengths) total += l;
+    CHECK_EQ(total, cp.size());
+    if (s > 5.0) hbtest::report(__FILE__, __LINE__, std::string(c.pre) + " took " + std::to_string(s) + " s on a pathological input");
+  }
+  std::vector<uint32_t> sp(100000, ' ');
+  CHECK_EQ(hb::unicode::split_generic_for_test("\\s+$", sp.data(), sp.size()).size(), 1u);
 }
 
 // ---- llama.cpp's vocabulary fixtures -------------------------------------------------------

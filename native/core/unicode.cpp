@@ -610,6 +610,8 @@ void PreTokenizer::split(const uint32_t* cpts, size_t n, std::vector<uint32_t>& 
   lengths.swap(cur);
 }
 
+void set_regex_memo_always_for_test(bool on) { detail::g_memo_always = on; }
+
 std::vector<uint32_t> split_generic_for_test(const std::string& regex, const uint32_t* cpts, size_t n) {
   SplitText text;
   text.cpts = cpts;

@@ -90,6 +90,8 @@ class PreTokenizer {
 // Exposed for tests: runs a single regex with the generic engine, the way llama.cpp's std::regex
 // fallback would (collapsed category text when the regex uses \p{..}, codepoints otherwise).
 std::vector<uint32_t> split_generic_for_test(const std::string& regex, const uint32_t* cpts, size_t n);
+// Tests only: make the regex engine use its backtracking memo from the start.
+void set_regex_memo_always_for_test(bool on);
 
 }  // namespace unicode
 }  // namespace hb

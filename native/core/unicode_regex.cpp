@@ -550,6 +550,8 @@ class Compiler {
 
 // ---- matcher -------------------------------------------------------------------------------
 
+bool g_memo_always = false;
+
 namespace {
 
 struct Frame {
@@ -571,24 +573,32 @@ class Matcher {
  public:
   Matcher(const Regex& re, const std::vector<CharClass>& classes, const uint32_t* sym, size_t n)
       : re_(re), classes_(classes), sym_(sym), n_(n) {
-    stacks_.resize(re.progs_.size() + 1);  // lookahead nesting never exceeds the program count
+    // lookahead nesting never exceeds the program count: sized up front, never reallocated
+    stacks_.resize(re.progs_.size() + 1);
+    path_.resize(re.progs_.size() + 1);
+  }
+
+  // Starts a new fragment [b, e): the memo (if any) belongs to one fragment.
+  void begin_fragment(size_t b, size_t e) {
+    frag_base_ = b;
+    frag_span_ = e - b + 1;
+    frag_steps_ = steps_;
+    memo_on_ = false;
   }
 
   // regex_search over [from, end): the leftmost start with a match (only `from` if continuous).
   bool search(size_t from, size_t end, RunFlags fl, bool continuous, size_t* ms, size_t* me) {
-    const uint64_t budget_start = steps_;
-    bool memo_on = false;
     for (size_t p = from;; ++p) {
       RunFlags f = fl;
       if (p > from) f.prev_avail = true;  // libstdc++ sets it after the first attempt
-      // Heavy backtracking (e.g. \s+$ over a long run of spaces): restart with the memo, which
-      // is valid across attempts when no assertion depends on where the attempt began.
-      if (!memo_on && !re_.begin_dependent_ && steps_ - budget_start > 64 * (end - from + 16)) {
-        memo_on = enable_memo(from, end);
-        if (memo_on) p = from, f = fl;
+      // Heavy backtracking in this fragment (\s+$ or \s*[\r\n]+ over a long run of spaces,
+      // superbpe's lookahead over a long number, ...): switch on the memo of failed states,
+      // which makes the rest linear, and restart this search.
+      if (!memo_on_ && (g_memo_always || steps_ - frag_steps_ > 64 * (frag_span_ + 16))) {
+        memo_on_ = enable_memo();
+        if (memo_on_) p = from, f = fl;
       }
-      if (continuous && memo_on) clear_memo();
-      if (run(0, p, end, p, f, me, memo_on)) {
+      if (run(0, p, end, p, f, me)) {
         *ms = p;
         return true;
       }
@@ -602,37 +612,39 @@ class Matcher {
   const uint32_t* sym_;
   size_t n_;
   uint64_t steps_ = 0;
-  std::vector<std::vector<Frame>> stacks_;  // one per lookahead depth (sized up front: no reallocation)
+  std::vector<std::vector<Frame>> stacks_;  // one per lookahead depth
   size_t depth_ = 0;
-  // memo: visited (branch instruction, position) of the main program, positions from memo_base_
-  std::vector<uint64_t> memo_;
-  size_t memo_base_ = 0, memo_span_ = 0;
+  // The memo: per program and per match_not_null setting, one bit per (branch instruction,
+  // position) explored without success, for the current fragment. Only states away from the
+  // executor's start position are recorded: nothing there depends on where the attempt began
+  // (\b, ^ and match_prev_avail only look at that position), so a failure holds for every later
+  // attempt and search in the fragment. States on the path of a successful run are unmarked
+  // again; for lookahead bodies (where only success matters) they are remembered as successes.
+  std::vector<std::vector<uint64_t>> memo_[2];
+  std::vector<std::vector<uint64_t>> succ_[2];  // lookahead programs: states known to lead to success
+  struct PathEntry {
+    size_t bit;
+    size_t height;  // backtrack stack height when the state was entered
+  };
+  std::vector<std::vector<PathEntry>> path_;  // per depth: explored states still on the current path
+  size_t frag_base_ = 0, frag_span_ = 0;
+  uint64_t frag_steps_ = 0;
+  bool memo_on_ = false;
 
-  bool enable_memo(size_t from, size_t end) {
-    const Program& p = *re_.progs_[0];
-    const size_t span = end - from + 1;
-    const size_t bits = span * static_cast<size_t>(p.n_branch);
-    if (bits == 0 || bits > (size_t(1) << 31)) return false;
-    memo_base_ = from;
-    memo_span_ = span;
-    memo_.assign((bits + 63) / 64, 0);
+  bool enable_memo() {
+    size_t total = 0;
+    for (const auto& p : re_.progs_) total += 2 * frag_span_ * static_cast<size_t>(p->n_branch);
+    if (total == 0 || total > (size_t(1) << 28)) return false;
+    for (int k = 0; k < 2; ++k) {
+      memo_[k].resize(re_.progs_.size());
+      succ_[k].resize(re_.progs_.size());
+      for (size_t pi = 0; pi < re_.progs_.size(); ++pi) {
+        const size_t words = (frag_span_ * static_cast<size_t>(re_.progs_[pi]->n_branch) + 63) / 64;
+        memo_[k][pi].assign(words, 0);
+        succ_[k][pi].assign(pi == 0 ? 0 : words, 0);
+      }
+    }
     return true;
-  }
-  void clear_memo() { std::fill(memo_.begin(), memo_.end(), 0); }
-  size_t memo_bit(const Program& prog, int32_t pc, size_t pos) const {
-    return static_cast<size_t>(prog.memo_slot[static_cast<size_t>(pc)]) * memo_span_ + (pos - memo_base_);
-  }
-  bool is_set(const Program& prog, int32_t pc, size_t pos) const {
-    const size_t bit = memo_bit(prog, pc, pos);
-    return (memo_[bit >> 6] >> (bit & 63)) & 1;
-  }
-  // Marks (pc, pos) visited; returns whether it already was.
-  bool test_and_set(const Program& prog, int32_t pc, size_t pos) {
-    const size_t bit = memo_bit(prog, pc, pos);
-    const uint64_t m = 1ull << (bit & 63);
-    const bool was = (memo_[bit >> 6] & m) != 0;
-    memo_[bit >> 6] |= m;
-    return was;
   }
 
   bool cls_match(int32_t k, uint32_t s) const {
@@ -652,24 +664,63 @@ class Matcher {
   }
 
   // One executor: program `pi` anchored at `start` (its _M_begin is `begin`).
-  bool run(size_t pi, size_t start, size_t end, size_t begin, RunFlags fl, size_t* match_end, bool memo) {
+  bool run(size_t pi, size_t start, size_t end, size_t begin, RunFlags fl, size_t* match_end) {
     const Program& prog = *re_.progs_[pi];
     std::vector<Frame>& stack = stacks_[depth_];
-    const size_t stack_base = stack.size();
-    int32_t pc = 0;
-    size_t pos = start;
+    std::vector<PathEntry>& path = path_[depth_];
+    const bool memo = memo_on_;
+    std::vector<uint64_t>* bits_p = memo ? &memo_[fl.not_null ? 1 : 0][pi] : nullptr;
+    std::vector<uint64_t>* succ_p = memo && pi != 0 ? &succ_[fl.not_null ? 1 : 0][pi] : nullptr;
+    const size_t stack_base = stack.size(), path_base = path.size();
+    auto bit_of = [&](int32_t pc, size_t x) {
+      return static_cast<size_t>(prog.memo_slot[static_cast<size_t>(pc)]) * frag_span_ + (x - frag_base_);
+    };
+    auto test = [](const std::vector<uint64_t>* v, size_t bit) { return v && (((*v)[bit >> 6] >> (bit & 63)) & 1) != 0; };
+    enum Seen { kFresh, kFailed, kSucceeded };
+    auto seen = [&](int32_t pc, size_t x) {
+      if (!memo || x == begin) return kFresh;
+      const size_t bit = bit_of(pc, x);
+      return test(succ_p, bit) ? kSucceeded : test(bits_p, bit) ? kFailed : kFresh;
+    };
+    // Enters state (pc, x): marks it explored and puts it on the path.
+    auto enter = [&](int32_t pc, size_t x) {
+      if (!memo || x == begin) return;
+      const size_t bit = bit_of(pc, x);
+      (*bits_p)[bit >> 6] |= 1ull << (bit & 63);
+      path.push_back({bit, stack.size()});
+    };
+    // Backtracking to stack height h leaves the states entered above it.
+    auto unwind_path = [&](size_t h) {
+      while (path.size() > path_base && path.back().height > h) path.pop_back();
+    };
     auto finish = [&](bool r) {
+      if (r && memo) {
+        for (size_t k = path_base; k < path.size(); ++k) {
+          const size_t bit = path[k].bit;
+          (*bits_p)[bit >> 6] &= ~(1ull << (bit & 63));
+          if (succ_p) (*succ_p)[bit >> 6] |= 1ull << (bit & 63);
+        }
+      }
+      path.resize(path_base);
       stack.resize(stack_base);
       return r;
     };
+    int32_t pc = 0;
+    size_t pos = start;
     while (true) {
       if (++steps_ > kStepCap) {
         fail("TOKENIZER_LIMIT", "Expected text the pre-tokenizer can split in bounded time but received input that makes its regex backtrack without end");
       }
       const Inst& in = prog.code[static_cast<size_t>(pc)];
       bool ok = true;
-      if (memo && in.op != kOpRepeatClass && prog.memo_slot[static_cast<size_t>(pc)] >= 0) {
-        if (test_and_set(prog, pc, pos)) ok = false;
+      if (in.op == kOpSplit) {
+        const Seen sn = seen(pc, pos);
+        if (sn == kSucceeded) return finish(true);  // lookahead bodies only: known to succeed
+        if (sn == kFailed) {
+          ok = false;
+        } else {
+          enter(pc, pos);
+        }
       }
       if (ok) {
         switch (in.op) {
@@ -683,36 +734,45 @@ class Matcher {
             break;
           case kOpRepeatClass: {
             if (in.flag) {  // greedy: take as many as possible, give back on failure
-              // With the memo, the loop's states are its positions after >= min iterations (for
-              // unbounded loops): stop before the first one already explored (it failed), and
-              // mark each as its exit is tried (deepest first, so everything beyond has failed).
+              // With the memo, an unbounded loop's states are its positions after >= min
+              // iterations: stop before the first one already explored (everything from there
+              // failed), and record each as its exit is tried (deepest first).
               const bool loop_memo = memo && in.max == kInf;
               uint32_t cnt = 0;
+              bool known_success = false;
               while (cnt < in.max && pos + cnt < end) {
-                if (loop_memo && cnt >= in.min && is_set(prog, pc, pos + cnt)) {
-                  if (cnt == in.min) {
-                    ok = false;
+                if (loop_memo && cnt >= in.min) {
+                  const Seen sn = seen(pc, pos + cnt);
+                  if (sn == kSucceeded) {
+                    known_success = true;
                     break;
                   }
-                  --cnt;
-                  break;
+                  if (sn == kFailed) {
+                    if (cnt == in.min) ok = false;
+                    --cnt;
+                    break;
+                  }
                 }
                 if (!cls_match(in.a, sym_[pos + cnt])) break;
                 ++cnt;
               }
               steps_ += cnt;
+              if (known_success) return finish(true);
               if (!ok || cnt < in.min) {
                 ok = false;
                 break;
               }
-              if (loop_memo && test_and_set(prog, pc, pos + cnt)) {
-                // only when the scan ended at the end of input / a non-member on a visited state
-                if (cnt == in.min) {
-                  ok = false;
-                  break;
+              if (loop_memo) {  // the state where the scan ended
+                const Seen sn = seen(pc, pos + cnt);
+                if (sn == kSucceeded) return finish(true);
+                if (sn == kFailed) {
+                  if (cnt == in.min) {
+                    ok = false;
+                    break;
+                  }
+                  --cnt;
                 }
-                --cnt;
-                (void)test_and_set(prog, pc, pos + cnt);
+                enter(pc, pos + cnt);
               }
               if (cnt > in.min) stack.push_back({pc, static_cast<uint32_t>(pos), cnt, true});
               pos += cnt;
@@ -760,7 +820,7 @@ class Matcher {
           case kOpLook: {
             ++depth_;
             size_t unused = 0;
-            const bool r = run(static_cast<size_t>(in.a), pos, end, pos, fl, &unused, false);
+            const bool r = run(static_cast<size_t>(in.a), pos, end, pos, fl, &unused);
             --depth_;
             if (r != in.flag) {
               ++pc;
@@ -788,19 +848,28 @@ class Matcher {
           pc = f.pc;
           pos = f.pos;
           stack.pop_back();
+          unwind_path(stack.size());
           break;
         }
         const Inst& r = prog.code[static_cast<size_t>(f.pc)];
         if (r.flag) {  // greedy: one fewer
+          const size_t h = stack.size() - 1;  // this frame's index: its loop states were entered at h
+          while (path.size() > path_base && path.back().height >= h) path.pop_back();
           --f.count;
           pos = f.pos + f.count;
           pc = f.pc + 1;
-          const bool done = f.count <= r.min;
-          if (memo && r.max == kInf && test_and_set(prog, f.pc, pos)) {
-            if (done) stack.pop_back();
-            continue;  // this exit was explored before
+          const bool last = f.count <= r.min;
+          if (last) stack.pop_back();
+          if (memo && r.max == kInf) {
+            const Seen sn = seen(f.pc, pos);
+            if (sn == kSucceeded) return finish(true);
+            if (sn == kFailed) continue;  // this exit was explored before
+            if (pos != begin) {
+              const size_t bit = bit_of(f.pc, pos);
+              (*bits_p)[bit >> 6] |= 1ull << (bit & 63);
+              path.push_back({bit, h});
+            }
           }
-          if (done) stack.pop_back();
           break;
         }
         // lazy: one more, if the class allows
@@ -909,6 +978,7 @@ void Regex::split(const uint32_t* sym, size_t n, const std::vector<uint32_t>& in
     const size_t b = start, e = start + len;
     start = e;
     size_t last = b, ms = 0, me = 0;
+    m.begin_fragment(b, e);
     bool have = m.search(b, e, {false, false}, false, &ms, &me);
     while (have) {
       if (ms > last) out.push_back(static_cast<uint32_t>(ms - last));

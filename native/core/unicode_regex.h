@@ -24,6 +24,10 @@ class SymbolCache {
   bool have_collapsed_ = false, have_wide_ = false;
 };
 
+// Tests only: use the backtracking memo from the first step (normally it switches on only when a
+// fragment backtracks heavily), so its correctness can be checked on ordinary inputs.
+extern bool g_memo_always;
+
 struct Program;
 struct CharClass;
 
