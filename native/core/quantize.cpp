@@ -74,7 +74,9 @@ inline float half(uint16_t h) { return fp16_to_f32(h); }
 // Symmetric levels l in [-nmax, nmax-1] for x (n,), stored as l + nmax in levels (n,); returns
 // the scale minimizing sum x^2 (x - scale * l)^2 over 19 starting points: the plain
 // max -> -nmax mapping, then -(nmax + k/10) for k = -9..9. Each start fixes the levels; the scale
-// is then the weighted least-squares fit sum(w x l) / sum(w l^2).
+// is then the weighted least-squares fit sum(w x l) / sum(w l^2). The starts do not depend on
+// each other, so their sums are accumulated side by side (each in element order, as one at a
+// time would), which keeps the floating-point adds of different starts independent.
 float search_symmetric(int n, int nmax, const float* x, int8_t* levels) {
   float amax = 0.0f, max = 0.0f;  // largest magnitude and its signed value
   for (int i = 0; i < n; ++i) {
@@ -88,36 +90,33 @@ float search_symmetric(int n, int nmax, const float* x, int8_t* levels) {
     std::memset(levels, 0, static_cast<size_t>(n));
     return 0.0f;
   }
-  // Weighted sums for the levels an inverse scale produces (weights x^2).
-  auto fit = [&](float iscale, float& sumlx, float& suml2) {
-    sumlx = 0.0f;
-    suml2 = 0.0f;
-    for (int i = 0; i < n; ++i) {
-      const int l = clamp_int(round_even(iscale * x[i]), -nmax, nmax - 1);
-      const float w = x[i] * x[i];
-      sumlx += w * x[i] * static_cast<float>(l);
-      suml2 += w * static_cast<float>(l) * static_cast<float>(l);
-    }
-  };
-  auto store = [&](float iscale) {
-    for (int i = 0; i < n; ++i) levels[i] = static_cast<int8_t>(nmax + clamp_int(round_even(iscale * x[i]), -nmax, nmax - 1));
-  };
-  float sumlx, suml2;
-  float iscale = static_cast<float>(-nmax) / max;
-  fit(iscale, sumlx, suml2);
-  store(iscale);
-  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
-  float best = scale * sumlx;  // = sumlx^2 / suml2, the error reduction of the fit
-  for (int k = -9; k <= 9; ++k) {
-    if (k == 0) continue;
-    iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(k)) / max;
-    fit(iscale, sumlx, suml2);
-    if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
-      store(iscale);
-      scale = sumlx / suml2;
-      best = scale * sumlx;
+  constexpr int kStarts = 19;
+  float iscales[kStarts];
+  iscales[0] = static_cast<float>(-nmax) / max;
+  for (int c = 1, k = -9; k <= 9; ++k)
+    if (k != 0) iscales[c++] = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(k)) / max;
+  float sumlx[kStarts] = {}, suml2[kStarts] = {};
+  for (int i = 0; i < n; ++i) {
+    const float w = x[i] * x[i];  // weight x^2
+    const float wx = w * x[i];
+    for (int c = 0; c < kStarts; ++c) {
+      const float l = static_cast<float>(clamp_int(round_even(iscales[c] * x[i]), -nmax, nmax - 1));
+      sumlx[c] += wx * l;
+      suml2[c] += w * l * l;
     }
   }
+  // The first start always counts; a later one must fit better (larger sumlx^2 / suml2).
+  int chosen = 0;
+  float scale = suml2[0] != 0.0f ? sumlx[0] / suml2[0] : 0.0f;
+  float best = scale * sumlx[0];
+  for (int c = 1; c < kStarts; ++c)
+    if (suml2[c] > 0.0f && sumlx[c] * sumlx[c] > best * suml2[c]) {
+      scale = sumlx[c] / suml2[c];
+      best = scale * sumlx[c];
+      chosen = c;
+    }
+  for (int i = 0; i < n; ++i)
+    levels[i] = static_cast<int8_t>(nmax + clamp_int(round_even(iscales[chosen] * x[i]), -nmax, nmax - 1));
   return scale;
 }
 
@@ -256,8 +255,9 @@ inline int nl_index(float v) {
 }
 
 // Best scale for one 32-element group on the non-linear table (weights x^2): fit from the
-// max -> -127 mapping, then 15 more inverse scales (k - 127) / max for k = -7..7.
-// Returns 0 for an all-zero group.
+// max -> -127 mapping, then 15 more inverse scales (k - 127) / max for k = -7..7. Returns 0 for
+// an all-zero group. The 16 fits are independent and accumulated side by side, each in element
+// order.
 float search_nl_scale(const float* x) {
   float amax = 0.0f, max = 0.0f;
   for (int j = 0; j < 32; ++j) {
@@ -268,28 +268,26 @@ float search_nl_scale(const float* x) {
     }
   }
   if (amax < kGroupEps) return 0.0f;
-  auto fit = [&](float id, float& sumqx, float& sumq2) {
-    sumqx = 0.0f;
-    sumq2 = 0.0f;
-    for (int j = 0; j < 32; ++j) {
-      const float q = static_cast<float>(kIq4nlValues[nl_index(id * x[j])]);
-      const float w = x[j] * x[j];
-      sumqx += w * q * x[j];
-      sumq2 += w * q * q;
-    }
-  };
-  float sumqx, sumq2;
-  float d = -max / static_cast<float>(kIq4nlValues[0]);
-  fit(1.0f / d, sumqx, sumq2);
-  d = sumq2 > 0.0f ? sumqx / sumq2 : 0.0f;
-  float best = d * sumqx;
-  for (int k = -7; k <= 7; ++k) {
-    fit(static_cast<float>(k + kIq4nlValues[0]) / max, sumqx, sumq2);
-    if (sumq2 > 0.0f && sumqx * sumqx > best * sumq2) {
-      d = sumqx / sumq2;
-      best = d * sumqx;
+  constexpr int kFits = 16;
+  float ids[kFits];
+  ids[0] = 1.0f / (-max / static_cast<float>(kIq4nlValues[0]));
+  for (int k = -7; k <= 7; ++k) ids[k + 8] = static_cast<float>(k + kIq4nlValues[0]) / max;
+  float sumqx[kFits] = {}, sumq2[kFits] = {};
+  for (int j = 0; j < 32; ++j) {
+    const float w = x[j] * x[j];
+    for (int c = 0; c < kFits; ++c) {
+      const float q = static_cast<float>(kIq4nlValues[nl_index(ids[c] * x[j])]);
+      sumqx[c] += w * q * x[j];
+      sumq2[c] += w * q * q;
     }
   }
+  float d = sumq2[0] > 0.0f ? sumqx[0] / sumq2[0] : 0.0f;
+  float best = d * sumqx[0];
+  for (int c = 1; c < kFits; ++c)
+    if (sumq2[c] > 0.0f && sumqx[c] * sumqx[c] > best * sumq2[c]) {
+      d = sumqx[c] / sumq2[c];
+      best = d * sumqx[c];
+    }
   return d;
 }
 
@@ -829,7 +827,7 @@ bool use_more_bits(int i_layer, int n_layer) {
 // Per-file state of the mixture rules: counters advance in output order, as in llama-quantize.
 struct MixtureState {
   const PlanModel& model;
-  const std::string& preset;
+  const std::string preset;
   bool tied_embeddings = true;  // no output.weight: token_embd doubles as the output matrix
   int n_attn_v = 0, i_attn_v = 0, i_ffn_down = 0;
   bool falcon = false, is_70b = false;
@@ -1121,6 +1119,14 @@ QuantizeResult quantize_file(const std::string& in_path, const std::string& out_
     if (kv.key == "general.quantization_version" || kv.key == "general.file_type" || kv.key == "split.no" ||
         kv.key == "split.count" || kv.key == "split.tensors.count")
       continue;
+    if (kv.key == "general.alignment" && kv.type != GgufValueType::UINT32) {
+      // ggml reads the alignment as a uint32 only; the reader here took any integer.
+      GgufValue a;
+      a.type = GgufValueType::UINT32;
+      a.u = src->alignment;
+      writer.add(kv.key, a);
+      continue;
+    }
     writer.add_raw(kv.key, kv.type, kv.value, kv.size);
   }
   GgufValue u32;

@@ -623,6 +623,14 @@ TEST(quant_file_matches_llama_quantize) {
           std::fprintf(stderr, "    %s differs\n", a->tensors[i].name.c_str());
     }
   }
+  // Qwen2: tied embeddings (token_embd takes the output's Q6_K), biases stay F32.
+  for (const char* preset : {"Q8_0", "Q4_K_M"}) {
+    hb::QuantizeOptions o;
+    o.preset = preset;
+    hb::quantize_file(model_path("tiny-qwen2-F32.gguf"), out, o);
+    if (read_all(out) != read_all(model_path(std::string("tiny-qwen2-") + preset + ".gguf")))
+      hbtest::report(__FILE__, __LINE__, std::string("tiny-qwen2 ") + preset + ": output differs from llama-quantize's");
+  }
   hb::QuantizeOptions pure;
   pure.preset = "Q4_0";
   pure.pure = true;
