@@ -34,6 +34,10 @@ namespace {
 constexpr int64_t kMaxBatch = 512;         // tokens per gemm: weights are read once per batch
 constexpr int64_t kRowsPerTask = 16;       // matmul rows per task; fixed so results never depend on threads
 constexpr int64_t kAttnTokensPerTask = 16; // query tokens per attention task
+// Attention reduces over positions in fixed chunks of this many (softmax partials merged in
+// chunk order), so a long context splits into independent tasks while results never depend on
+// the thread count, and per-thread score scratch does not grow with the context.
+constexpr int64_t kAttnChunk = 256;
 
 // x (n,) * w (n,) -> out (n,): out = x / sqrt(mean(x^2) + eps) * w
 void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
@@ -79,9 +83,9 @@ void exp_inplace(float* x, int64_t n) {
   }
 }
 
-// x (n,) -> x (n,): softmax(x * scale) over [0, n). Sums in 8 float lanes (vectorizes; over
-// a few thousand positions the rounding stays near 1e-6 relative).
-void softmax_scaled(float* x, int64_t n, float scale) {
+// x (n,) -> x (n,) = exp(x * scale - m), m = max(x * scale); returns m and *sum = sum of the
+// results: one chunk's unnormalized softmax. Max and sum in 8 float lanes (vectorizes).
+float exp_shifted(float* x, int64_t n, float scale, float* sum) {
   for (int64_t i = 0; i < n; i++) x[i] *= scale;
   float lanes[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
   int64_t i = 0;
@@ -97,10 +101,33 @@ void softmax_scaled(float* x, int64_t n, float scale) {
   for (; i + 8 <= n; i += 8)
     for (int l = 0; l < 8; l++) lanes[l] += x[i + l];
   for (; i < n; i++) lanes[0] += x[i];
-  const double sum = ((double(lanes[0]) + lanes[1]) + (double(lanes[2]) + lanes[3])) +
-                     ((double(lanes[4]) + lanes[5]) + (double(lanes[6]) + lanes[7]));
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t j = 0; j < n; j++) x[j] *= inv;
+  *sum = static_cast<float>(((double(lanes[0]) + lanes[1]) + (double(lanes[2]) + lanes[3])) +
+                            ((double(lanes[4]) + lanes[5]) + (double(lanes[6]) + lanes[7])));
+  return max_v;
+}
+
+// One query row's running softmax state, [m, s, o (hd,)]: m the largest scaled score so far,
+// s the sum of exp(score - m), o the sum of exp(score - m) * v. fold() merges a chunk's
+// (m2, s2, o2) into it (both rescaled to the larger max); the first chunk is copied.
+void fold(float* run, float m2, float s2, const float* o2, int64_t hd, bool first) {
+  if (first) {
+    run[0] = m2;
+    run[1] = s2;
+    std::memcpy(run + 2, o2, sizeof(float) * static_cast<size_t>(hd));
+    return;
+  }
+  const float m = std::max(run[0], m2);
+  float e[2] = {run[0] - m, m2 - m};
+  exp_inplace(e, 2);
+  run[0] = m;
+  run[1] = run[1] * e[0] + s2 * e[1];
+  for (int64_t i = 0; i < hd; i++) run[2 + i] = run[2 + i] * e[0] + o2[i] * e[1];
+}
+
+// Running state [m, s, o (hd,)] -> out (hd,) = o / s: the row's attention output.
+void finish(float* out, const float* run, int64_t hd) {
+  const float inv = 1.0f / run[1];
+  for (int64_t i = 0; i < hd; i++) out[i] = run[2 + i] * inv;
 }
 
 // gate (n,), up (n,) -> gate (n,) = silu(gate) * up = gate / (1 + exp(-gate)) * up
@@ -153,9 +180,16 @@ struct Context::Impl {
   std::vector<float> hb2;    // (B, F) up
   std::vector<float> rope_cs;  // (B, rope_dim / 2, 2): cos, sin per position and pair
   std::vector<uint8_t> act_bufs[3];  // quantized activations, one buffer per ActFormat
-  std::unique_ptr<float[]> attn_scratch;  // per thread: q block (G*Tb, hd) + scores (G*Tb, n_ctx)
+  // Attention, per thread: q block (G*Tb, hd), scores (G*Tb, kAttnChunk), chunk outputs
+  // (G*Tb, hd), running states (G*Tb, 2 + hd), chunk maxima and sums (G*Tb, 2).
+  std::unique_ptr<float[]> attn_scratch;
   size_t attn_scratch_per_thread = 0;
+  // Attention of a single query row split across chunks: one state [m, s, o (hd,)] per query
+  // head and chunk, (Hq, n_chunks, 2 + hd), merged after all chunks are done.
+  std::unique_ptr<float[]> attn_partials;
+  int64_t n_chunks = 0;  // ceil(n_ctx / kAttnChunk)
   std::vector<int64_t> seg_first_task;    // (B + 1,) attention: first task of each segment
+  std::vector<int64_t> seg_first_merge;   // (B + 1,) attention: first merge task of each segment
 
   Impl(const Model& model, int64_t n_ctx_req);
   void quantize_input(ActInput& in, const TypeKernels* k);
@@ -228,9 +262,13 @@ Context::Impl::Impl(const Model& model, int64_t n_ctx_req)
   for (int f = 1; f < 3; f++) act_bufs[f].resize(need[f]);  // F32 inputs are read in place
 
   const size_t tb = static_cast<size_t>(std::min(kAttnTokensPerTask, max_batch));
-  attn_scratch_per_thread = static_cast<size_t>(group) * tb * (static_cast<size_t>(hp.head_dim) + n_ctx);
+  const size_t hd = static_cast<size_t>(hp.head_dim);
+  attn_scratch_per_thread = static_cast<size_t>(group) * tb * (hd + kAttnChunk + hd + (2 + hd) + 2);
   attn_scratch.reset(new float[attn_scratch_per_thread * static_cast<size_t>(pool.size())]);
+  n_chunks = (n_ctx + kAttnChunk - 1) / kAttnChunk;
+  attn_partials.reset(new float[static_cast<size_t>(hp.n_head) * static_cast<size_t>(n_chunks) * (2 + hd)]);
   seg_first_task.resize(B + 1);
+  seg_first_merge.resize(B + 1);
 }
 
 // in.x (ntok, n) -> quantized rows in k's activation format (once per format per input).
@@ -293,58 +331,147 @@ void Context::Impl::rope(float* vec, int64_t n_heads, const float* cs) const {
   }
 }
 
-// Causal attention of batch rows r0..B-1 over their sequences' caches (every row's own position
-// and everything before it, already stored): q (B, Hq*hd) -> att rows r0..B-1 of (B, Hq*hd).
-// Tasks: (segment, KV head, block of Tb query rows); each task computes, with the segment's
-// cache and its own per-thread scratch,
-//   S (G*Tb, n_vis) = Qblk (G*Tb, hd) @ K[:n_vis]^T        (F16 gemm over cached rows)
-//   S = softmax(S * 1/sqrt(hd)) per row, masked past the row's own position
-//   att rows (Tb, hd) per query head = S (Tb, n_vis) @ V[:n_vis]  (F16 gemm over Vt rows)
+// Causal attention of batch rows r0..B-1 over their sequences' caches (every row sees its own
+// position and everything before it, already stored): q (B, Hq*hd) -> att rows r0..B-1 of
+// (B, Hq*hd). Positions are reduced in chunks of P = kAttnChunk; per chunk and query row
+//   S = q K[chunk]^T * 1/sqrt(hd)   (F16 gemm over cached rows; masked past the row's position)
+//   m = max S, e = exp(S - m), s = sum e, o = e V[chunk]   (F16 gemm over Vt rows)
+// and the row's output is fold(chunk states in chunk order) -> o / s. Tasks:
+//  - a segment with one row to compute (decode): one task per (KV head, chunk) storing chunk
+//    states in its context's attn_partials, then one merge task per KV head (if > 1 chunk), so
+//    a long context keeps every thread busy;
+//  - otherwise (prefill): one task per (KV head, block of Tb rows), folding chunks as it goes.
+// Either way the arithmetic never depends on the thread count.
 void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs, int64_t r0) {
-  const int64_t hd = hp.head_dim, G = group, Hkv = hp.n_head_kv;
+  const int64_t hd = hp.head_dim, G = group, Hkv = hp.n_head_kv, P = kAttnChunk;
   const int64_t tb = std::min(kAttnTokensPerTask, max_batch);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // seg_first_task[s]: tasks before segment s; a segment's rows before r0 need no output.
+  const size_t state = static_cast<size_t>(2 + hd);
+  // A segment's rows before r0 need no output.
   auto first_row = [&](const Segment& sg) { return std::max(sg.row0, std::min(r0, sg.row0 + sg.n)); };
-  auto n_blocks = [&](const Segment& sg) { return (sg.row0 + sg.n - first_row(sg) + tb - 1) / tb; };
-  seg_first_task[0] = 0;
-  for (int64_t si = 0; si < n_segs; si++) seg_first_task[si + 1] = seg_first_task[si] + Hkv * n_blocks(segs[si]);
-
-  pool.parallel_for_indexed(seg_first_task[n_segs], [&](int64_t task, int thread) {
-    const int64_t si = std::upper_bound(seg_first_task.begin(), seg_first_task.begin() + n_segs + 1, task) -
-                       seg_first_task.begin() - 1;
+  auto rows = [&](const Segment& sg) { return sg.row0 + sg.n - first_row(sg); };
+  auto chunks = [&](int64_t n_vis) { return (n_vis + P - 1) / P; };
+  auto n_tasks = [&](const Segment& sg) {  // split: (head, chunk); else (head, block)
+    const int64_t nr = rows(sg);
+    return nr == 1 ? Hkv * chunks(sg.p0 + sg.n) : Hkv * ((nr + tb - 1) / tb);
+  };
+  seg_first_task[0] = seg_first_merge[0] = 0;
+  for (int64_t si = 0; si < n_segs; si++) {
     const Segment& sg = segs[si];
-    const Impl& c = *sg.ctx;  // whose cache and attention scratch
-    const int64_t nb = n_blocks(sg), local = task - seg_first_task[si];
-    const int64_t h = local / nb;
-    const int64_t t0 = first_row(sg) + (local % nb) * tb;  // batch row
-    const int64_t nt = std::min(tb, sg.row0 + sg.n - t0);
-    const int64_t pos0 = sg.p0 + (t0 - sg.row0);  // position of batch row t0
-    const int64_t n_vis = pos0 + nt;              // positions the block's last row sees
-    const uint16_t* k_layer = c.k_cache.get() + static_cast<size_t>(layer) * c.n_ctx * n_kv;
-    const uint16_t* v_layer = c.v_cache.get() + static_cast<size_t>(layer) * n_kv * c.n_ctx;
-    float* qblk = c.attn_scratch.get() + c.attn_scratch_per_thread * static_cast<size_t>(thread);  // (G, nt, hd)
-    float* S = qblk + G * nt * hd;                                                                    // (G, nt, n_vis)
-
-    // Qblk (G, nt, hd) <- q rows of this KV head's query heads, head-major
+    seg_first_task[si + 1] = seg_first_task[si] + n_tasks(sg);
+    const bool merged = rows(sg) == 1 && chunks(sg.p0 + sg.n) > 1;
+    seg_first_merge[si + 1] = seg_first_merge[si] + (merged ? Hkv : 0);
+  }
+  auto segment_of = [&](const std::vector<int64_t>& first, int64_t task) {
+    return std::upper_bound(first.begin(), first.begin() + n_segs + 1, task) - first.begin() - 1;
+  };
+  // Qblk (G, nt, hd) <- q rows t0.. of KV head h's query heads, head-major
+  auto gather_q = [&](float* qblk, int64_t h, int64_t t0, int64_t nt) {
     for (int64_t g = 0; g < G; g++)
       for (int64_t t = 0; t < nt; t++)
         std::memcpy(qblk + (g * nt + t) * hd, q.data() + (t0 + t) * n_q + (h * G + g) * hd, sizeof(float) * hd);
-    // S (G*nt, n_vis) = Qblk @ K^T, K rows n_kv halves apart
-    f16->gemm(hd, k_layer + h * hd, sizeof(uint16_t) * n_kv, n_vis, qblk, sizeof(float) * hd, G * nt, S,
-              static_cast<size_t>(n_vis));
-    for (int64_t g = 0; g < G; g++)
-      for (int64_t t = 0; t < nt; t++) {
-        float* row = S + (g * nt + t) * n_vis;
-        const int64_t visible = pos0 + t + 1;  // causal: itself and everything before
-        softmax_scaled(row, visible, scale);
-        std::fill(row + visible, row + n_vis, 0.0f);
+  };
+
+  pool.parallel_for_indexed(seg_first_task[n_segs], [&](int64_t task, int thread) {
+    const int64_t si = segment_of(seg_first_task, task);
+    const Segment& sg = segs[si];
+    Impl& c = *sg.ctx;  // whose cache, scratch and partials
+    const uint16_t* k_layer = c.k_cache.get() + static_cast<size_t>(layer) * c.n_ctx * n_kv;
+    const uint16_t* v_layer = c.v_cache.get() + static_cast<size_t>(layer) * n_kv * c.n_ctx;
+    const size_t v_stride = sizeof(uint16_t) * static_cast<size_t>(c.n_ctx);
+    float* qblk = c.attn_scratch.get() + c.attn_scratch_per_thread * static_cast<size_t>(thread);  // (G*tb, hd)
+    float* S = qblk + G * tb * hd;    // (G*nt, len) scores, then weights
+    float* O = S + G * tb * P;        // (G*nt, hd) chunk outputs
+    float* run = O + G * tb * hd;     // (G*nt, 2 + hd) running states
+    float* ms = run + G * tb * state; // (G*nt, 2) chunk max and sum
+    const int64_t local = task - seg_first_task[si];
+
+    if (rows(sg) == 1) {
+      // One query row at position pos: chunk ci of KV head h, for its G query heads.
+      const int64_t t0 = sg.row0 + sg.n - 1, pos = sg.p0 + sg.n - 1, C = chunks(pos + 1);
+      const int64_t h = local / C, ci = local % C;
+      const int64_t c0 = ci * P, len = std::min(P, pos + 1 - c0);
+      gather_q(qblk, h, t0, 1);
+      // S (G, len) = Qblk (G, hd) @ K[c0 .. c0+len)^T, K rows n_kv halves apart
+      f16->gemm(hd, k_layer + c0 * n_kv + h * hd, sizeof(uint16_t) * n_kv, len, qblk, sizeof(float) * hd, G, S,
+                static_cast<size_t>(len));
+      for (int64_t g = 0; g < G; g++) ms[2 * g] = exp_shifted(S + g * len, len, scale, &ms[2 * g + 1]);
+      // o (G, hd) = S (G, len) @ V[chunk] (len, hd), i.e. Vt rows (hd, len) @ S^T: straight into
+      // att when this is the only chunk (then o / s, finish() of one state), else into the
+      // chunk states for the merge.
+      const uint16_t* vt = v_layer + static_cast<size_t>(h * hd) * c.n_ctx + c0;
+      if (C == 1) {
+        float* att_row = att.data() + t0 * n_q + h * G * hd;
+        f16->gemm(len, vt, v_stride, hd, S, sizeof(float) * len, G, att_row, static_cast<size_t>(hd));
+        for (int64_t g = 0; g < G; g++) {
+          const float inv = 1.0f / ms[2 * g + 1];
+          for (int64_t i = 0; i < hd; i++) att_row[g * hd + i] *= inv;
+        }
+      } else {
+        const size_t head_stride = static_cast<size_t>(c.n_chunks) * state;  // next query head's states
+        float* part = c.attn_partials.get() + static_cast<size_t>(h * G) * head_stride + static_cast<size_t>(ci) * state;
+        f16->gemm(len, vt, v_stride, hd, S, sizeof(float) * len, G, part + 2, head_stride);
+        for (int64_t g = 0; g < G; g++) {
+          part[g * head_stride] = ms[2 * g];
+          part[g * head_stride + 1] = ms[2 * g + 1];
+        }
       }
-    // att (nt, hd) for each query head = S_g (nt, n_vis) @ V (n_vis, hd), i.e. Vt (hd, n_vis) @ S_g^T
+      return;
+    }
+
+    // A block of nt query rows from batch row t0 (positions pos0..), all chunks in order.
+    const int64_t nb = (rows(sg) + tb - 1) / tb;
+    const int64_t h = local / nb;
+    const int64_t t0 = first_row(sg) + (local % nb) * tb;
+    const int64_t nt = std::min(tb, sg.row0 + sg.n - t0);
+    const int64_t pos0 = sg.p0 + (t0 - sg.row0);
+    const int64_t n_vis = pos0 + nt;  // positions the block's last row sees
+    gather_q(qblk, h, t0, nt);
+    for (int64_t ci = 0; ci < chunks(n_vis); ci++) {
+      const int64_t c0 = ci * P, len = std::min(P, n_vis - c0);
+      // S (G*nt, len) = Qblk @ K[c0 .. c0+len)^T
+      f16->gemm(hd, k_layer + c0 * n_kv + h * hd, sizeof(uint16_t) * n_kv, len, qblk, sizeof(float) * hd, G * nt, S,
+                static_cast<size_t>(len));
+      for (int64_t g = 0; g < G; g++)
+        for (int64_t t = 0; t < nt; t++) {
+          float* row = S + (g * nt + t) * len;
+          const int64_t visible = std::min(len, pos0 + t + 1 - c0);  // causal; <= 0: none in this chunk
+          if (visible > 0) ms[2 * (g * nt + t)] = exp_shifted(row, visible, scale, &ms[2 * (g * nt + t) + 1]);
+          std::fill(row + std::max<int64_t>(visible, 0), row + len, 0.0f);
+        }
+      // O (nt, hd) per query head = S_g (nt, len) @ V[chunk] (len, hd)
+      const uint16_t* vt = v_layer + static_cast<size_t>(h * hd) * c.n_ctx + c0;
+      for (int64_t g = 0; g < G; g++)
+        f16->gemm(len, vt, v_stride, hd, S + g * nt * len, sizeof(float) * len, nt, O + g * nt * hd,
+                  static_cast<size_t>(hd));
+      for (int64_t r = 0; r < G * nt; r++) {
+        const int64_t t = r % nt;
+        if (pos0 + t + 1 - c0 > 0) fold(run + r * state, ms[2 * r], ms[2 * r + 1], O + r * hd, hd, ci == 0);
+      }
+    }
     for (int64_t g = 0; g < G; g++)
-      f16->gemm(n_vis, v_layer + static_cast<size_t>(h * hd) * c.n_ctx, sizeof(uint16_t) * c.n_ctx, hd,
-                S + g * nt * n_vis, sizeof(float) * n_vis, nt, att.data() + t0 * n_q + (h * G + g) * hd,
-                static_cast<size_t>(n_q));
+      for (int64_t t = 0; t < nt; t++)
+        finish(att.data() + (t0 + t) * n_q + (h * G + g) * hd, run + (g * nt + t) * state, hd);
+  });
+
+  // Single rows split over several chunks: att row = fold(chunk states in order) -> o / s.
+  if (seg_first_merge[n_segs] == 0) return;
+  pool.parallel_for_indexed(seg_first_merge[n_segs], [&](int64_t task, int thread) {
+    const int64_t si = segment_of(seg_first_merge, task);
+    const Segment& sg = segs[si];
+    Impl& c = *sg.ctx;
+    const int64_t h = task - seg_first_merge[si];
+    const int64_t t0 = sg.row0 + sg.n - 1, C = chunks(sg.p0 + sg.n);
+    float* st = c.attn_scratch.get() + c.attn_scratch_per_thread * static_cast<size_t>(thread);  // (2 + hd)
+    const size_t head_stride = static_cast<size_t>(c.n_chunks) * state;
+    for (int64_t g = 0; g < G; g++) {
+      const float* part = c.attn_partials.get() + static_cast<size_t>(h * G + g) * head_stride;
+      for (int64_t ci = 0; ci < C; ci++) {
+        const float* p = part + static_cast<size_t>(ci) * state;
+        fold(st, p[0], p[1], p + 2, hd, ci == 0);
+      }
+      finish(att.data() + t0 * n_q + (h * G + g) * hd, st, hd);
+    }
   });
 }
 
