@@ -38,6 +38,9 @@ constexpr int64_t kAttnTokensPerTask = 16; // query tokens per attention task
 // chunk order), so a long context splits into independent tasks while results never depend on
 // the thread count, and per-thread score scratch does not grow with the context.
 constexpr int64_t kAttnChunk = 256;
+// Jobs below this many multiply-adds run on the calling thread: waking the pool would cost more
+// than the work (tiny models, short contexts). Tasks and their arithmetic stay the same.
+constexpr double kInlineWork = 32768;
 
 // x (n,) * w (n,) -> out (n,): out = x / sqrt(mean(x^2) + eps) * w
 void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
@@ -199,6 +202,16 @@ struct Context::Impl {
     size_t y_stride;
   };
   void matmuls(ActInput& in, const MatJob* jobs, int n_jobs);
+  // fn(task, thread) for tasks [0, n_tasks): on the pool, or inline (thread 0) when `work`
+  // (multiply-adds, roughly) is too small to pay for waking it.
+  template <class Fn>
+  void run_tasks(int64_t n_tasks, double work, Fn&& fn) {
+    if (work < kInlineWork || n_tasks == 1) {
+      for (int64_t t = 0; t < n_tasks; t++) fn(t, 0);
+      return;
+    }
+    pool.parallel_for_indexed(n_tasks, fn);
+  }
   void rope(float* vec, int64_t n_heads, const float* cs) const;
   // Rows [row0, row0 + n) of a forward batch: tokens of the sequence `ctx` at positions
   // p0 .. p0 + n - 1. A batch is one segment (decode) or one single-row segment per sequence
@@ -277,11 +290,8 @@ void Context::Impl::quantize_input(ActInput& in, const TypeKernels* kern) {
   if (kern->act == ActFormat::F32 || in.ready[f]) return;
   const size_t row = act_row_bytes(kern->act, in.n);
   uint8_t* dst = in.bufs[f].data();
-  auto quantize_row = [&](int64_t t) { kern->quantize_act(in.x + t * in.n, dst + t * row, in.n); };
-  if (in.ntok == 1)
-    quantize_row(0);
-  else
-    pool.parallel_for(in.ntok, quantize_row);
+  run_tasks(in.ntok, 4.0 * static_cast<double>(in.ntok * in.n),  // ~4 operations per element
+            [&](int64_t t, int) { kern->quantize_act(in.x + t * in.n, dst + t * row, in.n); });
   in.ready[f] = true;
 }
 
@@ -289,11 +299,13 @@ void Context::Impl::quantize_input(ActInput& in, const TypeKernels* kern) {
 // All jobs' row chunks go to the pool as one batch of tasks (one wake-up for Q, K and V).
 void Context::Impl::matmuls(ActInput& in, const MatJob* jobs, int n_jobs) {
   int64_t first_task[4] = {0, 0, 0, 0};
+  double work = 0;
   for (int j = 0; j < n_jobs; j++) {
     quantize_input(in, jobs[j].w->kernels);
     first_task[j + 1] = first_task[j] + (jobs[j].w->rows + kRowsPerTask - 1) / kRowsPerTask;
+    work += static_cast<double>(jobs[j].w->rows) * static_cast<double>(jobs[j].w->n) * static_cast<double>(in.ntok);
   }
-  pool.parallel_for(first_task[n_jobs], [&](int64_t task) {
+  run_tasks(first_task[n_jobs], work, [&](int64_t task, int) {
     int j = 0;
     while (task >= first_task[j + 1]) j++;
     const MatWeight& w = *jobs[j].w;
@@ -356,8 +368,10 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
     return nr == 1 ? Hkv * chunks(sg.p0 + sg.n) : Hkv * ((nr + tb - 1) / tb);
   };
   seg_first_task[0] = seg_first_merge[0] = 0;
+  double work = 0;  // ~ (query rows) * (visible positions) * hd * 2 for K and V, * G query heads
   for (int64_t si = 0; si < n_segs; si++) {
     const Segment& sg = segs[si];
+    work += static_cast<double>(rows(sg)) * static_cast<double>(sg.p0 + sg.n) * static_cast<double>(2 * hd * hp.n_head);
     seg_first_task[si + 1] = seg_first_task[si] + n_tasks(sg);
     const bool merged = rows(sg) == 1 && chunks(sg.p0 + sg.n) > 1;
     seg_first_merge[si + 1] = seg_first_merge[si] + (merged ? Hkv : 0);
@@ -372,7 +386,7 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
         std::memcpy(qblk + (g * nt + t) * hd, q.data() + (t0 + t) * n_q + (h * G + g) * hd, sizeof(float) * hd);
   };
 
-  pool.parallel_for_indexed(seg_first_task[n_segs], [&](int64_t task, int thread) {
+  run_tasks(seg_first_task[n_segs], work, [&](int64_t task, int thread) {
     const int64_t si = segment_of(seg_first_task, task);
     const Segment& sg = segs[si];
     Impl& c = *sg.ctx;  // whose cache, scratch and partials
@@ -456,7 +470,7 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
 
   // Single rows split over several chunks: att row = fold(chunk states in order) -> o / s.
   if (seg_first_merge[n_segs] == 0) return;
-  pool.parallel_for_indexed(seg_first_merge[n_segs], [&](int64_t task, int thread) {
+  run_tasks(seg_first_merge[n_segs], work / kAttnChunk, [&](int64_t task, int thread) {
     const int64_t si = segment_of(seg_first_merge, task);
     const Segment& sg = segs[si];
     Impl& c = *sg.ctx;

@@ -1305,3 +1305,62 @@ TEST(model_long_context_attention) {
     CHECK(std::memcmp(lb.data(), both.data() + V, V * sizeof(float)) == 0);
   }
 }
+
+// ---- No heap allocation per decoded token ----
+
+// This test binary's global operator new counts calls while g_count_allocs is set.
+namespace {
+std::atomic<bool> g_count_allocs(false);
+std::atomic<int64_t> g_allocs(0);
+}  // namespace
+
+// (GCC sees free() pair with operator new once both are inlined; they are a matched pair here.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+void* operator new(std::size_t n) {
+  if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+TEST(model_decode_no_allocations) {
+  // After the first call (which sizes the output vector), decode, decode_hidden and
+  // decode_batch allocate nothing, at short and long (chunk-split) contexts, 1 or 2 threads.
+  for (int threads : {1, 2}) {
+    auto model = load_model("tiny-llama-Q4_0", threads);
+    hb::Context a(*model, 800), b(*model, 800);
+    std::vector<int32_t> prompt(600);
+    for (size_t i = 0; i < prompt.size(); i++) prompt[i] = static_cast<int32_t>((i * 13 + 5) % 512);
+    std::vector<float> la, lb, hidden, both;
+    a.decode(prompt.data(), 20, false, la);
+    b.decode(prompt.data(), 600, false, lb);
+    hb::Context* ptrs[2] = {&a, &b};
+    int32_t toks[2] = {3, 4};
+    a.decode(&toks[0], 1, false, la);
+    a.decode_hidden(&toks[0], 1, hidden);
+    hb::Context::decode_batch(ptrs, toks, 2, both);
+    g_allocs = 0;
+    g_count_allocs = true;
+    for (int step = 0; step < 8; step++) {
+      a.decode(&toks[0], 1, false, la);
+      b.decode(&toks[1], 1, false, lb);
+      a.decode_hidden(&toks[1], 1, hidden);
+      hb::Context::decode_batch(ptrs, toks, 2, both);
+    }
+    g_count_allocs = false;
+    CHECK_EQ(g_allocs.load(), int64_t(0));
+    // The counter works: a fresh output vector is one allocation.
+    std::vector<float> fresh;
+    g_count_allocs = true;
+    a.decode(&toks[0], 1, false, fresh);
+    g_count_allocs = false;
+    CHECK_EQ(g_allocs.load(), int64_t(1));
+  }
+}
