@@ -1007,22 +1007,25 @@ void VocabTokenizer::tokenize_spm(const std::string& text, std::vector<int32_t>&
   // to it, so the result is the same as merging the whole text at once.
   // Pieces repeat (words): their ids are remembered for the rest of this call (bounded).
   constexpr size_t kMaxCached = 1 << 16, kMaxCachedBytes = 48;
-  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> cache;  // piece -> (offset, count) in cached_ids
+  StringTable cache;                                   // cached pieces, ids 0, 1, ...
+  std::vector<std::pair<uint32_t, uint32_t>> cache_at;  // per cached piece: (offset, count) in cached_ids
   std::vector<int32_t> cached_ids;
   auto piece = [&](size_t begin, size_t end) {
     const std::string_view key(text.data() + begin, end - begin);
     const bool cacheable = key.size() <= kMaxCachedBytes;
     if (cacheable) {
-      auto it = cache.find(key);
-      if (it != cache.end()) {
-        out.insert(out.end(), cached_ids.begin() + it->second.first, cached_ids.begin() + it->second.first + it->second.second);
+      const int32_t hit = cache.find(key);
+      if (hit >= 0) {
+        const auto& at_n = cache_at[static_cast<size_t>(hit)];
+        out.insert(out.end(), cached_ids.begin() + at_n.first, cached_ids.begin() + at_n.first + at_n.second);
         return;
       }
     }
     const size_t before = out.size();
     spm_merge(text, begin, end, scratch, out);
     if (cacheable && cache.size() < kMaxCached) {
-      cache.emplace(key, std::make_pair(static_cast<uint32_t>(cached_ids.size()), static_cast<uint32_t>(out.size() - before)));
+      cache.intern(key);
+      cache_at.emplace_back(static_cast<uint32_t>(cached_ids.size()), static_cast<uint32_t>(out.size() - before));
       cached_ids.insert(cached_ids.end(), out.begin() + static_cast<long>(before), out.end());
     }
   };
@@ -1110,7 +1113,8 @@ void VocabTokenizer::tokenize_bpe(const char* text, size_t n, std::vector<int32_
   // Words repeat a lot in natural text: remember each short word's ids for the rest of this
   // call (bounded, and freed when the call returns).
   constexpr size_t kMaxCachedWords = 1 << 16, kMaxCachedWordBytes = 48;
-  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> cache;  // word -> (offset, count) in cached_ids
+  StringTable cache;                                   // cached words, ids 0, 1, ...
+  std::vector<std::pair<uint32_t, uint32_t>> cache_at;  // per cached word: (offset, count) in cached_ids
   std::vector<int32_t> cached_ids;
   size_t at = 0;
   for (uint32_t len : lengths) {
@@ -1120,9 +1124,10 @@ void VocabTokenizer::tokenize_bpe(const char* text, size_t n, std::vector<int32_
     if (utf8.empty()) continue;
     const bool cacheable = utf8.size() <= kMaxCachedWordBytes;
     if (cacheable) {
-      auto it = cache.find(utf8);
-      if (it != cache.end()) {
-        out.insert(out.end(), cached_ids.begin() + it->second.first, cached_ids.begin() + it->second.first + it->second.second);
+      const int32_t hit = cache.find(utf8.data(), utf8.size());
+      if (hit >= 0) {
+        const auto& at_n = cache_at[static_cast<size_t>(hit)];
+        out.insert(out.end(), cached_ids.begin() + at_n.first, cached_ids.begin() + at_n.first + at_n.second);
         continue;
       }
     }
@@ -1144,7 +1149,8 @@ void VocabTokenizer::tokenize_bpe(const char* text, size_t n, std::vector<int32_
     const size_t before = out.size();
     bpe_word(enc, word_bytes, scratch, out);
     if (cacheable && cache.size() < kMaxCachedWords) {
-      cache.emplace(utf8, std::make_pair(static_cast<uint32_t>(cached_ids.size()), static_cast<uint32_t>(out.size() - before)));
+      cache.intern(utf8.data(), utf8.size());
+      cache_at.emplace_back(static_cast<uint32_t>(cached_ids.size()), static_cast<uint32_t>(out.size() - before));
       cached_ids.insert(cached_ids.end(), out.begin() + static_cast<long>(before), out.end());
     }
   }
