@@ -26,7 +26,8 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
 
   // text is UTF-8. Invalid bytes as llama.cpp: SentencePiece keeps raw bytes (byte-fallback
-  // tokens); byte-level BPE turns each invalid byte into U+FFFD. Thread-safe (const, no caches).
+  // tokens); byte-level BPE turns each invalid byte into U+FFFD. Thread-safe: const, no shared
+  // mutable state (a bounded per-call word cache only).
   // add_special: BOS/EOS per the vocabulary's add_bos/add_eos flags.
   // parse_special: control (and unknown) token texts in `text` become their ids. User-defined
   // token texts always do, as in llama.cpp.
