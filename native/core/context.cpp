@@ -1,6 +1,9 @@
-// One sequence's forward pass over a bound Model, in the llama2.c style: every step says its
-// shapes. B = tokens in the current batch (<= kMaxBatch), D = n_embd, Hq/Hkv = query/KV heads,
+// The forward pass over a bound Model, in the llama2.c style: every step says its shapes. A
+// batch is the next tokens of one sequence (decode, decode_hidden) or one token of each of
+// several sequences (decode_batch); either way every weight matrix is read once per batch.
+// B = rows in the current batch (<= kMaxBatch), D = n_embd, Hq/Hkv = query/KV heads,
 // hd = head_dim, G = Hq / Hkv (query heads per KV head), F = n_ff, V = n_vocab.
+// Also: session state files (save_state / load_state), at the end.
 //
 // Numerics follow llama.cpp's CPU backend where it matters for agreement: RMSNorm sums squares
 // in double, rope angles are built by repeated float multiplication, exp is accurate to ~1 ulp.
@@ -183,8 +186,9 @@ struct Context::Impl {
   std::vector<float> hb2;    // (B, F) up
   std::vector<float> rope_cs;  // (B, rope_dim / 2, 2): cos, sin per position and pair
   std::vector<uint8_t> act_bufs[3];  // quantized activations, one buffer per ActFormat
-  // Attention, per thread: q block (G*Tb, hd), scores (G*Tb, kAttnChunk), chunk outputs
-  // (G*Tb, hd), running states (G*Tb, 2 + hd), chunk maxima and sums (G*Tb, 2).
+  // Attention, per thread (Tb = kAttnTokensPerTask, whatever max_batch is, so one layout
+  // serves every context of a batch): q block (G*Tb, hd), scores (G*Tb, kAttnChunk), chunk
+  // outputs (G*Tb, hd), running states (G*Tb, 2 + hd), chunk maxima and sums (G*Tb, 2).
   std::unique_ptr<float[]> attn_scratch;
   size_t attn_scratch_per_thread = 0;
   // Attention of a single query row split across chunks: one state [m, s, o (hd,)] per query
@@ -274,7 +278,7 @@ Context::Impl::Impl(const Model& model, int64_t n_ctx_req)
   note(m.output);
   for (int f = 1; f < 3; f++) act_bufs[f].resize(need[f]);  // F32 inputs are read in place
 
-  const size_t tb = static_cast<size_t>(std::min(kAttnTokensPerTask, max_batch));
+  const size_t tb = static_cast<size_t>(kAttnTokensPerTask);
   const size_t hd = static_cast<size_t>(hp.head_dim);
   attn_scratch_per_thread = static_cast<size_t>(group) * tb * (hd + kAttnChunk + hd + (2 + hd) + 2);
   attn_scratch.reset(new float[attn_scratch_per_thread * static_cast<size_t>(pool.size())]);
@@ -393,11 +397,12 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
     const uint16_t* k_layer = c.k_cache.get() + static_cast<size_t>(layer) * c.n_ctx * n_kv;
     const uint16_t* v_layer = c.v_cache.get() + static_cast<size_t>(layer) * n_kv * c.n_ctx;
     const size_t v_stride = sizeof(uint16_t) * static_cast<size_t>(c.n_ctx);
-    float* qblk = c.attn_scratch.get() + c.attn_scratch_per_thread * static_cast<size_t>(thread);  // (G*tb, hd)
-    float* S = qblk + G * tb * hd;    // (G*nt, len) scores, then weights
-    float* O = S + G * tb * P;        // (G*nt, hd) chunk outputs
-    float* run = O + G * tb * hd;     // (G*nt, 2 + hd) running states
-    float* ms = run + G * tb * state; // (G*nt, 2) chunk max and sum
+    const int64_t Tb = kAttnTokensPerTask;  // the scratch layout's (see attn_scratch)
+    float* qblk = c.attn_scratch.get() + c.attn_scratch_per_thread * static_cast<size_t>(thread);  // (G*nt, hd)
+    float* S = qblk + G * Tb * hd;    // (G*nt, len) scores, then weights
+    float* O = S + G * Tb * P;        // (G*nt, hd) chunk outputs
+    float* run = O + G * Tb * hd;     // (G*nt, 2 + hd) running states
+    float* ms = run + G * Tb * state; // (G*nt, 2) chunk max and sum
     const int64_t local = task - seg_first_task[si];
 
     if (rows(sg) == 1) {

@@ -1204,6 +1204,24 @@ TEST(model_decode_batch_errors) {
     refs[s]->decode(&many[s], 1, false, one);
     CHECK(std::memcmp(one.data(), logits.data() + s * 512, 512 * sizeof(float)) == 0);
   }
+  // A large lead with small and long contexts behind it (each row uses its own context's
+  // attention scratch and its own chunk count).
+  hb::Context lead(*model, 800), small(*model, 2), longer(*model, 800), r_lead(*model, 800), r_small(*model, 2),
+      r_longer(*model, 800);
+  std::vector<int32_t> prompt(600);
+  for (size_t i = 0; i < prompt.size(); i++) prompt[i] = static_cast<int32_t>((i * 5 + 1) % 512);
+  longer.decode(prompt.data(), 600, false, logits);
+  r_longer.decode(prompt.data(), 600, false, logits);
+  hb::Context* mix[3] = {&lead, &small, &longer};
+  hb::Context* refs3[3] = {&r_lead, &r_small, &r_longer};
+  for (int step = 0; step < 2; step++) {
+    int32_t t3[3] = {7, 8, 9};
+    hb::Context::decode_batch(mix, t3, 3, logits);
+    for (int s = 0; s < 3; s++) {
+      refs3[s]->decode(&t3[s], 1, false, one);
+      CHECK(std::memcmp(one.data(), logits.data() + s * 512, 512 * sizeof(float)) == 0);
+    }
+  }
 }
 
 TEST(model_decode_batch_speed) {
