@@ -20,58 +20,15 @@
 #include "../core/quant/kernels.h"
 #include "../core/sampling.h"
 #include "../core/tokenizer.h"
+#include "napi_util.h"
 #include "quantize_binding.h"
 
 namespace {
 
-Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  err.Set("name", Napi::String::New(env, "HalfbyteError"));
-  return err;
-}
-
-[[noreturn]] void Throw(Napi::Env env, const std::string& code, const std::string& message) {
-  throw MakeError(env, code, message);
-}
-
-// Runs fn, converting core exceptions into JS errors with codes.
-template <typename Fn>
-auto Guard(Napi::Env env, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const hb::Error& e) {
-    throw MakeError(env, e.code(), e.what());
-  } catch (const std::bad_alloc&) {
-    throw MakeError(env, "OUT_OF_MEMORY", "Out of memory");
-  } catch (const std::exception& e) {
-    throw MakeError(env, "INTERNAL", e.what());
-  } catch (...) {
-    throw MakeError(env, "INTERNAL", "Unknown native error");
-  }
-}
-
-// Captures a core exception on a worker thread for rejection on the JS thread.
-struct WorkerError {
-  std::string code, message;
-  bool set = false;
-  template <typename Fn>
-  void Run(Fn&& fn) {
-    try {
-      fn();
-    } catch (const hb::Error& e) {
-      code = e.code(), message = e.what(), set = true;
-    } catch (const std::bad_alloc&) {
-      code = "OUT_OF_MEMORY", message = "Out of memory", set = true;
-    } catch (const std::exception& e) {
-      code = "INTERNAL", message = e.what(), set = true;
-    } catch (...) {
-      code = "INTERNAL", message = "Unknown native error", set = true;
-    }
-  }
-};
+using hbnapi::Guard;
+using hbnapi::MakeError;
+using hbnapi::Throw;
+using hbnapi::WorkerError;
 
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo, int64_t hi) {
   if (info.Length() <= i || !info[i].IsNumber())
