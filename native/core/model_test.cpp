@@ -1114,14 +1114,15 @@ double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC
 
 // n_seqs contexts, each prefilled with a different prompt (ref prompts cut to different lengths).
 std::vector<std::unique_ptr<hb::Context>> prefilled_contexts(const hb::Model& model, const std::vector<int32_t>& base,
-                                                             int n_seqs, int64_t n_ctx, std::vector<int32_t>& next) {
+                                                             int n_seqs, int64_t n_ctx, std::vector<int32_t>& next,
+                                                             size_t len_step = 7) {
   std::vector<std::unique_ptr<hb::Context>> ctxs;
   next.clear();
   std::vector<float> logits;
   const int64_t V = model.hparams().n_vocab;
   for (int s = 0; s < n_seqs; s++) {
     ctxs.emplace_back(new hb::Context(model, n_ctx + 8 * s));  // capacities differ too
-    std::vector<int32_t> prompt(base.begin() + s, base.begin() + std::min<size_t>(base.size(), 5 + 7 * s));
+    std::vector<int32_t> prompt(base.begin() + s, base.begin() + std::min<size_t>(base.size(), 5 + len_step * s));
     ctxs.back()->decode(prompt.data(), static_cast<int64_t>(prompt.size()), false, logits);
     next.push_back(argmax(logits.data(), V));
   }
@@ -1242,8 +1243,8 @@ TEST(model_decode_batch_speed) {
     double best_sep = 1e9, best_bat = 1e9;
     for (int rep = 0; rep < (large ? 1 : 3); rep++) {
       std::vector<int32_t> next_a, next_b;
-      auto sep = prefilled_contexts(*model, base, n_seqs, 128, next_a);
-      auto bat = prefilled_contexts(*model, base, n_seqs, 128, next_b);
+      auto sep = prefilled_contexts(*model, base, n_seqs, 128, next_a, large ? 1 : 7);
+      auto bat = prefilled_contexts(*model, base, n_seqs, 128, next_b, large ? 1 : 7);
       std::vector<hb::Context*> ptrs;
       for (auto& c : bat) ptrs.push_back(c.get());
       std::vector<float> one, all;
