@@ -96,8 +96,8 @@ class Context {
   // One new token for each of n_seqs contexts of the same Model, evaluated together: every
   // weight matrix is read once for all of them, each sequence attends to its own KV cache at its
   // own position. logits: n_seqs rows of n_vocab floats. Results are bit-identical to calling
-  // decode() on each context with its token. All or nothing: on any error no context changes.
-  // Throws INVALID_ARGUMENT (no contexts, null, repeated, or from another model), CONTEXT_FULL,
+  // decode() on each context with its token. All or nothing: on any error no context changes
+  // (n_past). No context may be in use elsewhere during the call. Throws INVALID_ARGUMENT (no contexts, null, repeated, or from another model), CONTEXT_FULL,
   // TOKEN_OUT_OF_RANGE, ABORTED (cancel checked between layers).
   static void decode_batch(Context* const* contexts, const int32_t* tokens, int64_t n_seqs, std::vector<float>& logits,
                            const std::atomic<bool>* cancel = nullptr);
@@ -106,7 +106,8 @@ class Context {
   // shapes, file size and a hash of its header and samples of every tensor), n_past, the token
   // ids and the written part of the KV cache (n_past positions per layer), then a checksum.
   // The file appears at `path` only once complete (written to a temporary file, then renamed).
-  // Throws INVALID_ARGUMENT if tokens.size() != n_past, FILE_WRITE_ERROR.
+  // Throws INVALID_ARGUMENT if tokens.size() != n_past or magic is not 1..256 bytes,
+  // FILE_WRITE_ERROR.
   void save_state(const std::string& path, const std::string& magic, const std::vector<int32_t>& tokens) const;
   // Restores a file written by save_state (with the same magic) and returns its tokens. Throws
   // FILE_NOT_FOUND, FILE_READ_ERROR, STATE_BAD_FILE (not such a file, wrong magic, unknown
