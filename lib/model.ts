@@ -324,12 +324,16 @@ export class Model {
     }
   }
 
+  /** The text of a special token as templates write it ('' for -1, i.e. no such token). */
+  private specialText(id: number): string {
+    return id >= 0 ? new TextDecoder().decode(this.tokenBytes(id, { renderSpecial: true })) : '';
+  }
+
   /** The prompt text a chat template makes of these messages. */
   applyChatTemplate(messages: ChatMessage[], options?: ChatTemplateOptions): string {
     const msgs = validateMessages(messages);
     const t = this.info.tokenizer;
-    const text = (id: number) => (id >= 0 ? new TextDecoder().decode(this.tokenBytes(id, { renderSpecial: true })) : '');
-    return renderChatTemplate(this.info.chatTemplate, msgs, { bos: text(t.bos), eos: text(t.eos) }, options);
+    return renderChatTemplate(this.info.chatTemplate, msgs, { bos: this.specialText(t.bos), eos: this.specialText(t.eos) }, options);
   }
 
   /**
@@ -339,7 +343,7 @@ export class Model {
   chatTokens(messages: ChatMessage[], options?: ChatTemplateOptions): Int32Array {
     const prompt = this.applyChatTemplate(messages, options);
     const t = this.info.tokenizer;
-    const bosText = t.bos >= 0 ? new TextDecoder().decode(this.tokenBytes(t.bos, { renderSpecial: true })) : '';
+    const bosText = this.specialText(t.bos);
     const startsWithBos = bosText.length > 0 && prompt.startsWith(bosText);
     return this.tokenize(prompt, { addSpecial: !startsWithBos, parseSpecial: true });
   }

@@ -103,7 +103,7 @@ export class Session {
    * session does not shift. A shift drops the oldest half of the tokens after `keep` and
    * re-evaluates the kept ones (exact: they get the positions they would have had).
    */
-  private async makeRoom(feed: Int32Array, signal: AbortSignal | undefined): Promise<Int32Array | null> {
+  private async makeRoom(feed: Int32Array): Promise<Int32Array | null> {
     const ctx = this.live();
     if (this.cached.length + feed.length <= this.contextSize) return feed;
     if (this.overflow === 'error')
@@ -159,7 +159,7 @@ export class Session {
         feed,
         maxTokens: checked.maxTokens ?? Number.MAX_SAFE_INTEGER,
         options: checked,
-        makeRoom: (f) => this.makeRoom(f, checked.signal),
+        makeRoom: (f) => this.makeRoom(f),
         evaluated: (t) => {
           for (const x of t) this.cached.push(x);
           this.stats.evaluatedTokens += t.length;

@@ -32,7 +32,6 @@ export interface NativeModel {
     tokenPiece(token: number, renderSpecial: boolean): Uint8Array;
     detokenize(tokens: Int32Array, renderSpecial: boolean): Uint8Array;
     isEog(token: number): boolean;
-    tokenAttr(token: number): number;
     dispose(): void;
 }
 export interface NativeSampler {

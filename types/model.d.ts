@@ -118,6 +118,8 @@ export declare class Model {
      */
     generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerationChunk>;
     private runGeneration;
+    /** The text of a special token as templates write it ('' for -1, i.e. no such token). */
+    private specialText;
     /** The prompt text a chat template makes of these messages. */
     applyChatTemplate(messages: ChatMessage[], options?: ChatTemplateOptions): string;
     /**

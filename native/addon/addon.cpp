@@ -111,7 +111,6 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
                            InstanceMethod("tokenPiece", &ModelHandle::TokenPiece),
                            InstanceMethod("detokenize", &ModelHandle::Detokenize),
                            InstanceMethod("isEog", &ModelHandle::IsEog),
-                           InstanceMethod("tokenAttr", &ModelHandle::TokenAttr),
                            InstanceMethod("dispose", &ModelHandle::Dispose),
                        });
   }
@@ -208,13 +207,6 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     const hb::Model& m = Get(env);
     int64_t id = ArgInt(info, 0, "token", INT32_MIN, INT32_MAX);
     return Napi::Boolean::New(env, m.tokenizer().is_eog(static_cast<int32_t>(id)));
-  }
-
-  Napi::Value TokenAttr(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const hb::Model& m = Get(env);
-    int64_t id = ArgInt(info, 0, "token", INT32_MIN, INT32_MAX);
-    return Guard(env, [&] { return Napi::Number::New(env, static_cast<int>(m.tokenizer().attr(static_cast<int32_t>(id)))); });
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
