@@ -6,6 +6,7 @@
 //   g++ -O2 -std=c++17 bench/kernels.cpp native/core/quant/{cpu_features,kernels_ref}.cpp
 //       native/core/ggml_types.cpp /tmp/avx2.o /tmp/avx512.o -o /tmp/bench_kernels -lpthread
 // Run: /tmp/bench_kernels [type=Q4_0] [n=2048] [rows=5632] [ntok=1] [threads=1] [isa=best]
+// HB_BENCH_X8=1 times the 8-row interleaved layout (gemm_x8 on pack_rows_x8 output) instead.
 // Weights are cycled through copies totalling >= 256 MiB so decode timings measure DRAM, not cache
 // (set HB_BENCH_IN_CACHE=1 to reuse one copy and time the arithmetic instead).
 #include <atomic>
@@ -63,6 +64,15 @@ int main(int argc, char** argv) {
   } else {
     for (size_t off = 0; off < w.size(); off += 4) w[off + 3] &= 0x3e;
   }
+  const bool x8 = std::getenv("HB_BENCH_X8") && k->gemm_x8 && rows % 8 == 0;
+  if (x8) {
+    std::vector<uint8_t> packed(w.size());
+    for (size_t c = 0; c < copies; ++c)
+      for (int64_t g = 0; g < rows / 8; ++g)
+        pack_rows_x8(type, w.data() + c * mat_bytes + static_cast<size_t>(g) * 8 * row_bytes, row_bytes, n,
+                     packed.data() + c * mat_bytes + static_cast<size_t>(g) * 8 * row_bytes);
+    w.swap(packed);
+  }
   std::vector<float> x(static_cast<size_t>(n * ntok));
   for (auto& v : x) v = static_cast<float>((s = s * 6364136223846793005ull + 1) >> 40) / 16777216.0f - 0.5f;
   const size_t x_stride = act_row_bytes(k->act, n);
@@ -78,13 +88,17 @@ int main(int argc, char** argv) {
     auto t0 = std::chrono::steady_clock::now();
     for (int th = 0; th < threads; ++th) {
       pool.emplace_back([&, th] {
-        const int64_t r0 = rows * th / threads, r1 = rows * (th + 1) / threads;
+        const int64_t r0 = rows * th / threads / 8 * 8, r1 = th + 1 == threads ? rows : rows * (th + 1) / threads / 8 * 8;
         ready.fetch_add(1);
         while (ready.load() < threads) {}
         for (int it = 0; it < iters; ++it) {
           const uint8_t* wm = w.data() + (static_cast<size_t>(it) % copies) * mat_bytes;
-          k->gemm(n, wm + static_cast<size_t>(r0) * row_bytes, row_bytes, r1 - r0, xq.data(), x_stride, ntok,
-                  y.data() + r0, static_cast<size_t>(rows));
+          if (x8)
+            k->gemm_x8(n, wm + static_cast<size_t>(r0) * row_bytes, 8 * row_bytes, r1 - r0, xq.data(), x_stride, ntok,
+                       y.data() + r0, static_cast<size_t>(rows));
+          else
+            k->gemm(n, wm + static_cast<size_t>(r0) * row_bytes, row_bytes, r1 - r0, xq.data(), x_stride, ntok,
+                    y.data() + r0, static_cast<size_t>(rows));
         }
       });
     }
@@ -112,6 +126,7 @@ int main(int argc, char** argv) {
   const double per = secs / iters;
   const double gbs = static_cast<double>(mat_bytes) / per / 1e9;
   const double gops = 2.0 * static_cast<double>(n) * static_cast<double>(rows) * static_cast<double>(ntok) / per / 1e9;
+  std::printf(x8 ? "x8 " : "");
   std::printf("%-5s %-8s n=%-5lld rows=%-5lld ntok=%-4lld threads=%d: %8.3f ms  %7.2f GB/s weights  %8.2f GOP/s"
               "   (by CPU time: %7.2f GB/s  %8.2f GOP/s)\n",
               ggml_type_name(type), isa_name(isa), static_cast<long long>(n), static_cast<long long>(rows),

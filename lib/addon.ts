@@ -30,6 +30,7 @@ export interface NativeModelInfo {
   addEos: boolean;
   eogTokens: number[];
   tensorTypes: Record<string, number>;
+  packedBytes: number;
   chatTemplate: string | null;
 }
 
@@ -99,6 +100,7 @@ export interface NativeAddon {
     vocabOnly: boolean,
     onProgress?: (loadedBytes: number, totalBytes: number) => void,
     abort?: NativeAbortFlag,
+    packWeights?: boolean,
   ): Promise<NativeModel>;
   cpuInfo(): NativeCpuInfo;
   readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;

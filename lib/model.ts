@@ -34,6 +34,14 @@ export interface LoadOptions {
   contextSize?: number;
   /** Load only the tokenizer (works with vocabulary-only GGUF files). */
   vocabOnly?: boolean;
+  /**
+   * Copy Q4_0 and Q8_0 matrices into an 8-row interleaved layout at load, when the CPU's kernels
+   * have one (x86-64 with AVX2): about 1.3x faster generation and 2x faster prompt matrix work.
+   * The mapped file pages of those matrices are released, so memory use stays about the file
+   * size, but the copies are private to this process where file pages would be shared between
+   * processes loading the same file. `info.packedBytes` says how much was copied. Default true.
+   */
+  packWeights?: boolean;
   /** Aborts loading; the promise then rejects with code ABORTED. */
   signal?: AbortSignal;
   /** Called as the weights are paged in. */
@@ -63,6 +71,8 @@ export interface ModelInfo {
   tokenizer: { model: string; pre: string; bos: number; eos: number; addBos: boolean; addEos: boolean; eogTokens: number[] };
   /** Tensor type name -> number of tensors of that type. */
   tensorTypes: Record<string, number>;
+  /** Bytes of weights copied into the 8-row layout at load (see LoadOptions.packWeights); 0 if none. */
+  packedBytes: number;
   chatTemplate: string | null;
 }
 
@@ -121,7 +131,7 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
     };
     try {
       if (options.signal?.aborted) throw abortedError(options.signal);
-      const handle = await nativeAsync(addon().loadModel(path, threads, options.vocabOnly ?? false, onProgress, flag));
+      const handle = await nativeAsync(addon().loadModel(path, threads, options.vocabOnly ?? false, onProgress, flag, options.packWeights ?? true));
       return new Model(handle, options.contextSize);
     } catch (err) {
       const e = fromNative(err);
@@ -166,6 +176,7 @@ export function load(path: string, options?: LoadOptions): LoadTask {
     threads: o.threads === undefined ? undefined : v.integer(o.threads, 'threads', 1, 1024),
     contextSize: o.contextSize === undefined ? undefined : v.integer(o.contextSize, 'contextSize', 1, 1 << 24),
     vocabOnly: v.boolean(o.vocabOnly, 'vocabOnly', false),
+    packWeights: v.boolean(o.packWeights, 'packWeights', true),
     signal: v.signal(o.signal, 'signal'),
     onProgress: o.onProgress,
   };
@@ -208,6 +219,7 @@ export class Model {
         eogTokens: n.eogTokens,
       }),
       tensorTypes: Object.freeze({ ...n.tensorTypes }),
+      packedBytes: n.packedBytes,
       chatTemplate: n.chatTemplate,
     });
     this.defaultContextSize = contextSize ?? Math.max(1, Math.min(n.contextLength || 4096, 4096));

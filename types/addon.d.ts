@@ -24,6 +24,7 @@ export interface NativeModelInfo {
     addEos: boolean;
     eogTokens: number[];
     tensorTypes: Record<string, number>;
+    packedBytes: number;
     chatTemplate: string | null;
 }
 export interface NativeModel {
@@ -73,7 +74,7 @@ export interface NativeAddon {
     ModelHandle: new () => NativeModel;
     SamplerHandle: new (temperature: number, topK: number, topP: number, minP: number, repeatPenalty: number, repeatLastN: number, seed: number) => NativeSampler;
     ContextHandle: new (model: NativeModel, contextSize: number) => NativeContext;
-    loadModel(path: string, threads: number, vocabOnly: boolean, onProgress?: (loadedBytes: number, totalBytes: number) => void, abort?: NativeAbortFlag): Promise<NativeModel>;
+    loadModel(path: string, threads: number, vocabOnly: boolean, onProgress?: (loadedBytes: number, totalBytes: number) => void, abort?: NativeAbortFlag, packWeights?: boolean): Promise<NativeModel>;
     cpuInfo(): NativeCpuInfo;
     readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;
     setIsa(isa: string): void;

@@ -11,6 +11,14 @@ export interface LoadOptions {
     contextSize?: number;
     /** Load only the tokenizer (works with vocabulary-only GGUF files). */
     vocabOnly?: boolean;
+    /**
+     * Copy Q4_0 and Q8_0 matrices into an 8-row interleaved layout at load, when the CPU's kernels
+     * have one (x86-64 with AVX2): about 1.3x faster generation and 2x faster prompt matrix work.
+     * The mapped file pages of those matrices are released, so memory use stays about the file
+     * size, but the copies are private to this process where file pages would be shared between
+     * processes loading the same file. `info.packedBytes` says how much was copied. Default true.
+     */
+    packWeights?: boolean;
     /** Aborts loading; the promise then rejects with code ABORTED. */
     signal?: AbortSignal;
     /** Called as the weights are paged in. */
@@ -46,6 +54,8 @@ export interface ModelInfo {
     };
     /** Tensor type name -> number of tensors of that type. */
     tensorTypes: Record<string, number>;
+    /** Bytes of weights copied into the 8-row layout at load (see LoadOptions.packWeights); 0 if none. */
+    packedBytes: number;
     chatTemplate: string | null;
 }
 export interface TokenizeOptions {

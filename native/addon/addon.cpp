@@ -146,6 +146,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       o.Set("fileSize", Napi::Number::New(env, static_cast<double>(g.file_size())));
       o.Set("vocabOnly", Napi::Boolean::New(env, m.vocab_only()));
       o.Set("threads", Napi::Number::New(env, m.threads()));
+      o.Set("packedBytes", Napi::Number::New(env, static_cast<double>(m.packed_bytes())));
       o.Set("tokenizerModel", tok.model());
       o.Set("tokenizerPre", tok.pre());
       o.Set("bos", Napi::Number::New(env, tok.bos()));
@@ -217,7 +218,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   }
 };
 
-// loadModel(path, threads, vocabOnly, onProgress?, abortFlag?) -> Promise<ModelHandle>
+// loadModel(path, threads, vocabOnly, onProgress?, abortFlag?, packWeights?) -> Promise<ModelHandle>
 class LoadWorker : public Napi::AsyncProgressQueueWorker<uint64_t> {
  public:
   LoadWorker(Napi::Env env, std::string path, hb::LoadOptions opts, Napi::Function on_progress,
@@ -290,6 +291,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     Napi::Function cb;
     if (info.Length() > 3 && info[3].IsFunction()) cb = info[3].As<Napi::Function>();
     auto abort = OptionalAbort(info, 4);
+    opts.pack_weights = info.Length() > 5 && !info[5].IsUndefined() ? ArgBool(info, 5, "packWeights") : true;
     auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), opts, cb, abort);
     Napi::Promise p = w->Promise();
     w->Queue();

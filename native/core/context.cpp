@@ -216,6 +216,12 @@ struct Context::Impl {
     }
     pool.parallel_for_indexed(n_tasks, fn);
   }
+  // Rows per matmul task: a few long contiguous runs per thread, so each thread streams its
+  // weights (prefetch stays useful, few claims). Any split gives the same results.
+  int64_t task_rows(int64_t rows) const {
+    const int64_t per = (rows + 4 * pool.size() - 1) / (4 * pool.size());
+    return std::max(kRowsPerTask, (per + kRowsPerTask - 1) / kRowsPerTask * kRowsPerTask);
+  }
   void rope(float* vec, int64_t n_heads, const float* cs) const;
   // Rows [row0, row0 + n) of a forward batch: tokens of the sequence `ctx` at positions
   // p0 .. p0 + n - 1. A batch is one segment (decode) or one single-row segment per sequence
@@ -303,18 +309,20 @@ void Context::Impl::quantize_input(ActInput& in, const TypeKernels* kern) {
 // All jobs' row chunks go to the pool as one batch of tasks (one wake-up for Q, K and V).
 void Context::Impl::matmuls(ActInput& in, const MatJob* jobs, int n_jobs) {
   int64_t first_task[4] = {0, 0, 0, 0};
+  int64_t rows_per_task[3] = {kRowsPerTask, kRowsPerTask, kRowsPerTask};
   double work = 0;
   for (int j = 0; j < n_jobs; j++) {
     quantize_input(in, jobs[j].w->kernels);
-    first_task[j + 1] = first_task[j] + (jobs[j].w->rows + kRowsPerTask - 1) / kRowsPerTask;
+    rows_per_task[j] = task_rows(jobs[j].w->rows);
+    first_task[j + 1] = first_task[j] + (jobs[j].w->rows + rows_per_task[j] - 1) / rows_per_task[j];
     work += static_cast<double>(jobs[j].w->rows) * static_cast<double>(jobs[j].w->n) * static_cast<double>(in.ntok);
   }
   run_tasks(first_task[n_jobs], work, [&](int64_t task, int) {
     int j = 0;
     while (task >= first_task[j + 1]) j++;
     const MatWeight& w = *jobs[j].w;
-    const int64_t r0 = (task - first_task[j]) * kRowsPerTask;
-    const int64_t nr = std::min(kRowsPerTask, w.rows - r0);
+    const int64_t r0 = (task - first_task[j]) * rows_per_task[j];
+    const int64_t nr = std::min(rows_per_task[j], w.rows - r0);
     const TypeKernels* kern = w.kernels;
     const void* xq;
     size_t x_stride;
@@ -325,8 +333,12 @@ void Context::Impl::matmuls(ActInput& in, const MatJob* jobs, int n_jobs) {
       xq = in.bufs[static_cast<int>(kern->act)].data();
       x_stride = act_row_bytes(kern->act, in.n);
     }
-    kern->gemm(w.n, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, nr, xq, x_stride, in.ntok,
-               jobs[j].y + r0, jobs[j].y_stride);
+    if (w.packed)  // r0 and nr are multiples of 8 (task rows are, and so are packed matrices' rows)
+      kern->gemm_x8(w.n, w.data + static_cast<size_t>(r0) * w.row_bytes, 8 * w.row_bytes, nr, xq, x_stride, in.ntok,
+                    jobs[j].y + r0, jobs[j].y_stride);
+    else
+      kern->gemm(w.n, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, nr, xq, x_stride, in.ntok,
+                 jobs[j].y + r0, jobs[j].y_stride);
   });
 }
 

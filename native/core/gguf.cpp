@@ -65,6 +65,19 @@ MappedFile::~MappedFile() {
 #endif
 }
 
+void MappedFile::release(const uint8_t* p, size_t n) const {
+#if !defined(_WIN32)
+  if (!mapped_ || p < data_ || n > size_ || p - data_ > static_cast<ptrdiff_t>(size_ - n)) return;
+  const uintptr_t page = 4096;
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(page - 1);
+  if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_DONTNEED);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 bool MappedFile::prefetch(size_t begin, size_t end, const std::function<bool(size_t)>& progress) const {
   if (end > size_) end = size_;
   if (begin >= end) return progress ? progress(0) : true;

@@ -61,6 +61,10 @@ class MappedFile {
   // Touches every page of [begin, end) so later reads do not fault; calls progress(done_bytes)
   // every few MB; returns false if progress returned false (cancelled).
   bool prefetch(size_t begin, size_t end, const std::function<bool(size_t)>& progress) const;
+  // Drops this mapping's resident pages lying wholly inside [p, p + n) (POSIX mappings only; the
+  // bytes stay readable and fault back in from the file if read again). For weights that were
+  // copied elsewhere, so they are not resident twice.
+  void release(const uint8_t* p, size_t n) const;
 
  private:
   MappedFile() = default;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <sstream>
 
 #include "error.h"
@@ -236,6 +237,44 @@ uint64_t model_fingerprint(const GgufFile& g) {
 
 }  // namespace
 
+void AlignedBytes::Free::operator()(uint8_t* p) const { ::operator delete(p, std::align_val_t(64)); }
+
+namespace {
+
+// Repacks every matrix whose kernels have an 8-row form (kernels.h) into that layout, one matrix
+// at a time on the pool, then drops the mapped pages of the original so the weights are not
+// resident twice (peak: the file plus one matrix). The token embedding stays in place: its rows
+// are looked up one by one (when the output matrix is tied to it, neither is packed).
+void pack_weights(Model::Impl& m) {
+  std::vector<MatWeight*> mats;
+  for (LayerWeights& L : m.layers)
+    for (MatWeight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mats.push_back(w);
+  if (!m.tied_output) mats.push_back(&m.output);
+  for (MatWeight* w : mats) {
+    if (!w->kernels->gemm_x8 || !has_x8_layout(w->type) || w->rows % 8 != 0) continue;
+    const size_t bytes = w->row_bytes * static_cast<size_t>(w->rows);
+    uint8_t* dst = static_cast<uint8_t*>(::operator new(bytes, std::align_val_t(64), std::nothrow));
+    if (!dst) fail("OUT_OF_MEMORY", "Could not allocate " + std::to_string(bytes) + " bytes to repack " + w->tensor->name);
+    AlignedBytes buf;
+    buf.ptr.reset(dst);
+    buf.size = bytes;
+    const int64_t groups = w->rows / 8, per_task = 64;
+    m.pool->parallel_for((groups + per_task - 1) / per_task, [&](int64_t task) {
+      for (int64_t g = task * per_task; g < std::min(groups, (task + 1) * per_task); g++) {
+        const size_t off = static_cast<size_t>(g) * 8 * w->row_bytes;
+        pack_rows_x8(w->type, w->data + off, w->row_bytes, w->n, dst + off);
+      }
+    });
+    if (const MappedFile* f = m.gguf->file()) f->release(w->data, bytes);
+    w->data = dst;
+    w->packed = true;
+    m.packed_bytes += bytes;
+    m.packed.push_back(std::move(buf));
+  }
+}
+
+}  // namespace
+
 uint64_t hash_bytes(const void* data, size_t n, uint64_t seed) {
   const uint64_t k1 = 0x9E3779B97F4A7C15ull, k2 = 0xC2B2AE3D27D4EB4Full;
   auto mix = [&](uint64_t h, uint64_t w) {
@@ -309,6 +348,7 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
 
   m.fingerprint = model_fingerprint(g);
   m.pool.reset(new ThreadPool(m.n_threads));
+  if (opts.pack_weights) pack_weights(m);
   return model;
 }
 
@@ -317,6 +357,8 @@ const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
 const GgufFile& Model::gguf() const { return *impl_->gguf; }
 bool Model::vocab_only() const { return impl_->vocab_only; }
 int Model::threads() const { return impl_->n_threads; }
+
+uint64_t Model::packed_bytes() const { return impl_->packed_bytes; }
 
 std::map<std::string, int> Model::tensor_type_counts() const {
   std::map<std::string, int> counts;

@@ -40,6 +40,10 @@ struct HParams {
 struct LoadOptions {
   int threads = 0;          // 0: physical core count
   bool vocab_only = false;  // tokenizer only; tensors are not required
+  // Copy Q4_0 / Q8_0 matrices into the 8-row interleaved layout when the active ISA has kernels
+  // for it (faster decode and prefill; costs no extra memory once the mapped pages are released,
+  // but the copies are private to this process instead of shared file pages).
+  bool pack_weights = true;
   // Called with (done_bytes, total_bytes) while weights are paged in; return false to cancel
   // (load then throws hb::Error("ABORTED")).
   std::function<bool(uint64_t, uint64_t)> progress;
@@ -59,6 +63,8 @@ class Model {
   int threads() const;
   // Tensor type name -> count of tensors of that type (for model.info).
   std::map<std::string, int> tensor_type_counts() const;
+  // Bytes of weights held in the 8-row layout (0 if none were packed).
+  uint64_t packed_bytes() const;
 
   struct Impl;
   Impl* impl() const { return impl_.get(); }

@@ -12,7 +12,9 @@
 namespace hb {
 
 // A matrix bound in place from the mapping: `rows` rows of `n` elements each
-// (GGUF ne = [n, rows]); row r starts at data + r * row_bytes.
+// (GGUF ne = [n, rows]); row r starts at data + r * row_bytes. When `packed`, data is a copy in
+// the 8-row interleaved layout instead (kernels.h, pack_rows_x8): rows 8g .. 8g+7 start at
+// data + 8g * row_bytes and are multiplied with kernels->gemm_x8.
 struct MatWeight {
   const GgufTensor* tensor = nullptr;
   const uint8_t* data = nullptr;
@@ -21,6 +23,16 @@ struct MatWeight {
   int64_t n = 0;
   int64_t rows = 0;
   size_t row_bytes = 0;
+  bool packed = false;
+};
+
+// Heap bytes, 64-byte aligned (packed weights).
+struct AlignedBytes {
+  struct Free {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, Free> ptr;
+  size_t size = 0;
 };
 
 // A vector (norm weights, biases) as floats: in place when the file stores F32, otherwise
@@ -58,6 +70,9 @@ struct Model::Impl {
   bool tied_output = false;
   VecWeight rope_freqs;   // optional (rope_dim / 2,): per-pair divisors of theta (Llama 3.1)
   std::vector<LayerWeights> layers;
+  // Matrices repacked at load into the 8-row layout (see MatWeight), and their total size.
+  std::vector<AlignedBytes> packed;
+  uint64_t packed_bytes = 0;
   // Tells model files apart cheaply (session files record it): a hash of the file size, the
   // header (metadata + tensor table) and a few bytes from the start, middle and end of every tensor.
   uint64_t fingerprint = 0;

@@ -135,6 +135,27 @@ struct BlockIQ4_XS {
 };
 static_assert(sizeof(BlockIQ4_XS) == 136, "IQ4_XS block is 136 bytes in GGUF");
 
+// ---------------------------------------------------------------------------------------------
+// 8-row interleaved layouts (not GGUF formats: built at load by pack_rows_x8, see kernels.h).
+// Block b of rows 8g .. 8g+7 is one struct, so one 32-byte load holds 4 bytes of each of the 8
+// rows and one int8 multiply-add serves 8 rows; the 8 scales load as one vector. A packed
+// matrix is groups of n / 32 such blocks, group g at g * 8 * row_bytes: the same bytes as the
+// GGUF rows, reordered.
+
+// Q4_0 x8: d[j] = row j's d; qs[32k + 4j + i] = row j's qs[4k + i] (k < 4, i < 4).
+struct BlockQ4_0x8 {
+  uint16_t d[8];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0), "Q4_0 x8 block holds 8 Q4_0 blocks");
+
+// Q8_0 x8: d[j] = row j's d; qs[32k + 4j + i] = row j's qs[4k + i] (k < 8, i < 4).
+struct BlockQ8_0x8 {
+  uint16_t d[8];
+  int8_t qs[256];
+};
+static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0), "Q8_0 x8 block holds 8 Q8_0 blocks");
+
 // The IQ4_NL / IQ4_XS codebook (GGUF format constant).
 static constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};

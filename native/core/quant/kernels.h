@@ -26,19 +26,21 @@ const char* isa_name(Isa isa);
 // Activation formats fed to the integer dot products.
 enum class ActFormat : int {
   F32 = 0,     // plain floats, n * 4 bytes
-  Q8_32 = 1,   // ActQ8_32 blocks: 32 int8 + float scale + float scaled sum
+  Q8_32 = 1,   // ActQ8_32 blocks: 32 int8 + float scale + float scaled sum + int sum
   Q8_256 = 2,  // ActQ8_256 blocks: 256 int8 + float scale + int16 sums of 16-element groups
 };
 
 // x[i] ~= d * qs[i]; s ~= d * sum(qs) (lets Q4_1/Q5_1 apply their offsets cheaply).
 // Values are llama.cpp's block_q8_0 / block_q8_1 (x86 CPU backend): d = fp16(max|x| / 127) and
 // s = fp16(max|x| / 127 * sum(qs)) held as floats, qs = round(x * 127 / max|x|), so integer dots match.
+// sum = sum(qs) exactly (the 8-row kernels remove Q4_0's offset of 8 with it).
 struct ActQ8_32 {
   float d;
   float s;
   int8_t qs[32];
+  int32_t sum;
 };
-static_assert(sizeof(ActQ8_32) == 40, "ActQ8_32 layout");
+static_assert(sizeof(ActQ8_32) == 44, "ActQ8_32 layout");
 
 // x[i] ~= d * qs[i]; bsums[j] = sum(qs[16j .. 16j+15]) (k-quant minimums).
 // Values are llama.cpp's block_q8_K: qs = round(-127 / m * x), d = 1 / (-127 / m) (m: the first element of
@@ -65,7 +67,18 @@ struct TypeKernels {
                int64_t ntok, float* y, size_t y_stride);
   // w (n,) in this type -> y (n,) floats. Used for embedding lookups and as the test oracle.
   void (*dequantize_row)(const void* w, float* y, int64_t n);
+  // The same product on weights packed 8 rows at a time by pack_rows_x8 (nullptr: this type
+  // has no 8-row kernel on this ISA, keep the GGUF layout): w points at a group of 8 rows,
+  // groups w_stride (= 8 * row bytes) apart, nrows a multiple of 8.
+  void (*gemm_x8)(int64_t n, const void* w, size_t w_stride, int64_t nrows, const void* xq, size_t x_stride,
+                  int64_t ntok, float* y, size_t y_stride) = nullptr;
 };
+
+// Whether type t has an 8-row interleaved layout (Q4_0, Q8_0).
+bool has_x8_layout(GgmlType t);
+// Rows 8g .. 8g+7 of W (rows row_bytes apart, n elements each) -> one packed group of
+// 8 * row_bytes bytes at dst (layouts in blocks.h). Only for types with has_x8_layout.
+void pack_rows_x8(GgmlType t, const void* w, size_t row_bytes, int64_t n, void* dst);
 
 // Kernels of type t for the active ISA (falls back to the best available, then the reference);
 // nullptr if the type has no kernels at all.

@@ -105,6 +105,7 @@ void quantize_act_q8_32_arm(const float* x, void* xq, int64_t n) {
     const int sum = quantize16(xb, id, out[b].qs) + quantize16(xb + 16, id, out[b].qs + 16);
     out[b].d = round_to_fp16(d);
     out[b].s = round_to_fp16(d * static_cast<float>(sum));
+    out[b].sum = sum;
   }
 }
 

@@ -13,8 +13,10 @@ namespace {
 const TypeKernels kF32 = {GgmlType::F32, ActFormat::F32, quantize_act_f32_ref, gemm_tiled<TileF32, 4, 2>, nullptr};
 const TypeKernels kF16 = {GgmlType::F16, ActFormat::F32, quantize_act_f32_ref, gemm_tiled<TileF16, 4, 2>, nullptr};
 const TypeKernels kBF16 = {GgmlType::BF16, ActFormat::F32, quantize_act_f32_ref, gemm_tiled<TileBF16, 4, 2>, nullptr};
-const TypeKernels kQ4_0 = {GgmlType::Q4_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ4_0, 4, 2>, nullptr};
-const TypeKernels kQ8_0 = {GgmlType::Q8_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ8_0, 4, 2>, nullptr};
+const TypeKernels kQ4_0 = {GgmlType::Q4_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ4_0, 4, 2>, nullptr,
+                           gemm_x8_tiled<TileQ4_0x8, 4>};
+const TypeKernels kQ8_0 = {GgmlType::Q8_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ8_0, 4, 2>, nullptr,
+                           gemm_x8_tiled<TileQ8_0x8, 4>};
 const TypeKernels kQ4_1 = {GgmlType::Q4_1, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ4_1, 4, 2>, nullptr};
 const TypeKernels kQ5_0 = {GgmlType::Q5_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ5_0, 4, 2>, nullptr};
 const TypeKernels kQ5_1 = {GgmlType::Q5_1, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ5_1, 4, 2>, nullptr};

@@ -66,6 +66,7 @@ void quantize_act_q8_32_ref(const float* x, void* xq, int64_t n) {
     }
     blk.d = round_to_fp16(d);
     blk.s = round_to_fp16(d * static_cast<float>(sum));
+    blk.sum = sum;
   }
 }
 
@@ -557,6 +558,34 @@ const TypeKernels kIQ4_XS = {GgmlType::IQ4_XS, ActFormat::Q8_256, quantize_act_q
                              gemm_ref<dot_k<BlockIQ4_XS, unpack_iq4_xs>>, dequant_k<BlockIQ4_XS, unpack_iq4_xs>};
 
 }  // namespace
+
+}  // namespace kern
+
+bool has_x8_layout(GgmlType t) { return t == GgmlType::Q4_0 || t == GgmlType::Q8_0; }
+
+namespace {
+// 8 rows of Block (nb blocks each) -> nb BlockX8: scales side by side, then the quant bytes in
+// 4-byte pieces, piece k of rows 0..7 together (layouts in blocks.h).
+template <class Block, class BlockX8>
+void pack_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
+  constexpr int kPieces = sizeof(Block::qs) / 4;
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int j = 0; j < 8; ++j) {
+      const Block& src = reinterpret_cast<const Block*>(w + static_cast<size_t>(j) * row_bytes)[b];
+      dst[b].d[j] = src.d;
+      for (int k = 0; k < kPieces; ++k) std::memcpy(&dst[b].qs[32 * k + 4 * j], &src.qs[4 * k], 4);
+    }
+  }
+}
+}  // namespace
+
+void pack_rows_x8(GgmlType t, const void* w, size_t row_bytes, int64_t n, void* dst) {
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  if (t == GgmlType::Q4_0) pack_x8<BlockQ4_0>(wb, row_bytes, n / 32, static_cast<BlockQ4_0x8*>(dst));
+  if (t == GgmlType::Q8_0) pack_x8<BlockQ8_0>(wb, row_bytes, n / 32, static_cast<BlockQ8_0x8*>(dst));
+}
+
+namespace kern {
 
 const TypeKernels* ref_kernels(GgmlType t) {
   switch (t) {

@@ -321,7 +321,7 @@ TEST(kernels_block_sizes_match_ggml_types) {
 
 TEST(kernels_act_row_bytes) {
   CHECK_EQ(act_row_bytes(ActFormat::F32, 7), size_t(28));
-  CHECK_EQ(act_row_bytes(ActFormat::Q8_32, 64), size_t(80));
+  CHECK_EQ(act_row_bytes(ActFormat::Q8_32, 64), size_t(88));
   CHECK_EQ(act_row_bytes(ActFormat::Q8_256, 512), size_t(584));
   CHECK_THROWS_CODE(act_row_bytes(ActFormat::Q8_32, 33), "INVALID_ARGUMENT");
   CHECK_THROWS_CODE(act_row_bytes(ActFormat::Q8_256, 128), "INVALID_ARGUMENT");
@@ -641,6 +641,95 @@ TEST(kernels_isa_gemm_matches_reference_and_is_chunking_invariant) {
   }
 }
 
+// The 8-row interleaved layout (pack_rows_x8 + gemm_x8): the same bound against the reference on
+// the unpacked rows, bit-identical under any split into 8-row groups and token by token, and
+// AVX-512 bit-identical to AVX2.
+namespace {
+std::vector<uint8_t> pack_problem(const Problem& p) {
+  std::vector<uint8_t> packed(p.w.size(), 0xee);
+  for (int64_t g = 0; g < p.nrows / 8; ++g)
+    pack_rows_x8(p.type, p.w.data() + static_cast<size_t>(g) * 8 * p.w_stride, p.w_stride, p.n,
+                 packed.data() + static_cast<size_t>(g) * 8 * p.w_stride);
+  return packed;
+}
+std::vector<float> run_gemm_x8(const TypeKernels* k, const Problem& p, const std::vector<uint8_t>& packed,
+                               const std::vector<uint8_t>& xq, size_t x_stride) {
+  std::vector<float> y(p.y_stride * static_cast<size_t>(p.ntok), kCanary);
+  k->gemm_x8(p.n, packed.data(), 8 * p.w_stride, p.nrows, xq.data(), x_stride, p.ntok, y.data(), p.y_stride);
+  return y;
+}
+}  // namespace
+
+TEST(kernels_isa_gemm_x8_matches_reference_and_is_split_invariant) {
+  int tested = 0;
+  for (Isa isa : available_isas()) {
+    for (GgmlType t : kAllTypes) {
+      const TypeKernels* k = kernels_for(t, isa);
+      const TypeKernels* ref = kernels_for(t, Isa::Scalar);
+      if (!k || !k->gemm_x8) continue;
+      CHECK(has_x8_layout(t));
+      int bad_value = 0, bad_split = 0, bad_isa = 0, bad_pad = 0;
+      uint64_t seed = 900;
+      for (int64_t n : test_lengths(t)) {
+        for (int64_t nrows : {8, 16, 24, 40}) {
+          for (int64_t ntok : {1, 2, 3, 4, 5, 7, 9, 70}) {
+            if (n > 1024 && nrows * ntok > 80) continue;
+            Problem p = make_problem(t, n, nrows, ntok, seed++);
+            size_t x_stride;
+            std::vector<uint8_t> xq = quantize_rows(ref, p, &x_stride);
+            const std::vector<uint8_t> packed = pack_problem(p);
+            std::vector<float> y = run_gemm_x8(k, p, packed, xq, x_stride);
+            std::vector<float> yr = run_gemm(ref, p, xq, x_stride);
+            ++tested;
+            std::vector<float> wrow(static_cast<size_t>(n));
+            for (int64_t r = 0; r < nrows; ++r) {
+              ref->dequantize_row(p.w.data() + r * p.w_stride, wrow.data(), n);
+              for (int64_t tk = 0; tk < ntok; ++tk) {
+                std::vector<double> xv = act_values(ref->act, xq.data() + tk * x_stride, n);
+                double mag = 0;
+                for (int64_t i = 0; i < n; ++i) mag += std::fabs(wrow[i] * xv[i]);
+                const double tol = 2 * (accumulation_steps(t, n) + 16) * std::ldexp(1.0, -23) * mag + 1e-30;
+                const double got = y[tk * p.y_stride + r], want = yr[tk * p.y_stride + r];
+                if (!(std::fabs(got - want) <= tol)) {
+                  if (bad_value < 3)
+                    std::fprintf(stderr, "  x8 %s row %d tok %d: %.9g vs reference %.9g (tol %.3g)\n",
+                                 where(p, isa_name(isa)).c_str(), int(r), int(tk), got, want, tol);
+                  ++bad_value;
+                }
+              }
+            }
+            for (int64_t tk = 0; tk < ntok; ++tk)
+              for (size_t c = static_cast<size_t>(nrows); c < p.y_stride; ++c)
+                if (y[tk * p.y_stride + c] != kCanary) ++bad_pad;
+            // One 8-row group at a time, and one token at a time: the same bits.
+            std::vector<float> yg(y.size(), kCanary), yt(y.size(), kCanary);
+            for (int64_t g = 0; g < nrows / 8; ++g)
+              k->gemm_x8(n, packed.data() + g * 8 * p.w_stride, 8 * p.w_stride, 8, xq.data(), x_stride, ntok,
+                         yg.data() + 8 * g, p.y_stride);
+            for (int64_t tk = 0; tk < ntok; ++tk)
+              k->gemm_x8(n, packed.data(), 8 * p.w_stride, nrows, xq.data() + tk * x_stride, x_stride, 1,
+                         yt.data() + tk * p.y_stride, p.y_stride);
+            if (yg != y || yt != y) ++bad_split;
+            if (isa == Isa::Avx512) {
+              const TypeKernels* k2 = kernels_for(t, Isa::Avx2);
+              if (k2 && k2->gemm_x8 && run_gemm_x8(k2, p, packed, xq, x_stride) != y) ++bad_isa;
+            }
+          }
+        }
+      }
+      if (bad_value || bad_split || bad_isa || bad_pad) {
+        std::ostringstream os;
+        os << "x8 " << ggml_type_name(t) << " " << isa_name(isa) << ": " << bad_value << " values out of bound, "
+           << bad_split << " splits differ, " << bad_isa << " differ from AVX2, " << bad_pad << " padding writes";
+        hbtest::report(__FILE__, __LINE__, os.str());
+      }
+    }
+  }
+#if defined(__x86_64__)
+  if (cpu_features().avx2) CHECK(tested > 0);  // the x86 tables have 8-row kernels
+#endif
+}
+
 // ---------------------------------------------------------------------------------------------
 // Real files: every matrix of each llama-quantize output, dequantized, against the F32 source it
 // was made from. A wrong bit layout decodes to noise (relative RMS error ~1.4); a right one to the
@@ -732,6 +821,14 @@ TEST(kernels_avx512_emulated_matches_avx2_bitwise) {
           if (std::memcmp(xq.data(), xq512.data(), xq.size()) != 0) ++bad;
           if (run_gemm(k512, p, xq, x_stride) != run_gemm(k2, p, xq, x_stride)) ++bad;
           ++compared;
+          if (k512->gemm_x8 && k2->gemm_x8) {
+            Problem p8 = make_problem(t, n, 8 * nrows, ntok, seed++);
+            size_t xs8;
+            std::vector<uint8_t> xq8 = quantize_rows(k2, p8, &xs8);
+            const std::vector<uint8_t> packed = pack_problem(p8);
+            if (run_gemm_x8(k512, p8, packed, xq8, xs8) != run_gemm_x8(k2, p8, packed, xq8, xs8)) ++bad;
+            ++compared;
+          }
         }
       }
     }

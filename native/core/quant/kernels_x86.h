@@ -45,6 +45,9 @@ constexpr int64_t kTokenGroup = 64;
 // interleaved row streams (measured: Q8_0 decode 5 -> 10 GB/s on Zen 3). Each load prefetches the
 // same offset a whole number of rows ahead, at least this many bytes.
 constexpr size_t kPrefetchBytes = 4096;
+// The 8-row layouts are one contiguous stream, which the hardware prefetcher follows; a short
+// software lead still helped a little (measured 0 to 8 KiB on Zen 3: 1 KiB best, within noise).
+constexpr size_t kPrefetchBytesX8 = 1024;
 
 inline float hsum8(__m256 v) {
   const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // l0+l4 .. l3+l7
@@ -197,6 +200,7 @@ void quantize_act_q8_32_x86(const float* x, void* xq, int64_t n) {
     const int sum = quantize32(xb, _mm256_set1_ps(id), out[b].qs);
     out[b].d = round_to_fp16(d);
     out[b].s = round_to_fp16(d * static_cast<float>(sum));
+    out[b].sum = sum;
   }
 }
 
@@ -439,6 +443,155 @@ template <int R, int T>
 using TileQ8_0 = Tile32<Q8_0Ops>::Of<R, T>;
 template <int R, int T>
 using TileIQ4_NL = Tile32<IQ4_NLOps>::Of<R, T>;
+
+// ---------------------------------------------------------------------------------------------
+// 8-row interleaved layouts (BlockQ4_0x8, BlockQ8_0x8 in blocks.h). One 32-byte load holds bytes
+// 4k..4k+3 of one block of each of 8 rows (4 bytes per 32-bit lane, lane j = row j); multiplied
+// with activation bytes 4k..4k+3 broadcast to every lane, the lanes stay per-row partial dots, so
+// a block ends with its 8 rows' exact integer dots in one vector and the float work (convert,
+// scale, accumulate) is shared by 8 rows, with no horizontal sums. Per output element:
+//   per block: isum (exact int32), then acc = fma(float(isum), d_w * d_x, acc), blocks in order.
+
+// acc + u (32 x uint8) . s (32 x int8), lane j += the 4 products of bytes 4j..4j+3.
+inline __m256i dpbusd_acc(__m256i acc, __m256i u, __m256i s) {
+#if HB_X86_VNNI
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, dot_u8s8(u, s));
+#endif
+}
+
+// 4 activation bytes broadcast to all 8 lanes.
+inline __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// Leftover tokens run smaller instantiations of the same template.
+template <template <int> class Tile, int T>
+inline void run_tile_x8(int tt, const GemmArgs& a) {
+  if constexpr (T > 1) {
+    if (tt < T) return run_tile_x8<Tile, T - 1>(tt, a);
+  }
+  Tile<T>::run(a);
+}
+
+// W (nrows, n) packed in 8-row groups, w_stride bytes apart @ Xq (ntok, n)^T -> Y (ntok, nrows).
+// A group's blocks are contiguous and groups follow each other, so the weights are one stream.
+template <template <int> class Tile, int T>
+void gemm_x8_tiled(int64_t n, const void* w, size_t w_stride, int64_t nrows, const void* xq, size_t x_stride,
+                   int64_t ntok, float* y, size_t y_stride) {
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  const uint8_t* xb = static_cast<const uint8_t*>(xq);
+  for (int64_t g0 = 0; g0 < ntok; g0 += kTokenGroup) {
+    const int64_t g1 = min_i64(ntok, g0 + kTokenGroup);
+    for (int64_t r0 = 0; r0 + 8 <= nrows; r0 += 8) {
+      for (int64_t t0 = g0; t0 < g1; t0 += T) {
+        const GemmArgs a = {n, wb + static_cast<size_t>(r0 / 8) * w_stride, w_stride,
+                            xb + static_cast<size_t>(t0) * x_stride, x_stride,
+                            y + static_cast<size_t>(t0) * y_stride + static_cast<size_t>(r0), y_stride,
+                            t0 == g0 ? kPrefetchBytesX8 : 0};
+        run_tile_x8<Tile, T>(static_cast<int>(min_i64(T, g1 - t0)), a);
+      }
+    }
+  }
+}
+
+// Prefetch the bytes [p, p + len) of a block `ahead` bytes ahead (ahead 0: none).
+inline void prefetch_block(const void* p, size_t len, size_t ahead) {
+  if (!ahead) return;
+  for (size_t line = 0; line < len; line += 64) prefetch_ahead(static_cast<const uint8_t*>(p) + line, ahead);
+}
+
+// Q4_0: u = nibble 0..15 (value u - 8): isum = u . x - 8 * sum(x). The AVX2 build adds the int16
+// maddubs pair sums of a whole block before widening: |pair| <= 2 * 15 * 127 and 8 pairs per
+// lane give at most 30480, so nothing saturates and the integers are exact.
+template <int T>
+struct TileQ4_0x8 {
+  // W (8, n) packed @ Xq (T, n) -> Y (T, 8)
+  static void run(const GemmArgs& a) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc[T];
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    const BlockQ4_0x8* wb = reinterpret_cast<const BlockQ4_0x8*>(a.w);
+    const int64_t nb = a.n / 32;
+    for (int64_t b = 0; b < nb; ++b) {
+      prefetch_block(wb + b, sizeof(BlockQ4_0x8), a.prefetch);
+      const ActQ8_32* xb[T];
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) xb[t] = reinterpret_cast<const ActQ8_32*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
+      __m256i isum[T];
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+      HB_UNROLL
+      for (int k = 0; k < 4; ++k) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[b].qs + 32 * k));
+        const __m256i lo = _mm256_and_si256(raw, m4);                         // elements 4k..4k+3
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);  // elements 16+4k..
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+#if HB_X86_VNNI || HB_X86_EMULATE_VNNI
+          isum[t] = dpbusd_acc(isum[t], lo, bcast4(xb[t]->qs + 4 * k));
+          isum[t] = dpbusd_acc(isum[t], hi, bcast4(xb[t]->qs + 16 + 4 * k));
+#else
+          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xb[t]->qs + 4 * k)),
+                                             _mm256_maddubs_epi16(hi, bcast4(xb[t]->qs + 16 + 4 * k)));
+          isum[t] = _mm256_add_epi16(isum[t], p);
+#endif
+        }
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].d)));
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) {
+#if !(HB_X86_VNNI || HB_X86_EMULATE_VNNI)
+        isum[t] = _mm256_madd_epi16(isum[t], _mm256_set1_epi16(1));
+#endif
+        isum[t] = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(8 * xb[t]->sum));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
+      }
+    }
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(a.y + static_cast<size_t>(t) * a.y_stride, acc[t]);
+  }
+};
+
+// Q8_0: signed x signed as |w| . (x with w's sign); |w| <= 128, |x| <= 127, so a maddubs pair
+// is at most 32512 and is widened at once.
+template <int T>
+struct TileQ8_0x8 {
+  // W (8, n) packed @ Xq (T, n) -> Y (T, 8)
+  static void run(const GemmArgs& a) {
+    __m256 acc[T];
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    const BlockQ8_0x8* wb = reinterpret_cast<const BlockQ8_0x8*>(a.w);
+    const int64_t nb = a.n / 32;
+    for (int64_t b = 0; b < nb; ++b) {
+      prefetch_block(wb + b, sizeof(BlockQ8_0x8), a.prefetch);
+      const ActQ8_32* xb[T];
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) xb[t] = reinterpret_cast<const ActQ8_32*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
+      __m256i isum[T];
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+      HB_UNROLL
+      for (int k = 0; k < 8; ++k) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[b].qs + 32 * k));
+        const __m256i aq = _mm256_abs_epi8(q);
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) isum[t] = dpbusd_acc(isum[t], aq, _mm256_sign_epi8(bcast4(xb[t]->qs + 4 * k), q));
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].d)));
+      HB_UNROLL
+      for (int t = 0; t < T; ++t)
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
+    }
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(a.y + static_cast<size_t>(t) * a.y_stride, acc[t]);
+  }
+};
 
 // ---------------------------------------------------------------------------------------------
 // Super-block types with 16 groups of 16 (Q6_K, Q3_K, Q2_K) against ActQ8_256. Per row and
