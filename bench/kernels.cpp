@@ -57,7 +57,11 @@ int main(int argc, char** argv) {
   if (info.block_size > 1) {
     for (size_t off = 0; off + info.type_size <= w.size(); off += info.type_size) {
       if (type == GgmlType::Q6_K) { w[off + 208] = 0x1f; w[off + 209] = 0x21; }
-      else { w[off] = 0x1f; w[off + 1] = 0x21; }
+      else {
+        w[off] = 0x1f;
+        w[off + 1] = 0x21;
+        if (type == GgmlType::Q4_K || type == GgmlType::Q5_K) { w[off + 2] = 0x1f; w[off + 3] = 0x1d; }  // dmin
+      }
     }
   } else if (type == GgmlType::F16 || type == GgmlType::BF16) {
     for (size_t off = 0; off < w.size(); off += 2) w[off + 1] &= 0x3b;
@@ -65,12 +69,15 @@ int main(int argc, char** argv) {
     for (size_t off = 0; off < w.size(); off += 4) w[off + 3] &= 0x3e;
   }
   const bool x8 = std::getenv("HB_BENCH_X8") && k->gemm_x8 && rows % 8 == 0;
+  size_t copy_stride = mat_bytes;
   if (x8) {
-    std::vector<uint8_t> packed(w.size());
+    const size_t gb = x8_group_bytes(type, n);
+    copy_stride = static_cast<size_t>(rows / 8) * gb;  // Q4_K's layout is a little larger than the GGUF rows
+    std::vector<uint8_t> packed(copy_stride * copies);
     for (size_t c = 0; c < copies; ++c)
       for (int64_t g = 0; g < rows / 8; ++g)
         pack_rows_x8(type, w.data() + c * mat_bytes + static_cast<size_t>(g) * 8 * row_bytes, row_bytes, n,
-                     packed.data() + c * mat_bytes + static_cast<size_t>(g) * 8 * row_bytes);
+                     packed.data() + c * copy_stride + static_cast<size_t>(g) * gb);
     w.swap(packed);
   }
   std::vector<float> x(static_cast<size_t>(n * ntok));
@@ -92,10 +99,10 @@ int main(int argc, char** argv) {
         ready.fetch_add(1);
         while (ready.load() < threads) {}
         for (int it = 0; it < iters; ++it) {
-          const uint8_t* wm = w.data() + (static_cast<size_t>(it) % copies) * mat_bytes;
+          const uint8_t* wm = w.data() + (static_cast<size_t>(it) % copies) * copy_stride;
           if (x8)
-            k->gemm_x8(n, wm + static_cast<size_t>(r0) * row_bytes, 8 * row_bytes, r1 - r0, xq.data(), x_stride, ntok,
-                       y.data() + r0, static_cast<size_t>(rows));
+            k->gemm_x8(n, wm + static_cast<size_t>(r0 / 8) * x8_group_bytes(type, n), x8_group_bytes(type, n), r1 - r0,
+                       xq.data(), x_stride, ntok, y.data() + r0, static_cast<size_t>(rows));
           else
             k->gemm(n, wm + static_cast<size_t>(r0) * row_bytes, row_bytes, r1 - r0, xq.data(), x_stride, ntok,
                     y.data() + r0, static_cast<size_t>(rows));
@@ -124,7 +131,7 @@ int main(int argc, char** argv) {
   secs = run(iters);
   const double cpu_per = (cpu_now() - c0) / threads / iters;
   const double per = secs / iters;
-  const double gbs = static_cast<double>(mat_bytes) / per / 1e9;
+  const double gbs = static_cast<double>(copy_stride) / per / 1e9;
   const double gops = 2.0 * static_cast<double>(n) * static_cast<double>(rows) * static_cast<double>(ntok) / per / 1e9;
   std::printf(x8 ? "x8 " : "");
   std::printf("%-5s %-8s n=%-5lld rows=%-5lld ntok=%-4lld threads=%d: %8.3f ms  %7.2f GB/s weights  %8.2f GOP/s"

@@ -334,8 +334,8 @@ void Context::Impl::matmuls(ActInput& in, const MatJob* jobs, int n_jobs) {
       x_stride = act_row_bytes(kern->act, in.n);
     }
     if (w.packed)  // r0 and nr are multiples of 8 (task rows are, and so are packed matrices' rows)
-      kern->gemm_x8(w.n, w.data + static_cast<size_t>(r0) * w.row_bytes, 8 * w.row_bytes, nr, xq, x_stride, in.ntok,
-                    jobs[j].y + r0, jobs[j].y_stride);
+      kern->gemm_x8(w.n, w.data + static_cast<size_t>(r0 / 8) * w.group_bytes, w.group_bytes, nr, xq, x_stride,
+                    in.ntok, jobs[j].y + r0, jobs[j].y_stride);
     else
       kern->gemm(w.n, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, nr, xq, x_stride, in.ntok,
                  jobs[j].y + r0, jobs[j].y_stride);

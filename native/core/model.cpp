@@ -252,22 +252,24 @@ void pack_weights(Model::Impl& m) {
   if (!m.tied_output) mats.push_back(&m.output);
   for (MatWeight* w : mats) {
     if (!w->kernels->gemm_x8 || !has_x8_layout(w->type) || w->rows % 8 != 0) continue;
-    const size_t bytes = w->row_bytes * static_cast<size_t>(w->rows);
+    const size_t src_bytes = w->row_bytes * static_cast<size_t>(w->rows);
+    const size_t group_bytes = x8_group_bytes(w->type, w->n);
+    const int64_t groups = w->rows / 8, per_task = 64;
+    const size_t bytes = group_bytes * static_cast<size_t>(groups);
     uint8_t* dst = static_cast<uint8_t*>(::operator new(bytes, std::align_val_t(64), std::nothrow));
     if (!dst) fail("OUT_OF_MEMORY", "Could not allocate " + std::to_string(bytes) + " bytes to repack " + w->tensor->name);
     AlignedBytes buf;
     buf.ptr.reset(dst);
     buf.size = bytes;
-    const int64_t groups = w->rows / 8, per_task = 64;
     m.pool->parallel_for((groups + per_task - 1) / per_task, [&](int64_t task) {
-      for (int64_t g = task * per_task; g < std::min(groups, (task + 1) * per_task); g++) {
-        const size_t off = static_cast<size_t>(g) * 8 * w->row_bytes;
-        pack_rows_x8(w->type, w->data + off, w->row_bytes, w->n, dst + off);
-      }
+      for (int64_t g = task * per_task; g < std::min(groups, (task + 1) * per_task); g++)
+        pack_rows_x8(w->type, w->data + static_cast<size_t>(g) * 8 * w->row_bytes, w->row_bytes, w->n,
+                     dst + static_cast<size_t>(g) * group_bytes);
     });
-    if (const MappedFile* f = m.gguf->file()) f->release(w->data, bytes);
+    if (const MappedFile* f = m.gguf->file()) f->release(w->data, src_bytes);
     w->data = dst;
     w->packed = true;
+    w->group_bytes = group_bytes;
     m.packed_bytes += bytes;
     m.packed.push_back(std::move(buf));
   }

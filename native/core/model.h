@@ -40,7 +40,7 @@ struct HParams {
 struct LoadOptions {
   int threads = 0;          // 0: physical core count
   bool vocab_only = false;  // tokenizer only; tensors are not required
-  // Copy Q4_0 / Q8_0 matrices into the 8-row interleaved layout when the active ISA has kernels
+  // Copy Q4_0 / Q8_0 / Q4_K matrices into the 8-row interleaved layout when the active ISA has kernels
   // for it (faster decode and prefill; costs no extra memory once the mapped pages are released,
   // but the copies are private to this process instead of shared file pages).
   bool pack_weights = true;

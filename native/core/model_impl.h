@@ -14,7 +14,7 @@ namespace hb {
 // A matrix bound in place from the mapping: `rows` rows of `n` elements each
 // (GGUF ne = [n, rows]); row r starts at data + r * row_bytes. When `packed`, data is a copy in
 // the 8-row interleaved layout instead (kernels.h, pack_rows_x8): rows 8g .. 8g+7 start at
-// data + 8g * row_bytes and are multiplied with kernels->gemm_x8.
+// data + g * group_bytes and are multiplied with kernels->gemm_x8.
 struct MatWeight {
   const GgufTensor* tensor = nullptr;
   const uint8_t* data = nullptr;
@@ -24,6 +24,7 @@ struct MatWeight {
   int64_t rows = 0;
   size_t row_bytes = 0;
   bool packed = false;
+  size_t group_bytes = 0;  // packed: bytes per 8-row group (x8_group_bytes)
 };
 
 // Heap bytes, 64-byte aligned (packed weights).

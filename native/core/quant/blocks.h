@@ -139,8 +139,8 @@ static_assert(sizeof(BlockIQ4_XS) == 136, "IQ4_XS block is 136 bytes in GGUF");
 // 8-row interleaved layouts (not GGUF formats: built at load by pack_rows_x8, see kernels.h).
 // Block b of rows 8g .. 8g+7 is one struct, so one 32-byte load holds 4 bytes of each of the 8
 // rows and one int8 multiply-add serves 8 rows; the 8 scales load as one vector. A packed
-// matrix is groups of n / 32 such blocks, group g at g * 8 * row_bytes: the same bytes as the
-// GGUF rows, reordered.
+// matrix is groups of such blocks (one per block column), group g at g * x8_group_bytes(t, n):
+// the same bytes as the GGUF rows, reordered (Q4_K: slightly more, see BlockQ4_Kx8).
 
 // Q4_0 x8: d[j] = row j's d; qs[32k + 4j + i] = row j's qs[4k + i] (k < 4, i < 4).
 struct BlockQ4_0x8 {
@@ -155,6 +155,18 @@ struct BlockQ8_0x8 {
   int8_t qs[256];
 };
 static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0), "Q8_0 x8 block holds 8 Q8_0 blocks");
+
+// Q4_K x8 (not the same size as 8 Q4_K blocks: the 6-bit scales and minimums are stored unpacked,
+// 8 bits each, 1184 bytes instead of 1152): d[r], dmin[r] = row r's; scales[j][r] = sub-block j's
+// scale of row r; mins[i][2r + e] = sub-block 2i+e's minimum of row r; qs as Q4_0 x8 (k < 32).
+struct BlockQ4_Kx8 {
+  uint16_t d[8];
+  uint16_t dmin[8];
+  uint8_t scales[8][8];
+  uint8_t mins[4][16];
+  uint8_t qs[1024];
+};
+static_assert(sizeof(BlockQ4_Kx8) == 1184, "Q4_K x8 block layout");
 
 // The IQ4_NL / IQ4_XS codebook (GGUF format constant).
 static constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,

@@ -69,15 +69,17 @@ struct TypeKernels {
   void (*dequantize_row)(const void* w, float* y, int64_t n);
   // The same product on weights packed 8 rows at a time by pack_rows_x8 (nullptr: this type
   // has no 8-row kernel on this ISA, keep the GGUF layout): w points at a group of 8 rows,
-  // groups w_stride (= 8 * row bytes) apart, nrows a multiple of 8.
+  // groups w_stride (= x8_group_bytes) apart, nrows a multiple of 8.
   void (*gemm_x8)(int64_t n, const void* w, size_t w_stride, int64_t nrows, const void* xq, size_t x_stride,
                   int64_t ntok, float* y, size_t y_stride) = nullptr;
 };
 
-// Whether type t has an 8-row interleaved layout (Q4_0, Q8_0).
+// Whether type t has an 8-row interleaved layout (Q4_0, Q8_0, Q4_K).
 bool has_x8_layout(GgmlType t);
+// Bytes of one packed group of 8 rows of n elements (8 * row bytes, except Q4_K: see blocks.h).
+size_t x8_group_bytes(GgmlType t, int64_t n);
 // Rows 8g .. 8g+7 of W (rows row_bytes apart, n elements each) -> one packed group of
-// 8 * row_bytes bytes at dst (layouts in blocks.h). Only for types with has_x8_layout.
+// x8_group_bytes(t, n) bytes at dst (layouts in blocks.h). Only for types with has_x8_layout.
 void pack_rows_x8(GgmlType t, const void* w, size_t row_bytes, int64_t n, void* dst);
 
 // Kernels of type t for the active ISA (falls back to the best available, then the reference);

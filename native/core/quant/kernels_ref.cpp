@@ -561,28 +561,70 @@ const TypeKernels kIQ4_XS = {GgmlType::IQ4_XS, ActFormat::Q8_256, quantize_act_q
 
 }  // namespace kern
 
-bool has_x8_layout(GgmlType t) { return t == GgmlType::Q4_0 || t == GgmlType::Q8_0; }
+bool has_x8_layout(GgmlType t) {
+  return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K;
+}
 
-namespace {
-// 8 rows of Block (nb blocks each) -> nb BlockX8: scales side by side, then the quant bytes in
-// 4-byte pieces, piece k of rows 0..7 together (layouts in blocks.h).
-template <class Block, class BlockX8>
-void pack_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
-  constexpr int kPieces = sizeof(Block::qs) / 4;
-  for (int64_t b = 0; b < nb; ++b) {
-    for (int j = 0; j < 8; ++j) {
-      const Block& src = reinterpret_cast<const Block*>(w + static_cast<size_t>(j) * row_bytes)[b];
-      dst[b].d[j] = src.d;
-      for (int k = 0; k < kPieces; ++k) std::memcpy(&dst[b].qs[32 * k + 4 * j], &src.qs[4 * k], 4);
-    }
+size_t x8_group_bytes(GgmlType t, int64_t n) {
+  switch (t) {
+    case GgmlType::Q4_0: return static_cast<size_t>(n / 32) * sizeof(BlockQ4_0x8);
+    case GgmlType::Q8_0: return static_cast<size_t>(n / 32) * sizeof(BlockQ8_0x8);
+    case GgmlType::Q4_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ4_Kx8);
+    default: return 0;
   }
 }
+
+namespace {
+// 4-byte piece k of each of 8 rows' `bytes` (count bytes per row) -> out[32k + 4r + i].
+void interleave_pieces(const uint8_t* const* rows, int count, uint8_t* out) {
+  for (int k = 0; k < count / 4; ++k)
+    for (int r = 0; r < 8; ++r) std::memcpy(out + 32 * k + 4 * r, rows[r] + 4 * k, 4);
+}
+
+// 8 rows of Block (nb blocks each) -> nb BlockX8 of Q4_0 / Q8_0: scales side by side, then the
+// quant bytes in 4-byte pieces (layouts in blocks.h).
+template <class Block, class BlockX8>
+void pack_x8_32(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* qs[8];
+    for (int r = 0; r < 8; ++r) {
+      const Block& src = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes)[b];
+      dst[b].d[r] = src.d;
+      qs[r] = reinterpret_cast<const uint8_t*>(src.qs);
+    }
+    interleave_pieces(qs, sizeof(Block::qs), reinterpret_cast<uint8_t*>(dst[b].qs));
+  }
+}
+
+void pack_q4_k_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockQ4_Kx8* dst) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* qs[8];
+    for (int r = 0; r < 8; ++r) {
+      const BlockQ4_K& src = reinterpret_cast<const BlockQ4_K*>(w + static_cast<size_t>(r) * row_bytes)[b];
+      dst[b].d[r] = src.d;
+      dst[b].dmin[r] = src.dmin;
+      for (int j = 0; j < 8; ++j) {
+        int sc, m;
+        kern::k4_scale_min(src.scales, j, &sc, &m);
+        dst[b].scales[j][r] = static_cast<uint8_t>(sc);
+        dst[b].mins[j / 2][2 * r + j % 2] = static_cast<uint8_t>(m);
+      }
+      qs[r] = src.qs;
+    }
+    interleave_pieces(qs, 128, dst[b].qs);
+  }
+}
+
 }  // namespace
 
 void pack_rows_x8(GgmlType t, const void* w, size_t row_bytes, int64_t n, void* dst) {
   const uint8_t* wb = static_cast<const uint8_t*>(w);
-  if (t == GgmlType::Q4_0) pack_x8<BlockQ4_0>(wb, row_bytes, n / 32, static_cast<BlockQ4_0x8*>(dst));
-  if (t == GgmlType::Q8_0) pack_x8<BlockQ8_0>(wb, row_bytes, n / 32, static_cast<BlockQ8_0x8*>(dst));
+  switch (t) {
+    case GgmlType::Q4_0: return pack_x8_32<BlockQ4_0>(wb, row_bytes, n / 32, static_cast<BlockQ4_0x8*>(dst));
+    case GgmlType::Q8_0: return pack_x8_32<BlockQ8_0>(wb, row_bytes, n / 32, static_cast<BlockQ8_0x8*>(dst));
+    case GgmlType::Q4_K: return pack_q4_k_x8(wb, row_bytes, n / 256, static_cast<BlockQ4_Kx8*>(dst));
+    default: fail("INVALID_ARGUMENT", std::string("Type ") + ggml_type_name(t) + " has no 8-row layout");
+  }
 }
 
 namespace kern {

@@ -646,16 +646,17 @@ TEST(kernels_isa_gemm_matches_reference_and_is_chunking_invariant) {
 // AVX-512 bit-identical to AVX2.
 namespace {
 std::vector<uint8_t> pack_problem(const Problem& p) {
-  std::vector<uint8_t> packed(p.w.size(), 0xee);
+  const size_t gb = x8_group_bytes(p.type, p.n);
+  std::vector<uint8_t> packed(gb * static_cast<size_t>(p.nrows / 8), 0xee);
   for (int64_t g = 0; g < p.nrows / 8; ++g)
     pack_rows_x8(p.type, p.w.data() + static_cast<size_t>(g) * 8 * p.w_stride, p.w_stride, p.n,
-                 packed.data() + static_cast<size_t>(g) * 8 * p.w_stride);
+                 packed.data() + static_cast<size_t>(g) * gb);
   return packed;
 }
 std::vector<float> run_gemm_x8(const TypeKernels* k, const Problem& p, const std::vector<uint8_t>& packed,
                                const std::vector<uint8_t>& xq, size_t x_stride) {
   std::vector<float> y(p.y_stride * static_cast<size_t>(p.ntok), kCanary);
-  k->gemm_x8(p.n, packed.data(), 8 * p.w_stride, p.nrows, xq.data(), x_stride, p.ntok, y.data(), p.y_stride);
+  k->gemm_x8(p.n, packed.data(), x8_group_bytes(p.type, p.n), p.nrows, xq.data(), x_stride, p.ntok, y.data(), p.y_stride);
   return y;
 }
 }  // namespace
@@ -703,12 +704,12 @@ TEST(kernels_isa_gemm_x8_matches_reference_and_is_split_invariant) {
                 if (y[tk * p.y_stride + c] != kCanary) ++bad_pad;
             // One 8-row group at a time, and one token at a time: the same bits.
             std::vector<float> yg(y.size(), kCanary), yt(y.size(), kCanary);
+            const size_t gb = x8_group_bytes(t, n);
             for (int64_t g = 0; g < nrows / 8; ++g)
-              k->gemm_x8(n, packed.data() + g * 8 * p.w_stride, 8 * p.w_stride, 8, xq.data(), x_stride, ntok,
-                         yg.data() + 8 * g, p.y_stride);
+              k->gemm_x8(n, packed.data() + g * gb, gb, 8, xq.data(), x_stride, ntok, yg.data() + 8 * g, p.y_stride);
             for (int64_t tk = 0; tk < ntok; ++tk)
-              k->gemm_x8(n, packed.data(), 8 * p.w_stride, nrows, xq.data() + tk * x_stride, x_stride, 1,
-                         yt.data() + tk * p.y_stride, p.y_stride);
+              k->gemm_x8(n, packed.data(), gb, nrows, xq.data() + tk * x_stride, x_stride, 1, yt.data() + tk * p.y_stride,
+                         p.y_stride);
             if (yg != y || yt != y) ++bad_split;
             if (isa == Isa::Avx512) {
               const TypeKernels* k2 = kernels_for(t, Isa::Avx2);

@@ -510,7 +510,9 @@ inline void prefetch_block(const void* p, size_t len, size_t ahead) {
 template <int T>
 struct TileQ4_0x8 {
   // W (8, n) packed @ Xq (T, n) -> Y (T, 8)
-  static void run(const GemmArgs& a) {
+  // Not inlined into the driver: each tile shape gets its own register allocation (inlined,
+  // GCC kept accumulators on the stack, and timings swung 3x with the stack address).
+  __attribute__((noinline)) static void run(const GemmArgs& a) {
     const __m256i m4 = _mm256_set1_epi8(15);
     __m256 acc[T];
     HB_UNROLL
@@ -562,7 +564,9 @@ struct TileQ4_0x8 {
 template <int T>
 struct TileQ8_0x8 {
   // W (8, n) packed @ Xq (T, n) -> Y (T, 8)
-  static void run(const GemmArgs& a) {
+  // Not inlined into the driver: each tile shape gets its own register allocation (inlined,
+  // GCC kept accumulators on the stack, and timings swung 3x with the stack address).
+  __attribute__((noinline)) static void run(const GemmArgs& a) {
     __m256 acc[T];
     HB_UNROLL
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
@@ -587,6 +591,80 @@ struct TileQ8_0x8 {
       HB_UNROLL
       for (int t = 0; t < T; ++t)
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
+    }
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(a.y + static_cast<size_t>(t) * a.y_stride, acc[t]);
+  }
+};
+
+// 8 uint8 per-row values (row r at p[r]) -> 16 int16 lanes, lanes 2r and 2r+1 = row r's
+// (madd with a vector whose lanes 2r, 2r+1 hold row r's pair sums multiplies them by it).
+inline __m256i row_scales_u8(const uint8_t* p) {
+  const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v));
+}
+
+// Q4_K x8 (BlockQ4_Kx8): per sub-block j of 32 elements and row, s_j = u . x (u = nibble 0..15)
+// from 8 maddubs added in int16 (at most 8 * 2 * 15 * 127 = 30480: exact), then
+//   isum = sum_j sc_j * s_j (madd of the pair sums with the row's scale), msum = sum_j m_j * bx_j
+//   (bx_j = bsums[2j] + bsums[2j+1]), acc = fma(float(isum), d * d_x, acc),
+//   acc = fnmadd(float(msum), dmin * d_x, acc)   -- the reference's integers, no horizontal sums.
+template <int T>
+struct TileQ4_Kx8 {
+  // W (8, n) packed @ Xq (T, n) ActQ8_256 -> Y (T, 8)
+  // Not inlined into the driver: each tile shape gets its own register allocation (inlined,
+  // GCC kept accumulators on the stack, and timings swung 3x with the stack address).
+  __attribute__((noinline)) static void run(const GemmArgs& a) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc[T];
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    const BlockQ4_Kx8* wb = reinterpret_cast<const BlockQ4_Kx8*>(a.w);
+    const int64_t nsb = a.n / 256;
+    for (int64_t b = 0; b < nsb; ++b) {
+      prefetch_block(wb + b, sizeof(BlockQ4_Kx8), a.prefetch);
+      const ActQ8_256* xb[T];
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) xb[t] = reinterpret_cast<const ActQ8_256*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
+      __m256i isum[T];
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+      HB_UNROLL
+      for (int j = 0; j < 8; ++j) {
+        const int c = j / 2, shift = 4 * (j % 2);
+        __m256i s16[T];
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+        HB_UNROLL
+        for (int kk = 0; kk < 8; ++kk) {
+          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[b].qs + 32 * (8 * c + kk)));
+          const __m256i u = _mm256_and_si256(_mm256_srli_epi16(raw, shift), m4);
+          HB_UNROLL
+          for (int t = 0; t < T; ++t)
+            s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * j + 4 * kk)));
+        }
+        const __m256i sc = row_scales_u8(wb[b].scales[j]);
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].d)));
+      const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].dmin)));
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) {
+        // bx_0..bx_7 as int16, then pairs (bx_2i, bx_2i+1) broadcast against (m_2i, m_2i+1) of each row.
+        const __m128i bx = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[t]->bsums)),
+                                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[t]->bsums + 8)));
+        auto mins = [&](int i) {
+          return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].mins[i])));
+        };
+        __m256i msum = _mm256_madd_epi16(mins(0), _mm256_broadcastd_epi32(bx));
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(1), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0x55))));
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(2), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0xaa))));
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(3), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0xff))));
+        const __m256 dx = _mm256_broadcast_ss(&xb[t]->d);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, dx), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, dx), acc[t]);
+      }
     }
     HB_UNROLL
     for (int t = 0; t < T; ++t) _mm256_storeu_ps(a.y + static_cast<size_t>(t) * a.y_stride, acc[t]);
