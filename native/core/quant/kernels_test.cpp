@@ -219,10 +219,44 @@ std::vector<float> run_gemm(const TypeKernels* k, const Problem& p, const std::v
   return y;
 }
 
+// Writes past nrows into the padding of y's rows.
+int padding_writes(const Problem& p, const std::vector<float>& y) {
+  int bad = 0;
+  for (int64_t tk = 0; tk < p.ntok; ++tk)
+    for (size_t c = static_cast<size_t>(p.nrows); c < p.y_stride; ++c)
+      if (y[tk * p.y_stride + c] != kCanary) ++bad;
+  return bad;
+}
+
 std::string where(const Problem& p, const char* isa) {
   std::ostringstream os;
   os << ggml_type_name(p.type) << " " << isa << " n=" << p.n << " nrows=" << p.nrows << " ntok=" << p.ntok;
   return os.str();
+}
+
+// Elements of y outside the bound against the reference's yr (the form is explained in
+// kernels_ref_gemm_matches_float64); the first few are printed while `already` is small.
+int out_of_bound(const TypeKernels* ref, const Problem& p, const std::vector<uint8_t>& xq, size_t x_stride,
+                 const std::vector<float>& y, const std::vector<float>& yr, const char* isa, int already) {
+  int bad = 0;
+  std::vector<float> wrow(static_cast<size_t>(p.n));
+  for (int64_t r = 0; r < p.nrows; ++r) {
+    ref->dequantize_row(p.w.data() + r * p.w_stride, wrow.data(), p.n);
+    for (int64_t tk = 0; tk < p.ntok; ++tk) {
+      std::vector<double> xv = act_values(ref->act, xq.data() + tk * x_stride, p.n);
+      double mag = 0;
+      for (int64_t i = 0; i < p.n; ++i) mag += std::fabs(wrow[i] * xv[i]);
+      const double tol = 2 * (accumulation_steps(p.type, p.n) + 16) * std::ldexp(1.0, -23) * mag + 1e-30;
+      const double got = y[tk * p.y_stride + r], want = yr[tk * p.y_stride + r];
+      if (!(std::fabs(got - want) <= tol)) {
+        if (already + bad < 3)
+          std::fprintf(stderr, "  %s row %d tok %d: %.9g vs reference %.9g (tol %.3g)\n", where(p, isa).c_str(), int(r),
+                       int(tk), got, want, tol);
+        ++bad;
+      }
+    }
+  }
+  return bad;
 }
 
 }  // namespace
@@ -580,27 +614,8 @@ TEST(kernels_isa_gemm_matches_reference_and_is_chunking_invariant) {
                 if (std::memcmp(y2.data(), y.data(), y.size() * 4) != 0) ++bad_value;
               }
             }
-            // Value bound against the reference (see kernels_ref_gemm_matches_float64 for the form).
-            std::vector<float> wrow(static_cast<size_t>(n));
-            for (int64_t r = 0; r < nrows; ++r) {
-              ref->dequantize_row(p.w.data() + r * p.w_stride, wrow.data(), n);
-              for (int64_t tk = 0; tk < ntok; ++tk) {
-                std::vector<double> xv = act_values(ref->act, xq.data() + tk * x_stride, n);
-                double mag = 0;
-                for (int64_t i = 0; i < n; ++i) mag += std::fabs(wrow[i] * xv[i]);
-                const double tol = 2 * (accumulation_steps(t, n) + 16) * std::ldexp(1.0, -23) * mag + 1e-30;
-                const double got = y[tk * p.y_stride + r], want = yr[tk * p.y_stride + r];
-                if (!(std::fabs(got - want) <= tol)) {
-                  if (bad_value < 3)
-                    std::fprintf(stderr, "  %s row %d tok %d: %.9g vs reference %.9g (tol %.3g)\n",
-                                 where(p, isa_name(isa)).c_str(), int(r), int(tk), got, want, tol);
-                  ++bad_value;
-                }
-              }
-            }
-            for (int64_t tk = 0; tk < ntok; ++tk)
-              for (size_t c = static_cast<size_t>(nrows); c < p.y_stride; ++c)
-                if (y[tk * p.y_stride + c] != kCanary) ++bad_pad;
+            bad_value += out_of_bound(ref, p, xq, x_stride, y, yr, isa_name(isa), bad_value);
+            bad_pad += padding_writes(p, y);
             // Chunking: rows in chunks of c (every chunk size up to 5, and 7), bit-identical.
             for (int64_t chunk : {1, 2, 3, 5, 7}) {
               if (chunk >= nrows) continue;
@@ -682,26 +697,8 @@ TEST(kernels_isa_gemm_x8_matches_reference_and_is_split_invariant) {
             std::vector<float> y = run_gemm_x8(k, p, packed, xq, x_stride);
             std::vector<float> yr = run_gemm(ref, p, xq, x_stride);
             ++tested;
-            std::vector<float> wrow(static_cast<size_t>(n));
-            for (int64_t r = 0; r < nrows; ++r) {
-              ref->dequantize_row(p.w.data() + r * p.w_stride, wrow.data(), n);
-              for (int64_t tk = 0; tk < ntok; ++tk) {
-                std::vector<double> xv = act_values(ref->act, xq.data() + tk * x_stride, n);
-                double mag = 0;
-                for (int64_t i = 0; i < n; ++i) mag += std::fabs(wrow[i] * xv[i]);
-                const double tol = 2 * (accumulation_steps(t, n) + 16) * std::ldexp(1.0, -23) * mag + 1e-30;
-                const double got = y[tk * p.y_stride + r], want = yr[tk * p.y_stride + r];
-                if (!(std::fabs(got - want) <= tol)) {
-                  if (bad_value < 3)
-                    std::fprintf(stderr, "  x8 %s row %d tok %d: %.9g vs reference %.9g (tol %.3g)\n",
-                                 where(p, isa_name(isa)).c_str(), int(r), int(tk), got, want, tol);
-                  ++bad_value;
-                }
-              }
-            }
-            for (int64_t tk = 0; tk < ntok; ++tk)
-              for (size_t c = static_cast<size_t>(nrows); c < p.y_stride; ++c)
-                if (y[tk * p.y_stride + c] != kCanary) ++bad_pad;
+            bad_value += out_of_bound(ref, p, xq, x_stride, y, yr, isa_name(isa), bad_value);
+            bad_pad += padding_writes(p, y);
             // One 8-row group at a time, and one token at a time: the same bits.
             std::vector<float> yg(y.size(), kCanary), yt(y.size(), kCanary);
             const size_t gb = x8_group_bytes(t, n);

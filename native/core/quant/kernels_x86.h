@@ -504,96 +504,100 @@ inline void prefetch_block(const void* p, size_t len, size_t ahead) {
   for (size_t line = 0; line < len; line += 64) prefetch_ahead(static_cast<const uint8_t*>(p) + line, ahead);
 }
 
+// The frame shared by the 8-row tiles: Ops::block<T> adds one block's contribution to the 8 row
+// sums of each of T tokens (acc[t], lane r = row r); the frame zeroes, prefetches, finds the
+// activation blocks and stores. run is not inlined into the driver: each tile shape gets its own
+// register allocation (inlined, GCC kept accumulators on the stack and timings swung 3x with the
+// stack address).
+template <class Ops>
+struct TileX8 {
+  template <int T>
+  struct Of {
+    // W (8, n) packed @ Xq (T, n) -> Y (T, 8)
+    __attribute__((noinline)) static void run(const GemmArgs& a) {
+      __m256 acc[T];
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+      const typename Ops::Block* wb = reinterpret_cast<const typename Ops::Block*>(a.w);
+      const int64_t nb = a.n / Ops::kElems;
+      for (int64_t b = 0; b < nb; ++b) {
+        prefetch_block(wb + b, sizeof(typename Ops::Block), a.prefetch);
+        const typename Ops::Act* xb[T];
+        HB_UNROLL
+        for (int t = 0; t < T; ++t)
+          xb[t] = reinterpret_cast<const typename Ops::Act*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
+        Ops::template block<T>(wb[b], xb, acc);
+      }
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) _mm256_storeu_ps(a.y + static_cast<size_t>(t) * a.y_stride, acc[t]);
+    }
+  };
+};
+
+#define HB_X8_BLOCK(T) template <int T> __attribute__((always_inline)) static inline void block
+
 // Q4_0: u = nibble 0..15 (value u - 8): isum = u . x - 8 * sum(x). The AVX2 build adds the int16
 // maddubs pair sums of a whole block before widening: |pair| <= 2 * 15 * 127 and 8 pairs per
 // lane give at most 30480, so nothing saturates and the integers are exact.
-template <int T>
-struct TileQ4_0x8 {
-  // W (8, n) packed @ Xq (T, n) -> Y (T, 8)
-  // Not inlined into the driver: each tile shape gets its own register allocation (inlined,
-  // GCC kept accumulators on the stack, and timings swung 3x with the stack address).
-  __attribute__((noinline)) static void run(const GemmArgs& a) {
+struct Q4_0x8Ops {
+  using Block = BlockQ4_0x8;
+  using Act = ActQ8_32;
+  static constexpr int kElems = 32;
+  HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc[T];
+    __m256i isum[T];
     HB_UNROLL
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-    const BlockQ4_0x8* wb = reinterpret_cast<const BlockQ4_0x8*>(a.w);
-    const int64_t nb = a.n / 32;
-    for (int64_t b = 0; b < nb; ++b) {
-      prefetch_block(wb + b, sizeof(BlockQ4_0x8), a.prefetch);
-      const ActQ8_32* xb[T];
-      HB_UNROLL
-      for (int t = 0; t < T; ++t) xb[t] = reinterpret_cast<const ActQ8_32*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
-      __m256i isum[T];
-      HB_UNROLL
-      for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
-      HB_UNROLL
-      for (int k = 0; k < 4; ++k) {
-        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[b].qs + 32 * k));
-        const __m256i lo = _mm256_and_si256(raw, m4);                         // elements 4k..4k+3
-        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);  // elements 16+4k..
-        HB_UNROLL
-        for (int t = 0; t < T; ++t) {
-#if HB_X86_VNNI || HB_X86_EMULATE_VNNI
-          isum[t] = dpbusd_acc(isum[t], lo, bcast4(xb[t]->qs + 4 * k));
-          isum[t] = dpbusd_acc(isum[t], hi, bcast4(xb[t]->qs + 16 + 4 * k));
-#else
-          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xb[t]->qs + 4 * k)),
-                                             _mm256_maddubs_epi16(hi, bcast4(xb[t]->qs + 16 + 4 * k)));
-          isum[t] = _mm256_add_epi16(isum[t], p);
-#endif
-        }
-      }
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].d)));
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    HB_UNROLL
+    for (int k = 0; k < 4; ++k) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * k));
+      const __m256i lo = _mm256_and_si256(raw, m4);                         // elements 4k..4k+3
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);  // elements 16+4k..
       HB_UNROLL
       for (int t = 0; t < T; ++t) {
-#if !(HB_X86_VNNI || HB_X86_EMULATE_VNNI)
-        isum[t] = _mm256_madd_epi16(isum[t], _mm256_set1_epi16(1));
+#if HB_X86_VNNI || HB_X86_EMULATE_VNNI
+        isum[t] = dpbusd_acc(isum[t], lo, bcast4(xb[t]->qs + 4 * k));
+        isum[t] = dpbusd_acc(isum[t], hi, bcast4(xb[t]->qs + 16 + 4 * k));
+#else
+        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xb[t]->qs + 4 * k)),
+                                           _mm256_maddubs_epi16(hi, bcast4(xb[t]->qs + 16 + 4 * k)));
+        isum[t] = _mm256_add_epi16(isum[t], p);
 #endif
-        isum[t] = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(8 * xb[t]->sum));
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
       }
     }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
     HB_UNROLL
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(a.y + static_cast<size_t>(t) * a.y_stride, acc[t]);
+    for (int t = 0; t < T; ++t) {
+#if !(HB_X86_VNNI || HB_X86_EMULATE_VNNI)
+      isum[t] = _mm256_madd_epi16(isum[t], _mm256_set1_epi16(1));
+#endif
+      isum[t] = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(8 * xb[t]->sum));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
+    }
   }
 };
 
 // Q8_0: signed x signed as |w| . (x with w's sign); |w| <= 128, |x| <= 127, so a maddubs pair
 // is at most 32512 and is widened at once.
-template <int T>
-struct TileQ8_0x8 {
-  // W (8, n) packed @ Xq (T, n) -> Y (T, 8)
-  // Not inlined into the driver: each tile shape gets its own register allocation (inlined,
-  // GCC kept accumulators on the stack, and timings swung 3x with the stack address).
-  __attribute__((noinline)) static void run(const GemmArgs& a) {
-    __m256 acc[T];
+struct Q8_0x8Ops {
+  using Block = BlockQ8_0x8;
+  using Act = ActQ8_32;
+  static constexpr int kElems = 32;
+  HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
+    __m256i isum[T];
     HB_UNROLL
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-    const BlockQ8_0x8* wb = reinterpret_cast<const BlockQ8_0x8*>(a.w);
-    const int64_t nb = a.n / 32;
-    for (int64_t b = 0; b < nb; ++b) {
-      prefetch_block(wb + b, sizeof(BlockQ8_0x8), a.prefetch);
-      const ActQ8_32* xb[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    HB_UNROLL
+    for (int k = 0; k < 8; ++k) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * k));
+      const __m256i aq = _mm256_abs_epi8(q);
       HB_UNROLL
-      for (int t = 0; t < T; ++t) xb[t] = reinterpret_cast<const ActQ8_32*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
-      __m256i isum[T];
-      HB_UNROLL
-      for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
-      HB_UNROLL
-      for (int k = 0; k < 8; ++k) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[b].qs + 32 * k));
-        const __m256i aq = _mm256_abs_epi8(q);
-        HB_UNROLL
-        for (int t = 0; t < T; ++t) isum[t] = dpbusd_acc(isum[t], aq, _mm256_sign_epi8(bcast4(xb[t]->qs + 4 * k), q));
-      }
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].d)));
-      HB_UNROLL
-      for (int t = 0; t < T; ++t)
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
+      for (int t = 0; t < T; ++t) isum[t] = dpbusd_acc(isum[t], aq, _mm256_sign_epi8(bcast4(xb[t]->qs + 4 * k), q));
     }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
     HB_UNROLL
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(a.y + static_cast<size_t>(t) * a.y_stride, acc[t]);
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
   }
 };
 
@@ -609,67 +613,59 @@ inline __m256i row_scales_u8(const uint8_t* p) {
 //   isum = sum_j sc_j * s_j (madd of the pair sums with the row's scale), msum = sum_j m_j * bx_j
 //   (bx_j = bsums[2j] + bsums[2j+1]), acc = fma(float(isum), d * d_x, acc),
 //   acc = fnmadd(float(msum), dmin * d_x, acc)   -- the reference's integers, no horizontal sums.
-template <int T>
-struct TileQ4_Kx8 {
-  // W (8, n) packed @ Xq (T, n) ActQ8_256 -> Y (T, 8)
-  // Not inlined into the driver: each tile shape gets its own register allocation (inlined,
-  // GCC kept accumulators on the stack, and timings swung 3x with the stack address).
-  __attribute__((noinline)) static void run(const GemmArgs& a) {
+struct Q4_Kx8Ops {
+  using Block = BlockQ4_Kx8;
+  using Act = ActQ8_256;
+  static constexpr int kElems = 256;
+  HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc[T];
+    __m256i isum[T];
     HB_UNROLL
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
-    const BlockQ4_Kx8* wb = reinterpret_cast<const BlockQ4_Kx8*>(a.w);
-    const int64_t nsb = a.n / 256;
-    for (int64_t b = 0; b < nsb; ++b) {
-      prefetch_block(wb + b, sizeof(BlockQ4_Kx8), a.prefetch);
-      const ActQ8_256* xb[T];
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    HB_UNROLL
+    for (int j = 0; j < 8; ++j) {
+      const int c = j / 2, shift = 4 * (j % 2);
+      __m256i s16[T];
       HB_UNROLL
-      for (int t = 0; t < T; ++t) xb[t] = reinterpret_cast<const ActQ8_256*>(a.x + static_cast<size_t>(t) * a.x_stride) + b;
-      __m256i isum[T];
+      for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
       HB_UNROLL
-      for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
-      HB_UNROLL
-      for (int j = 0; j < 8; ++j) {
-        const int c = j / 2, shift = 4 * (j % 2);
-        __m256i s16[T];
+      for (int kk = 0; kk < 8; ++kk) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (8 * c + kk)));
+        const __m256i u = _mm256_and_si256(_mm256_srli_epi16(raw, shift), m4);
         HB_UNROLL
-        for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
-        HB_UNROLL
-        for (int kk = 0; kk < 8; ++kk) {
-          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb[b].qs + 32 * (8 * c + kk)));
-          const __m256i u = _mm256_and_si256(_mm256_srli_epi16(raw, shift), m4);
-          HB_UNROLL
-          for (int t = 0; t < T; ++t)
-            s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * j + 4 * kk)));
-        }
-        const __m256i sc = row_scales_u8(wb[b].scales[j]);
-        HB_UNROLL
-        for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+        for (int t = 0; t < T; ++t)
+          s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * j + 4 * kk)));
       }
-      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].d)));
-      const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].dmin)));
+      const __m256i sc = row_scales_u8(w.scales[j]);
       HB_UNROLL
-      for (int t = 0; t < T; ++t) {
-        // bx_0..bx_7 as int16, then pairs (bx_2i, bx_2i+1) broadcast against (m_2i, m_2i+1) of each row.
-        const __m128i bx = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[t]->bsums)),
-                                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[t]->bsums + 8)));
-        auto mins = [&](int i) {
-          return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].mins[i])));
-        };
-        __m256i msum = _mm256_madd_epi16(mins(0), _mm256_broadcastd_epi32(bx));
-        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(1), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0x55))));
-        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(2), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0xaa))));
-        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(3), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0xff))));
-        const __m256 dx = _mm256_broadcast_ss(&xb[t]->d);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, dx), acc[t]);
-        acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, dx), acc[t]);
-      }
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
     }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.dmin)));
+    auto mins = [&](int i) { return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.mins[i]))); };
     HB_UNROLL
-    for (int t = 0; t < T; ++t) _mm256_storeu_ps(a.y + static_cast<size_t>(t) * a.y_stride, acc[t]);
+    for (int t = 0; t < T; ++t) {
+      // bx_0..bx_7 as int16; pairs (bx_2i, bx_2i+1) broadcast against each row's (m_2i, m_2i+1).
+      const __m128i bx = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[t]->bsums)),
+                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[t]->bsums + 8)));
+      __m256i msum = _mm256_madd_epi16(mins(0), _mm256_broadcastd_epi32(bx));
+      msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(1), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0x55))));
+      msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(2), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0xaa))));
+      msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(3), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0xff))));
+      const __m256 dx = _mm256_broadcast_ss(&xb[t]->d);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, dx), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, dx), acc[t]);
+    }
   }
 };
+#undef HB_X8_BLOCK
+
+template <int T>
+using TileQ4_0x8 = TileX8<Q4_0x8Ops>::Of<T>;
+template <int T>
+using TileQ8_0x8 = TileX8<Q8_0x8Ops>::Of<T>;
+template <int T>
+using TileQ4_Kx8 = TileX8<Q4_Kx8Ops>::Of<T>;
 
 // ---------------------------------------------------------------------------------------------
 // Super-block types with 16 groups of 16 (Q6_K, Q3_K, Q2_K) against ActQ8_256. Per row and
