@@ -270,7 +270,6 @@ void pack_weights(Model::Impl& m) {
     w->data = dst;
     w->packed = true;
     w->group_bytes = group_bytes;
-    m.packed_bytes += bytes;
     m.packed.push_back(std::move(buf));
   }
 }
@@ -360,7 +359,11 @@ const GgufFile& Model::gguf() const { return *impl_->gguf; }
 bool Model::vocab_only() const { return impl_->vocab_only; }
 int Model::threads() const { return impl_->n_threads; }
 
-uint64_t Model::packed_bytes() const { return impl_->packed_bytes; }
+uint64_t Model::packed_bytes() const {
+  uint64_t sum = 0;
+  for (const AlignedBytes& b : impl_->packed) sum += b.size;
+  return sum;
+}
 
 std::map<std::string, int> Model::tensor_type_counts() const {
   std::map<std::string, int> counts;

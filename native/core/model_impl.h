@@ -71,9 +71,8 @@ struct Model::Impl {
   bool tied_output = false;
   VecWeight rope_freqs;   // optional (rope_dim / 2,): per-pair divisors of theta (Llama 3.1)
   std::vector<LayerWeights> layers;
-  // Matrices repacked at load into the 8-row layout (see MatWeight), and their total size.
+  // Matrices repacked at load into the 8-row layout (see MatWeight).
   std::vector<AlignedBytes> packed;
-  uint64_t packed_bytes = 0;
   // Tells model files apart cheaply (session files record it): a hash of the file size, the
   // header (metadata + tensor table) and a few bytes from the start, middle and end of every tensor.
   uint64_t fingerprint = 0;

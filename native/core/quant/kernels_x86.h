@@ -775,8 +775,7 @@ struct TileK16 {
         HB_UNROLL
         for (int r = 0; r < R; ++r) {
           const Block* blk = reinterpret_cast<const Block*>(a.w + static_cast<size_t>(r) * a.w_stride) + b;
-          for (size_t line = 0; line < sizeof(Block); line += 64)
-            prefetch_ahead(reinterpret_cast<const uint8_t*>(blk) + line, a.prefetch);
+          prefetch_block(blk, sizeof(Block), a.prefetch);
           unpack(blk, rows[r]);
         }
         HB_UNROLL
@@ -907,8 +906,7 @@ struct TileK {
         HB_UNROLL
         for (int r = 0; r < R; ++r) {
           const Block* blk = reinterpret_cast<const Block*>(a.w + static_cast<size_t>(r) * a.w_stride) + b;
-          for (size_t line = 0; line < sizeof(Block); line += 64)
-            prefetch_ahead(reinterpret_cast<const uint8_t*>(blk) + line, a.prefetch);
+          prefetch_block(blk, sizeof(Block), a.prefetch);
           unpack(blk, rows[r]);
         }
         HB_UNROLL
