@@ -2,12 +2,12 @@
 // Writes a random-weight LLaMA GGUF of a real model's shape, for speed measurements only
 // (outputs are meaningless, the work is real), so benchmarks need no download.
 //
-//   node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny --type Q4_0|Q8_0|Q4_K_M [--seed N]
+//   node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny --type Q4_0|Q8_0|Q4_K_M|Q5_K_M|Q6_K [--seed N]
 //
 // Shapes: 1b = TinyLlama-1.1B (dim 2048, 22 layers, 32 heads, 4 KV heads, FFN 5632, vocab 32000),
 // 7b = LLaMA-7B (dim 4096, 32 layers, 32 heads, FFN 11008). Tensor types follow llama-quantize:
-// matrices in TYPE, output.weight Q6_K, norms F32; Q4_K_M gives attn_v and ffn_down Q6_K in the
-// layers llama.cpp's "use more bits" rule picks and Q4_K elsewhere.
+// matrices in TYPE, output.weight Q6_K, norms F32; Q4_K_M / Q5_K_M give attn_v and ffn_down Q6_K
+// in the layers llama.cpp's "use more bits" rule picks and Q4_K / Q5_K elsewhere.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -23,9 +23,10 @@ const TYPES = {
   Q4_0: [2, 32, 18],
   Q8_0: [8, 32, 34],
   Q4_K: [12, 256, 144],
+  Q5_K: [13, 256, 176],
   Q6_K: [14, 256, 210],
 };
-const FILE_TYPE = { Q4_0: 2, Q8_0: 7, Q4_K_M: 15 };
+const FILE_TYPE = { Q4_0: 2, Q8_0: 7, Q4_K_M: 15, Q5_K_M: 17, Q6_K: 18 };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -33,7 +34,7 @@ const { values, positionals } = parseArgs({
 });
 const out = positionals[0];
 if (!out || !SHAPES[values.shape] || !FILE_TYPE[values.type]) {
-  console.error('usage: node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny --type Q4_0|Q8_0|Q4_K_M [--seed N]');
+  console.error('usage: node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny --type Q4_0|Q8_0|Q4_K_M|Q5_K_M|Q6_K [--seed N]');
   process.exit(2);
 }
 const [dim, L, H, KV, FF, V] = SHAPES[values.shape];
@@ -79,7 +80,7 @@ function writeBlocks(fd, type, rows, cols) {
       const o = b * ts;
       const d = scales[chunk[o + 3] ?? 0];
       if (type === 'Q4_0' || type === 'Q8_0') chunk.writeUInt16LE(d, o);
-      else if (type === 'Q4_K') {
+      else if (type === 'Q4_K' || type === 'Q5_K') {
         // 6-bit sub-block scales multiply d, so keep d small.
         chunk.writeUInt16LE(scales[chunk[o + 3] >> 5], o);
         chunk.writeUInt16LE(scales[chunk[o + 5] >> 5], o + 2); // dmin
@@ -96,14 +97,15 @@ const tensors = []; // { name, ne, type, rows, cols }
 function add(name, rows, cols, type) {
   tensors.push({ name, ne: rows > 1 ? [cols, rows] : [cols], type, rows, cols });
 }
-const base = values.type === 'Q4_K_M' ? 'Q4_K' : values.type;
+const mixed = { Q4_K_M: 'Q4_K', Q5_K_M: 'Q5_K' }[values.type];
+const base = mixed ?? values.type;
 const moreBits = (i) => i < L / 8 || i >= (7 * L) / 8 || (i - Math.floor(L / 8)) % 3 === 2;
 add('token_embd.weight', V, dim, base);
 add('output_norm.weight', 1, dim, 'F32');
 add('output.weight', V, dim, 'Q6_K');
 for (let l = 0; l < L; l++) {
   const b = `blk.${l}.`;
-  const big = values.type === 'Q4_K_M' && moreBits(l) ? 'Q6_K' : base;
+  const big = mixed && moreBits(l) ? 'Q6_K' : base;
   add(b + 'attn_norm.weight', 1, dim, 'F32');
   add(b + 'attn_q.weight', H * hd, dim, base);
   add(b + 'attn_k.weight', KV * hd, dim, base);

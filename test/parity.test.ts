@@ -40,9 +40,16 @@ describe.each(parityModels)('%s logits match llama.cpp', (name) => {
   });
 });
 
-// Q4_0, Q8_0 and Q4_K matrices are repacked into an 8-row layout at load where the kernels have one
+// Q4_0, Q8_0, Q4_K, Q5_K and Q6_K matrices are repacked into an 8-row layout at load where the kernels have one
 // (x86-64); both layouts must meet the same bound, and the packed one must really be in use.
-describe.each(['tiny-llama-Q4_0-pure', 'tiny-llama-Q8_0', 'tiny-qwen2-Q8_0', 'tiny-llama-Q4_K_M'])('%s with and without packWeights', (name) => {
+describe.each([
+  'tiny-llama-Q4_0-pure',
+  'tiny-llama-Q8_0',
+  'tiny-qwen2-Q8_0',
+  'tiny-llama-Q4_K_M',
+  'tiny-llama-Q5_K_M',
+  'tiny-llama-Q6_K',
+])('%s with and without packWeights', (name) => {
   it('meets the bound either way, and packs where the active kernels can', async () => {
     const packs = ['avx2', 'avx512'].includes(getCpuInfo().activeIsa);
     for (const packWeights of [true, false]) {

@@ -168,6 +168,31 @@ struct BlockQ4_Kx8 {
 };
 static_assert(sizeof(BlockQ4_Kx8) == 1184, "Q4_K x8 block layout");
 
+// Q5_K x8: as Q4_K x8 plus the 5th bits, qh[32k + 4r + i] = row r's qh[4k + i] (k < 8), so
+// element 32j + 4k + i of row r is bit j of byte 32k + 4r + i. 1440 bytes instead of 1408.
+struct BlockQ5_Kx8 {
+  uint16_t d[8];
+  uint16_t dmin[8];
+  uint8_t scales[8][8];
+  uint8_t mins[4][16];
+  uint8_t qh[256];
+  uint8_t qs[1024];
+};
+static_assert(sizeof(BlockQ5_Kx8) == 1440, "Q5_K x8 block layout");
+
+// Q6_K x8 (the same bytes as 8 Q6_K blocks): d[r] = row r's d; scales[g][r] = group g's scale of
+// row r; then the quants in the order the kernel reads them, so one pass streams forward: per half
+// h and piece k < 8, three 32-byte vectors of 4-byte pieces (byte 4r + i = row r's byte):
+//   q[h][k][0] = ql[64h + 4k + i]       (low nibbles: elements 128h + 4k + i, high: + 64)
+//   q[h][k][1] = ql[64h + 32 + 4k + i]  (low nibbles: elements 128h + 32 + 4k + i, high: + 64)
+//   q[h][k][2] = qh[32h + 4k + i]       (bits 2s, 2s+1: element 128h + 32s + 4k + i)
+struct BlockQ6_Kx8 {
+  uint16_t d[8];
+  int8_t scales[16][8];
+  uint8_t q[2][8][3][32];
+};
+static_assert(sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K), "Q6_K x8 block holds 8 Q6_K blocks");
+
 // The IQ4_NL / IQ4_XS codebook (GGUF format constant).
 static constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};

@@ -74,9 +74,9 @@ struct TypeKernels {
                   int64_t ntok, float* y, size_t y_stride) = nullptr;
 };
 
-// Whether type t has an 8-row interleaved layout (Q4_0, Q8_0, Q4_K).
+// Whether type t has an 8-row interleaved layout (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K).
 bool has_x8_layout(GgmlType t);
-// Bytes of one packed group of 8 rows of n elements (8 * row bytes, except Q4_K: see blocks.h).
+// Bytes of one packed group of 8 rows of n elements (8 * row bytes, except Q4_K / Q5_K: see blocks.h).
 size_t x8_group_bytes(GgmlType t, int64_t n);
 // Rows 8g .. 8g+7 of W (rows row_bytes apart, n elements each) -> one packed group of
 // x8_group_bytes(t, n) bytes at dst (layouts in blocks.h). Only for types with has_x8_layout.

@@ -34,14 +34,16 @@ const TypeKernels kQ4_1 = {GgmlType::Q4_1, ActFormat::Q8_32, quantize_act_q8_32_
 const TypeKernels kQ5_0 = {GgmlType::Q5_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ5_0, 4, 2>, nullptr};
 const TypeKernels kQ5_1 = {GgmlType::Q5_1, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ5_1, 4, 2>, nullptr};
 const TypeKernels kIQ4_NL = {GgmlType::IQ4_NL, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileIQ4_NL, 4, 2>, nullptr};
-const TypeKernels kQ6_K = {GgmlType::Q6_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ6_K, 4, 2>, nullptr};
+const TypeKernels kQ6_K = {GgmlType::Q6_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ6_K, 4, 2>, nullptr,
+                           gemm_x8_tiled<TileQ6_Kx8, 2>};
 const TypeKernels kQ3_K = {GgmlType::Q3_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ3_K, 4, 2>, nullptr};
 const TypeKernels kQ2_K = {GgmlType::Q2_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ2_K, 4, 2>, nullptr};
 const TypeKernels kIQ4_XS = {GgmlType::IQ4_XS, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileIQ4_XS, 4, 2>,
                              nullptr};
 const TypeKernels kQ4_K = {GgmlType::Q4_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ4_K, 4, 2>, nullptr,
                            gemm_x8_tiled<TileQ4_Kx8, 2>};
-const TypeKernels kQ5_K = {GgmlType::Q5_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ5_K, 4, 2>, nullptr};
+const TypeKernels kQ5_K = {GgmlType::Q5_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ5_K, 4, 2>, nullptr,
+                           gemm_x8_tiled<TileQ5_Kx8, 2>};
 
 TypeKernels with_ref_dequant(TypeKernels k) {
   k.dequantize_row = ref_kernels(k.type)->dequantize_row;

@@ -562,7 +562,8 @@ const TypeKernels kIQ4_XS = {GgmlType::IQ4_XS, ActFormat::Q8_256, quantize_act_q
 }  // namespace kern
 
 bool has_x8_layout(GgmlType t) {
-  return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K;
+  return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K || t == GgmlType::Q5_K ||
+         t == GgmlType::Q6_K;
 }
 
 size_t x8_group_bytes(GgmlType t, int64_t n) {
@@ -570,6 +571,8 @@ size_t x8_group_bytes(GgmlType t, int64_t n) {
     case GgmlType::Q4_0: return static_cast<size_t>(n / 32) * sizeof(BlockQ4_0x8);
     case GgmlType::Q8_0: return static_cast<size_t>(n / 32) * sizeof(BlockQ8_0x8);
     case GgmlType::Q4_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ4_Kx8);
+    case GgmlType::Q5_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ5_Kx8);
+    case GgmlType::Q6_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ6_Kx8);
     default: return 0;
   }
 }
@@ -596,11 +599,15 @@ void pack_x8_32(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
   }
 }
 
-void pack_q4_k_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockQ4_Kx8* dst) {
+// Q4_K / Q5_K (BlockX8 = BlockQ4_Kx8 / BlockQ5_Kx8): scales and minimums unpacked to bytes.
+template <class Block, class BlockX8>
+void pack_k4_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
+  constexpr bool kHasQh = sizeof(BlockX8) == sizeof(BlockQ5_Kx8);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* qs[8];
+    const uint8_t* qh[8];
     for (int r = 0; r < 8; ++r) {
-      const BlockQ4_K& src = reinterpret_cast<const BlockQ4_K*>(w + static_cast<size_t>(r) * row_bytes)[b];
+      const Block& src = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes)[b];
       dst[b].d[r] = src.d;
       dst[b].dmin[r] = src.dmin;
       for (int j = 0; j < 8; ++j) {
@@ -610,8 +617,33 @@ void pack_q4_k_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockQ4_Kx8* d
         dst[b].mins[j / 2][2 * r + j % 2] = static_cast<uint8_t>(m);
       }
       qs[r] = src.qs;
+      if constexpr (kHasQh) qh[r] = src.qh;
     }
     interleave_pieces(qs, 128, dst[b].qs);
+    if constexpr (kHasQh) interleave_pieces(qh, 32, dst[b].qh);
+  }
+}
+
+void pack_q6_k_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockQ6_Kx8* dst) {
+  uint8_t ql[1024], qh[512];  // 4-byte pieces of the 8 rows' ql and qh, as Q4_0 x8
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* ql_rows[8];
+    const uint8_t* qh_rows[8];
+    for (int r = 0; r < 8; ++r) {
+      const BlockQ6_K& src = reinterpret_cast<const BlockQ6_K*>(w + static_cast<size_t>(r) * row_bytes)[b];
+      dst[b].d[r] = src.d;
+      for (int g = 0; g < 16; ++g) dst[b].scales[g][r] = src.scales[g];
+      ql_rows[r] = src.ql;
+      qh_rows[r] = src.qh;
+    }
+    interleave_pieces(ql_rows, 128, ql);
+    interleave_pieces(qh_rows, 64, qh);
+    for (int h = 0; h < 2; ++h)
+      for (int k = 0; k < 8; ++k) {
+        std::memcpy(dst[b].q[h][k][0], ql + 32 * (16 * h + k), 32);
+        std::memcpy(dst[b].q[h][k][1], ql + 32 * (16 * h + 8 + k), 32);
+        std::memcpy(dst[b].q[h][k][2], qh + 32 * (8 * h + k), 32);
+      }
   }
 }
 
@@ -622,7 +654,9 @@ void pack_rows_x8(GgmlType t, const void* w, size_t row_bytes, int64_t n, void* 
   switch (t) {
     case GgmlType::Q4_0: return pack_x8_32<BlockQ4_0>(wb, row_bytes, n / 32, static_cast<BlockQ4_0x8*>(dst));
     case GgmlType::Q8_0: return pack_x8_32<BlockQ8_0>(wb, row_bytes, n / 32, static_cast<BlockQ8_0x8*>(dst));
-    case GgmlType::Q4_K: return pack_q4_k_x8(wb, row_bytes, n / 256, static_cast<BlockQ4_Kx8*>(dst));
+    case GgmlType::Q4_K: return pack_k4_x8<BlockQ4_K>(wb, row_bytes, n / 256, static_cast<BlockQ4_Kx8*>(dst));
+    case GgmlType::Q5_K: return pack_k4_x8<BlockQ5_K>(wb, row_bytes, n / 256, static_cast<BlockQ5_Kx8*>(dst));
+    case GgmlType::Q6_K: return pack_q6_k_x8(wb, row_bytes, n / 256, static_cast<BlockQ6_Kx8*>(dst));
     default: fail("INVALID_ARGUMENT", std::string("Type ") + ggml_type_name(t) + " has no 8-row layout");
   }
 }

@@ -608,11 +608,33 @@ inline __m256i row_scales_u8(const uint8_t* p) {
   return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v));
 }
 
+// The minimum term of Q4_K / Q5_K x8: msum = sum_j m_j * bx_j per row (bx_j = bsums[2j] +
+// bsums[2j+1]), acc = fma(float(isum), d * d_x, acc), acc = fnmadd(float(msum), dmin * d_x, acc).
+template <class Block, int T>
+__attribute__((always_inline)) inline void k4_x8_finish(const Block& w, const ActQ8_256* const (&xb)[T],
+                                                        const __m256i (&isum)[T], __m256 (&acc)[T]) {
+  const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
+  const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.dmin)));
+  auto mins = [&](int i) { return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.mins[i]))); };
+  HB_UNROLL
+  for (int t = 0; t < T; ++t) {
+    // bx_0..bx_7 as int16; pairs (bx_2i, bx_2i+1) broadcast against each row's (m_2i, m_2i+1).
+    const __m128i bx = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[t]->bsums)),
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[t]->bsums + 8)));
+    __m256i msum = _mm256_madd_epi16(mins(0), _mm256_broadcastd_epi32(bx));
+    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(1), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0x55))));
+    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(2), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0xaa))));
+    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(3), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0xff))));
+    const __m256 dx = _mm256_broadcast_ss(&xb[t]->d);
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, dx), acc[t]);
+    acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, dx), acc[t]);
+  }
+}
+
 // Q4_K x8 (BlockQ4_Kx8): per sub-block j of 32 elements and row, s_j = u . x (u = nibble 0..15)
 // from 8 maddubs added in int16 (at most 8 * 2 * 15 * 127 = 30480: exact), then
-//   isum = sum_j sc_j * s_j (madd of the pair sums with the row's scale), msum = sum_j m_j * bx_j
-//   (bx_j = bsums[2j] + bsums[2j+1]), acc = fma(float(isum), d * d_x, acc),
-//   acc = fnmadd(float(msum), dmin * d_x, acc)   -- the reference's integers, no horizontal sums.
+//   isum = sum_j sc_j * s_j (madd of the pair sums with the row's scale), and the minimum term of
+//   k4_x8_finish -- the reference's integers, no horizontal sums.
 struct Q4_Kx8Ops {
   using Block = BlockQ4_Kx8;
   using Act = ActQ8_256;
@@ -640,21 +662,136 @@ struct Q4_Kx8Ops {
       HB_UNROLL
       for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
     }
+    k4_x8_finish<Block, T>(w, xb, isum, acc);
+  }
+};
+
+// Bits [from, from + width) of each byte moved to bits [to, to + width), the rest cleared
+// (16-bit shifts: the bits a shift carries across bytes are masked off).
+template <int From, int To, int Width>
+inline __m256i move_bits(__m256i v) {
+  const __m256i mask = _mm256_set1_epi8(static_cast<char>(((1 << Width) - 1) << To));
+  if constexpr (From < To) v = _mm256_slli_epi16(v, To - From);
+  if constexpr (From > To) v = _mm256_srli_epi16(v, From - To);
+  return _mm256_and_si256(v, mask);
+}
+
+// Q5_K x8 (BlockQ5_Kx8): as Q4_K with u = nibble | fifth bit << 4 (0..31). A maddubs pair is at
+// most 2 * 31 * 127 = 7874, so 4 are added in int16 (31496: exact) before each madd.
+struct Q5_Kx8Ops {
+  using Block = BlockQ5_Kx8;
+  using Act = ActQ8_256;
+  static constexpr int kElems = 256;
+  template <int J, int T>
+  __attribute__((always_inline)) static inline void sub_block(const Block& w, const Act* const (&xb)[T],
+                                                             __m256i (&isum)[T]) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i sc = row_scales_u8(w.scales[J]);
+    HB_UNROLL
+    for (int half = 0; half < 2; ++half) {
+      __m256i s16[T];
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+      HB_UNROLL
+      for (int kk = 4 * half; kk < 4 * half + 4; ++kk) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (8 * (J / 2) + kk)));
+        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(raw, 4 * (J % 2)), m4);
+        const __m256i hi = move_bits<J, 4, 1>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qh + 32 * kk)));
+        const __m256i u = _mm256_or_si256(lo, hi);
+        HB_UNROLL
+        for (int t = 0; t < T; ++t)
+          s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * J + 4 * kk)));
+      }
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+    }
+  }
+  template <int J, int T>
+  __attribute__((always_inline)) static inline void sub_blocks(const Block& w, const Act* const (&xb)[T],
+                                                              __m256i (&isum)[T]) {
+    sub_block<J, T>(w, xb, isum);
+    if constexpr (J < 7) sub_blocks<J + 1, T>(w, xb, isum);
+  }
+  HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
+    __m256i isum[T];
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    sub_blocks<0, T>(w, xb, isum);
+    k4_x8_finish<Block, T>(w, xb, isum, acc);
+  }
+};
+
+// 8 int8 per-row values (row r at p[r]) -> 16 int16 lanes, lanes 2r and 2r+1 = row r's.
+inline __m256i row_scales_i8(const int8_t* p) {
+  const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
+}
+
+// Q6_K x8 (BlockQ6_Kx8): u = ql nibble | 2 qh bits << 4 (0..63), value u - 32. Each piece k of
+// half h gives the 4 vectors of elements 128h + 32s + 4k.. (s < 4, one per 32-element sub-block)
+// from 3 loads. Per group g of 16 elements and row, pairs of maddubs are added in int16 (at most
+// 2 * 2 * 63 * 127 = 32004: exact) and madd'ed with the row's scale: isum = sum_g sc_g * (u . x)_g;
+// the offset comes from the activation group sums: isum -= 32 * sum_g sc_g * bsum_g (madd of each
+// row's scale pairs with the broadcast bsum pairs). Then acc = fma(float(isum), d * d_x, acc).
+struct Q6_Kx8Ops {
+  using Block = BlockQ6_Kx8;
+  using Act = ActQ8_256;
+  static constexpr int kElems = 256;
+  HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256i isum[T], osum[T];
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) isum[t] = osum[t] = _mm256_setzero_si256();
+    HB_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      HB_UNROLL
+      for (int pair = 0; pair < 4; ++pair) {  // pieces 2 * pair, 2 * pair + 1: group 8h + 2s + pair / 2
+        __m256i s16[4][T];
+        HB_UNROLL
+        for (int e = 0; e < 2; ++e) {
+          const int k = 2 * pair + e;
+          const __m256i ql02 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.q[h][k][0]));
+          const __m256i ql13 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.q[h][k][1]));
+          const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.q[h][k][2]));
+          const __m256i u[4] = {_mm256_or_si256(_mm256_and_si256(ql02, m4), move_bits<0, 4, 2>(qh)),
+                                _mm256_or_si256(_mm256_and_si256(ql13, m4), move_bits<2, 4, 2>(qh)),
+                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql02, 4), m4), move_bits<4, 4, 2>(qh)),
+                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql13, 4), m4), move_bits<6, 4, 2>(qh))};
+          HB_UNROLL
+          for (int sb = 0; sb < 4; ++sb) {
+            HB_UNROLL
+            for (int t = 0; t < T; ++t) {
+              const __m256i p = _mm256_maddubs_epi16(u[sb], bcast4(xb[t]->qs + 128 * h + 32 * sb + 4 * k));
+              s16[sb][t] = e == 0 ? p : _mm256_add_epi16(s16[sb][t], p);
+            }
+          }
+        }
+        HB_UNROLL
+        for (int sb = 0; sb < 4; ++sb) {
+          const __m256i sc = row_scales_i8(w.scales[8 * h + 2 * sb + pair / 2]);
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[sb][t], sc));
+        }
+      }
+    }
+    HB_UNROLL
+    for (int i = 0; i < 8; ++i) {
+      // Lanes 2r, 2r+1 = row r's scales of groups 2i, 2i+1.
+      const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[2 * i]));
+      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[2 * i + 1]));
+      const __m256i sc_pairs = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) {
+        int32_t bsum_pair;
+        __builtin_memcpy(&bsum_pair, xb[t]->bsums + 2 * i, 4);
+        osum[t] = _mm256_add_epi32(osum[t], _mm256_madd_epi16(sc_pairs, _mm256_set1_epi32(bsum_pair)));
+      }
+    }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
-    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.dmin)));
-    auto mins = [&](int i) { return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.mins[i]))); };
     HB_UNROLL
     for (int t = 0; t < T; ++t) {
-      // bx_0..bx_7 as int16; pairs (bx_2i, bx_2i+1) broadcast against each row's (m_2i, m_2i+1).
-      const __m128i bx = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[t]->bsums)),
-                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb[t]->bsums + 8)));
-      __m256i msum = _mm256_madd_epi16(mins(0), _mm256_broadcastd_epi32(bx));
-      msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(1), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0x55))));
-      msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(2), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0xaa))));
-      msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mins(3), _mm256_broadcastd_epi32(_mm_shuffle_epi32(bx, 0xff))));
-      const __m256 dx = _mm256_broadcast_ss(&xb[t]->d);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, dx), acc[t]);
-      acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, dx), acc[t]);
+      const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(osum[t], 5));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
     }
   }
 };
@@ -666,6 +803,10 @@ template <int T>
 using TileQ8_0x8 = TileX8<Q8_0x8Ops>::Of<T>;
 template <int T>
 using TileQ4_Kx8 = TileX8<Q4_Kx8Ops>::Of<T>;
+template <int T>
+using TileQ5_Kx8 = TileX8<Q5_Kx8Ops>::Of<T>;
+template <int T>
+using TileQ6_Kx8 = TileX8<Q6_Kx8Ops>::Of<T>;
 
 // ---------------------------------------------------------------------------------------------
 // Super-block types with 16 groups of 16 (Q6_K, Q3_K, Q2_K) against ActQ8_256. Per row and
