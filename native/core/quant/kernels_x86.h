@@ -61,7 +61,9 @@ inline float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 inline __m256 half_to_f32x8(uint16_t h) { return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<short>(h))); }
 
 // Prefetch p + ahead (integer arithmetic: the address may lie past the matrix; prefetches never fault).
-inline void prefetch_ahead(const void* p, size_t ahead) {
+// The prefetch helpers are always inlined: a call to one that GCC did not inline early was judged
+// free of side effects (pure) and deleted, so the 8-row kernels ran with no prefetch at all.
+__attribute__((always_inline)) inline void prefetch_ahead(const void* p, size_t ahead) {
   _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + ahead), _MM_HINT_T0);
 }
 
@@ -499,7 +501,7 @@ void gemm_x8_tiled(int64_t n, const void* w, size_t w_stride, int64_t nrows, con
 }
 
 // Prefetch the bytes [p, p + len) of a block `ahead` bytes ahead (ahead 0: none).
-inline void prefetch_block(const void* p, size_t len, size_t ahead) {
+__attribute__((always_inline)) inline void prefetch_block(const void* p, size_t len, size_t ahead) {
   if (!ahead) return;
   for (size_t line = 0; line < len; line += 64) prefetch_ahead(static_cast<const uint8_t*>(p) + line, ahead);
 }
