@@ -7,7 +7,9 @@
 //
 // Method (the same as ../shared/bench/peer-bench.mjs): prefill = evaluate PROMPT tokens in a
 // fresh context; generation = GEN greedy tokens from a 1-token prompt. Reported: min/median/max
-// tokens/s, and the memory bandwidth generation implies (bytes of weights read per token x tok/s).
+// tokens/s, and the memory bandwidth generation implies (bytes of weights read per token x tok/s)
+// next to the machine's read bandwidth, measured in the same run (measureReadBandwidth, same
+// thread count) because on shared machines it drifts from one hour to the next.
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -79,19 +81,32 @@ function benchPeer() {
 }
 
 const fileBytes = statSync(values.model).size;
+const { measureReadBandwidth, readGgufInfo } = await import(join(root, 'dist/esm/index.js'));
+// Generation reads every tensor once per token except the token embedding table, of which it
+// reads one row (unless the output matrix is tied to it).
+const { tensors } = await readGgufInfo(values.model);
+const tied = !tensors.some((t) => t.name === 'output.weight');
+const bytesPerToken = tensors.reduce((sum, t) => sum + (t.name === 'token_embd.weight' && !tied ? 0 : t.bytes), 0);
 const results = [];
 if (!values['peer-only']) results.push(await benchHalfbyte());
+// After halfbyte's run, so its buffer does not count in halfbyte's peak RSS; before the peer's.
+const bw = await measureReadBandwidth({ threads, passes: 5 });
 const peer = values['no-peer'] ? null : benchPeer();
 if (peer) results.push(peer);
+const bwAfter = await measureReadBandwidth({ threads, passes: 5 });
+const readGBps = Math.max(bw.medianGBps, bwAfter.medianGBps);
 
 console.log(`model ${values.model} (${(fileBytes / 2 ** 20).toFixed(0)} MiB), threads ${threads}, prompt ${nPrompt}, gen ${nGen}, reps ${reps}`);
+console.log(
+  `read bandwidth ${readGBps.toFixed(1)} GB/s (${threads} threads, medians ${bw.medianGBps.toFixed(1)} before and ` +
+    `${bwAfter.medianGBps.toFixed(1)} after the peer); weights read per token ${(bytesPerToken / 2 ** 20).toFixed(0)} MiB`,
+);
 for (const r of results) {
-  // Generation reads (about) every weight once per token: the file size, less the embedding
-  // table of which one row is read.
-  const gbps = (r.tg.median * fileBytes) / 1e9;
+  r.tgGBps = +((r.tg.median * bytesPerToken) / 1e9).toFixed(2);
   console.log(
     `${r.name.padEnd(15)} prefill ${r.pp.median} tok/s (min ${r.pp.min}, max ${r.pp.max})  ` +
-      `generation ${r.tg.median} tok/s (min ${r.tg.min}, max ${r.tg.max}) ~ ${gbps.toFixed(1)} GB/s  peak RSS ${r.peakRssMb} MB` +
+      `generation ${r.tg.median} tok/s (min ${r.tg.min}, max ${r.tg.max}) ~ ${r.tgGBps.toFixed(1)} GB/s ` +
+      `(${Math.round((100 * r.tgGBps) / readGBps)}% of read bandwidth)  peak RSS ${r.peakRssMb} MB` +
       (r.isa ? `  [${r.isa}]` : ''),
   );
 }
@@ -99,4 +114,16 @@ if (results.length === 2) {
   const [a, b] = results;
   console.log(`ratio halfbyte/node-llama-cpp: prefill ${(a.pp.median / b.pp.median).toFixed(2)}x, generation ${(a.tg.median / b.tg.median).toFixed(2)}x`);
 }
-console.log(JSON.stringify({ model: values.model, fileBytes, threads, nPrompt, nGen, reps, results: results.map(({ info, ...r }) => r) }));
+console.log(
+  JSON.stringify({
+    model: values.model,
+    fileBytes,
+    bytesPerToken,
+    threads,
+    nPrompt,
+    nGen,
+    reps,
+    readGBps: { before: +bw.medianGBps.toFixed(2), after: +bwAfter.medianGBps.toFixed(2) },
+    results: results.map(({ info, ...r }) => r),
+  }),
+);

@@ -105,6 +105,7 @@ export interface NativeAddon {
   cpuInfo(): NativeCpuInfo;
   readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;
   setIsa(isa: string): void;
+  measureReadBandwidth(threads: number, bytes: number, passes: number): Promise<import('./cpu.js').ReadBandwidth>;
 }
 
 let cached: NativeAddon | undefined;

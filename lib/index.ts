@@ -16,7 +16,7 @@ export type {
   TokenLogprob,
   TokenizeOptions,
 } from './model.js';
-export { getCpuInfo } from './cpu.js';
+export { getCpuInfo, measureReadBandwidth } from './cpu.js';
 export { Session } from './session.js';
 export { readGgufInfo } from './inspect.js';
 export type { TokenizeStreamOptions } from './stream.js';
@@ -26,4 +26,4 @@ export type { GgufInfo, GgufMetadataValue, GgufTensorInfo } from './inspect.js';
 export type { SessionChatOptions, SessionGenerateOptions, SessionOptions, SessionStats } from './session.js';
 export type { EmbedOptions, PerplexityOptions, PerplexityResult, ScoreOptions, ScoreResult } from './evaluation.js';
 export type { ChatMessage, ChatTemplateOptions } from './chat.js';
-export type { CpuInfo } from './cpu.js';
+export type { CpuInfo, ReadBandwidth, ReadBandwidthOptions } from './cpu.js';

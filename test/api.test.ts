@@ -1,6 +1,6 @@
 // The public API's contract: generation options, stop strings, abort, dispose, guards, errors.
 import { describe, expect, it } from 'vitest';
-import { HalfbyteError, getCpuInfo, load, type Model } from '../lib/index.js';
+import { HalfbyteError, getCpuInfo, load, measureReadBandwidth, type Model } from '../lib/index.js';
 import { modelPath, readRef } from './helpers.js';
 
 const stories = modelPath('stories260K.gguf');
@@ -211,5 +211,28 @@ describe('getCpuInfo', () => {
     const info = getCpuInfo();
     expect(info.availableIsas[0]).toBe('scalar');
     expect(info.availableIsas).toContain(info.activeIsa);
+  });
+});
+
+describe('measureReadBandwidth', () => {
+  it('measures a real rate with the threads and size asked for', async () => {
+    const r = await measureReadBandwidth({ threads: 2, megabytes: 16, passes: 3 });
+    expect(r).toMatchObject({ threads: 2, bytes: 16 * 2 ** 20, passes: 3 });
+    // 16 MiB read in well under a second, and not an impossible figure.
+    expect(r.medianGBps).toBeGreaterThan(0.02);
+    expect(r.medianGBps).toBeLessThan(10000);
+    expect(r.bestGBps).toBeGreaterThanOrEqual(r.medianGBps);
+  });
+  it('rejects bad options with typed errors', async () => {
+    for (const [options, message] of [
+      [{ threads: 0 }, 'Expected an integer from 1 to 1024 for threads but received 0'],
+      [{ megabytes: 1.5 }, 'Expected an integer from 1 to 1048576 for megabytes but received 1.5'],
+      [{ passes: '3' }, 'Expected an integer from 1 to 1000 for passes but received "3"'],
+      ['fast', 'Expected an options object for options but received "fast"'],
+    ] as const) {
+      const err = await measureReadBandwidth(options as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HalfbyteError);
+      expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', message });
+    }
   });
 });

@@ -78,6 +78,7 @@ export interface NativeAddon {
     cpuInfo(): NativeCpuInfo;
     readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;
     setIsa(isa: string): void;
+    measureReadBandwidth(threads: number, bytes: number, passes: number): Promise<import('./cpu.js').ReadBandwidth>;
 }
 /** Loads the addon once: a matching prebuild from prebuilds/, else the local build/ output. */
 export declare function addon(): NativeAddon;

@@ -8,3 +8,28 @@ export interface CpuInfo {
 }
 /** Which CPU features were found and which kernels run. */
 export declare function getCpuInfo(): CpuInfo;
+export interface ReadBandwidthOptions {
+    /** Threads reading at once, each one contiguous slice (as the matrix kernels do). Default: the number of physical cores, as load(). */
+    threads?: number;
+    /** Size of the buffer read, in MiB: well above the last-level cache. Default 256. */
+    megabytes?: number;
+    /** Times the buffer is read; the median and best are reported. Default 5. */
+    passes?: number;
+}
+export interface ReadBandwidth {
+    /** Median over the passes, in GB/s (1e9 bytes per second). */
+    medianGBps: number;
+    /** Fastest pass, in GB/s. */
+    bestGBps: number;
+    threads: number;
+    /** Bytes read per pass. */
+    bytes: number;
+    passes: number;
+}
+/**
+ * Measures how fast this machine's memory can be read: the ceiling for generation speed, since
+ * each generated token reads every weight once (tokens/s x weight bytes <= this figure).
+ * Runs on a worker thread; it allocates and touches the buffer first, then takes about
+ * passes x megabytes / bandwidth.
+ */
+export declare function measureReadBandwidth(options?: ReadBandwidthOptions): Promise<ReadBandwidth>;

@@ -16,6 +16,8 @@
 
 #include "../core/error.h"
 #include "../core/gguf.h"
+#include "../core/membw.h"
+#include "../core/threadpool.h"
 #include "../core/model.h"
 #include "../core/quant/kernels.h"
 #include "../core/sampling.h"
@@ -910,6 +912,56 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   });
 }
 
+// measureReadBandwidth(threads, bytes, passes) -> Promise<{ medianGBps, bestGBps, threads, bytes, passes }>.
+// Arguments are validated in lib/cpu.ts; the core checks them again (typed errors).
+class ReadBandwidthWorker : public Napi::AsyncWorker {
+ public:
+  ReadBandwidthWorker(Napi::Env env, int threads, double bytes, int passes)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads), bytes_(bytes), passes_(passes) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    err_.Run([&] {
+      if (!(bytes_ >= 0 && bytes_ <= 9.0e15)) hb::fail("INVALID_ARGUMENT", "Expected a byte count for bytes");
+      const int threads = threads_ == 0 ? hb::ThreadPool::default_threads() : threads_;  // 0: as load()
+      result_ = hb::measure_read_bandwidth(threads, static_cast<size_t>(bytes_), passes_);
+    });
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_.set) {
+      deferred_.Reject(err_.ToError(env).Value());
+      return;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("medianGBps", result_.median_gbps);
+    o.Set("bestGBps", result_.best_gbps);
+    o.Set("threads", result_.threads);
+    o.Set("bytes", static_cast<double>(result_.bytes));
+    o.Set("passes", result_.passes);
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int threads_;
+  double bytes_;
+  int passes_;
+  hb::ReadBandwidth result_{};
+  WorkerError err_;
+};
+
+Napi::Value MeasureReadBandwidth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
+    Throw(env, "INVALID_ARGUMENT", "Expected (threads, bytes, passes) numbers for measureReadBandwidth");
+  auto* w = new ReadBandwidthWorker(env, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().DoubleValue(),
+                                    info[2].As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for isa");
@@ -935,6 +987,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("readGgufInfo", Napi::Function::New(env, ReadGgufInfo));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("measureReadBandwidth", Napi::Function::New(env, MeasureReadBandwidth));
   RegisterQuantize(env, exports);
   return exports;
 }
