@@ -6,14 +6,17 @@
 //   npm run bench -- --model FILE [--threads 2] [--prompt 128] [--gen 64] [--reps 5] [--no-peer]
 //
 // Method (the same as ../shared/bench/peer-bench.mjs): prefill = evaluate PROMPT tokens in a
-// fresh context; generation = GEN greedy tokens from a 1-token prompt. Reported: min/median/max
-// tokens/s, and the memory bandwidth generation implies (bytes of weights read per token x tok/s)
-// next to the machine's read bandwidth, measured in the same run (measureReadBandwidth, same
-// thread count) because on shared machines it drifts from one hour to the next.
-import { execFileSync } from 'node:child_process';
+// fresh context; generation = GEN greedy tokens from a 1-token prompt. The two engines alternate
+// repetition by repetition (the peer in its own process, bench/peer.mjs), so drift of a shared
+// machine hits both alike. Reported: min/median/max tokens/s, and the memory bandwidth generation
+// implies (bytes of weights read per token x tok/s) next to the machine's read bandwidth,
+// measured in the same run (measureReadBandwidth, same thread count, in a child process so its
+// buffer does not count in halfbyte's peak RSS) before and after the repetitions.
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -44,62 +47,111 @@ const stats = (a) => {
 };
 // Peak resident set size of this process (maxRSS is in KiB).
 const rssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
+const api = join(root, 'dist/esm/index.js');
+const { load, getCpuInfo, readGgufInfo } = await import(api);
 
-async function benchHalfbyte() {
-  const { load, getCpuInfo } = await import(join(root, 'dist/esm/index.js'));
+function readBandwidth() {
+  const code = `const { measureReadBandwidth } = await import(${JSON.stringify(pathToFileURL(api).href)});
+console.log(JSON.stringify(await measureReadBandwidth({ threads: ${threads}, passes: 5 })));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop()).medianGBps;
+}
+
+// halfbyte in this process: load once, then one repetition per call.
+async function startHalfbyte() {
   const t0 = performance.now();
   const model = await load(values.model, { threads });
   const loadMs = performance.now() - t0;
-  const pp = [];
-  const tg = [];
   const tokens = Array.from({ length: nPrompt }, (_, i) => 100 + ((i * 7919) % Math.min(20000, model.info.vocabSize - 100)));
-  for (let r = 0; r < reps; r++) {
-    let t = performance.now();
-    await model.evaluate(tokens);
-    pp.push(nPrompt / ((performance.now() - t) / 1000));
-    let n = 0;
-    t = performance.now();
-    for await (const _ of model.generate([tokens[0]], { temperature: 0, maxTokens: nGen })) if (++n >= nGen) break;
-    tg.push(n / ((performance.now() - t) / 1000));
-  }
-  const info = model.info;
-  model.dispose();
-  return { name: 'halfbyte', isa: getCpuInfo().activeIsa, loadMs: Math.round(loadMs), pp: stats(pp), tg: stats(tg), peakRssMb: rssMb(), info };
+  return {
+    name: 'halfbyte',
+    isa: getCpuInfo().activeIsa,
+    loadMs: Math.round(loadMs),
+    async rep() {
+      let t = performance.now();
+      await model.evaluate(tokens);
+      const pp = nPrompt / ((performance.now() - t) / 1000);
+      let n = 0;
+      t = performance.now();
+      for await (const _ of model.generate([tokens[0]], { temperature: 0, maxTokens: nGen })) if (++n >= nGen) break;
+      return { pp, tg: n / ((performance.now() - t) / 1000) };
+    },
+    async finish() {
+      const peakRssMb = rssMb();
+      model.dispose();
+      return peakRssMb;
+    },
+  };
 }
 
-function benchPeer() {
+// node-llama-cpp in a child process (bench/peer.mjs), one repetition per "rep" line.
+async function startPeer() {
   const entry = join(values['peer-dir'] ?? root, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
   if (!existsSync(entry)) return null;
-  const script = join(root, 'bench', 'peer.mjs');
-  const out = execFileSync(process.execPath, [script, values.model, String(nPrompt), String(nGen), String(threads), String(reps)], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const child = spawn(process.execPath, [join(root, 'bench', 'peer.mjs'), values.model, String(nPrompt), String(nGen), String(threads)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, HALFBYTE_PEER_ENTRY: entry },
   });
-  const r = JSON.parse(out.trim().split('\n').pop());
-  return { name: 'node-llama-cpp', pp: stats(r.pp), tg: stats(r.tg), peakRssMb: r.peakRssMb };
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    for (;;) {
+      const { value, done } = await lines.next();
+      if (done) throw new Error('the peer process exited early');
+      if (value.startsWith('{')) return JSON.parse(value);
+    }
+  };
+  await next(); // { ready: true }
+  return {
+    name: 'node-llama-cpp',
+    async rep() {
+      child.stdin.write('rep\n');
+      return next();
+    },
+    async finish() {
+      child.stdin.write('quit\n');
+      const { peakRssMb } = await next();
+      // Do not wait for the peer's teardown.
+      child.stdin.end();
+      child.unref();
+      return peakRssMb;
+    },
+  };
 }
 
 const fileBytes = statSync(values.model).size;
-const { measureReadBandwidth, readGgufInfo } = await import(join(root, 'dist/esm/index.js'));
 // Generation reads every tensor once per token except the token embedding table, of which it
 // reads one row (unless the output matrix is tied to it).
 const { tensors } = await readGgufInfo(values.model);
 const tied = !tensors.some((t) => t.name === 'output.weight');
 const bytesPerToken = tensors.reduce((sum, t) => sum + (t.name === 'token_embd.weight' && !tied ? 0 : t.bytes), 0);
+
+const bwBefore = readBandwidth();
+const engines = [];
+if (!values['peer-only']) engines.push(await startHalfbyte());
+if (!values['no-peer']) {
+  const peer = await startPeer();
+  if (peer) engines.push(peer);
+}
+const samples = engines.map(() => ({ pp: [], tg: [] }));
+for (let r = 0; r < reps; r++) {
+  for (const [i, e] of engines.entries()) {
+    const { pp, tg } = await e.rep();
+    samples[i].pp.push(pp);
+    samples[i].tg.push(tg);
+  }
+}
 const results = [];
-if (!values['peer-only']) results.push(await benchHalfbyte());
-// After halfbyte's run, so its buffer does not count in halfbyte's peak RSS; before the peer's.
-const bw = await measureReadBandwidth({ threads, passes: 5 });
-const peer = values['no-peer'] ? null : benchPeer();
-if (peer) results.push(peer);
-const bwAfter = await measureReadBandwidth({ threads, passes: 5 });
-const readGBps = Math.max(bw.medianGBps, bwAfter.medianGBps);
+for (const [i, e] of engines.entries()) {
+  const peakRssMb = await e.finish();
+  results.push({ name: e.name, ...(e.isa ? { isa: e.isa, loadMs: e.loadMs } : {}), pp: stats(samples[i].pp), tg: stats(samples[i].tg), peakRssMb });
+}
+const bwAfter = readBandwidth();
+const readGBps = Math.max(bwBefore, bwAfter);
 
 console.log(`model ${values.model} (${(fileBytes / 2 ** 20).toFixed(0)} MiB), threads ${threads}, prompt ${nPrompt}, gen ${nGen}, reps ${reps}`);
 console.log(
-  `read bandwidth ${readGBps.toFixed(1)} GB/s (${threads} threads, medians ${bw.medianGBps.toFixed(1)} before and ` +
-    `${bwAfter.medianGBps.toFixed(1)} after the peer); weights read per token ${(bytesPerToken / 2 ** 20).toFixed(0)} MiB`,
+  `read bandwidth ${readGBps.toFixed(1)} GB/s (${threads} threads; medians ${bwBefore.toFixed(1)} before and ` +
+    `${bwAfter.toFixed(1)} after the repetitions); weights read per token ${(bytesPerToken / 2 ** 20).toFixed(0)} MiB`,
 );
 for (const r of results) {
   r.tgGBps = +((r.tg.median * bytesPerToken) / 1e9).toFixed(2);
@@ -123,7 +175,7 @@ console.log(
     nPrompt,
     nGen,
     reps,
-    readGBps: { before: +bw.medianGBps.toFixed(2), after: +bwAfter.medianGBps.toFixed(2) },
-    results: results.map(({ info, ...r }) => r),
+    readGBps: { before: +bwBefore.toFixed(2), after: +bwAfter.toFixed(2) },
+    results,
   }),
 );

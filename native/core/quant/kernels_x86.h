@@ -470,6 +470,11 @@ inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
+// Pins an accumulator in a register at this point of its chain. GCC otherwise reassociates a
+// tile's integer accumulation chains into trees (all products first, then the sums), which needs
+// more than 16 registers and spills the accumulators to the stack.
+inline void keep_chain(__m256i& v) { __asm__("" : "+x"(v)); }
+
 // Leftover tokens run smaller instantiations of the same template.
 template <template <int> class Tile, int T>
 inline void run_tile_x8(int tt, const GemmArgs& a) {
@@ -565,6 +570,7 @@ struct Q4_0x8Ops {
                                            _mm256_maddubs_epi16(hi, bcast4(xb[t]->qs + 16 + 4 * k)));
         isum[t] = _mm256_add_epi16(isum[t], p);
 #endif
+        keep_chain(isum[t]);
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
@@ -573,7 +579,10 @@ struct Q4_0x8Ops {
 #if !(HB_X86_VNNI || HB_X86_EMULATE_VNNI)
       isum[t] = _mm256_madd_epi16(isum[t], _mm256_set1_epi16(1));
 #endif
-      isum[t] = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(8 * xb[t]->sum));
+      // 8 * sum broadcast from memory (one load) and shifted: set1_epi32(8 * sum) compiled to a
+      // scalar load, shift, move and broadcast, in the inner loop of every tile.
+      const __m256i sum = _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(&xb[t]->sum)));
+      isum[t] = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(sum, 3));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
     }
   }
@@ -594,7 +603,10 @@ struct Q8_0x8Ops {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * k));
       const __m256i aq = _mm256_abs_epi8(q);
       HB_UNROLL
-      for (int t = 0; t < T; ++t) isum[t] = dpbusd_acc(isum[t], aq, _mm256_sign_epi8(bcast4(xb[t]->qs + 4 * k), q));
+      for (int t = 0; t < T; ++t) {
+        isum[t] = dpbusd_acc(isum[t], aq, _mm256_sign_epi8(bcast4(xb[t]->qs + 4 * k), q));
+        keep_chain(isum[t]);
+      }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
     HB_UNROLL
@@ -605,10 +617,13 @@ struct Q8_0x8Ops {
 
 // 8 uint8 per-row values (row r at p[r]) -> 16 int16 lanes, lanes 2r and 2r+1 = row r's
 // (madd with a vector whose lanes 2r, 2r+1 hold row r's pair sums multiplies them by it).
-inline __m256i row_scales_u8(const uint8_t* p) {
-  const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v));
+// (Bytes doubled with a shuffle: GCC compiled unpacklo(v, v) of an 8-byte load to a stack store
+// and reload.)
+inline __m128i dup_bytes8(const void* p) {
+  const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  return _mm_shuffle_epi8(_mm_loadl_epi64(static_cast<const __m128i*>(p)), dup);
 }
+inline __m256i row_scales_u8(const uint8_t* p) { return _mm256_cvtepu8_epi16(dup_bytes8(p)); }
 
 // The minimum term of Q4_K / Q5_K x8: msum = sum_j m_j * bx_j per row (bx_j = bsums[2j] +
 // bsums[2j+1]), acc = fma(float(isum), d * d_x, acc), acc = fnmadd(float(msum), dmin * d_x, acc).
@@ -657,12 +672,17 @@ struct Q4_Kx8Ops {
         const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (8 * c + kk)));
         const __m256i u = _mm256_and_si256(_mm256_srli_epi16(raw, shift), m4);
         HB_UNROLL
-        for (int t = 0; t < T; ++t)
+        for (int t = 0; t < T; ++t) {
           s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * j + 4 * kk)));
+          keep_chain(s16[t]);
+        }
       }
       const __m256i sc = row_scales_u8(w.scales[j]);
       HB_UNROLL
-      for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+      for (int t = 0; t < T; ++t) {
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+        keep_chain(isum[t]);
+      }
     }
     k4_x8_finish<Block, T>(w, xb, isum, acc);
   }
@@ -701,11 +721,16 @@ struct Q5_Kx8Ops {
         const __m256i hi = move_bits<J, 4, 1>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qh + 32 * kk)));
         const __m256i u = _mm256_or_si256(lo, hi);
         HB_UNROLL
-        for (int t = 0; t < T; ++t)
+        for (int t = 0; t < T; ++t) {
           s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * J + 4 * kk)));
+          keep_chain(s16[t]);
+        }
       }
       HB_UNROLL
-      for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+      for (int t = 0; t < T; ++t) {
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+        keep_chain(isum[t]);
+      }
     }
   }
   template <int J, int T>
@@ -724,10 +749,7 @@ struct Q5_Kx8Ops {
 };
 
 // 8 int8 per-row values (row r at p[r]) -> 16 int16 lanes, lanes 2r and 2r+1 = row r's.
-inline __m256i row_scales_i8(const int8_t* p) {
-  const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-  return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(v, v));
-}
+inline __m256i row_scales_i8(const int8_t* p) { return _mm256_cvtepi8_epi16(dup_bytes8(p)); }
 
 // Q6_K x8 (BlockQ6_Kx8): u = ql nibble | 2 qh bits << 4 (0..63), value u - 32. Each piece k of
 // half h gives the 4 vectors of elements 128h + 32s + 4k.. (s < 4, one per 32-element sub-block)
@@ -765,6 +787,7 @@ struct Q6_Kx8Ops {
             for (int t = 0; t < T; ++t) {
               const __m256i p = _mm256_maddubs_epi16(u[sb], bcast4(xb[t]->qs + 128 * h + 32 * sb + 4 * k));
               s16[sb][t] = e == 0 ? p : _mm256_add_epi16(s16[sb][t], p);
+              keep_chain(s16[sb][t]);
             }
           }
         }
@@ -772,16 +795,20 @@ struct Q6_Kx8Ops {
         for (int sb = 0; sb < 4; ++sb) {
           const __m256i sc = row_scales_i8(w.scales[8 * h + 2 * sb + pair / 2]);
           HB_UNROLL
-          for (int t = 0; t < T; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[sb][t], sc));
+          for (int t = 0; t < T; ++t) {
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[sb][t], sc));
+            keep_chain(isum[t]);
+          }
         }
       }
     }
     HB_UNROLL
     for (int i = 0; i < 8; ++i) {
       // Lanes 2r, 2r+1 = row r's scales of groups 2i, 2i+1.
-      const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[2 * i]));
-      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[2 * i + 1]));
-      const __m256i sc_pairs = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
+      // (scales[2i] and scales[2i+1] are 16 contiguous bytes: one load, one shuffle.)
+      const __m128i ab = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales[2 * i]));
+      const __m128i pairs = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+      const __m256i sc_pairs = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(ab, pairs));
       HB_UNROLL
       for (int t = 0; t < T; ++t) {
         int32_t bsum_pair;
