@@ -15,6 +15,12 @@ try {
   ]);
   run('cmake', ['--build', build, '-j', String(Math.max(2, (await import('node:os')).availableParallelism()))]);
   run(join(build, 'halfbyte_tests'), [join(root, 'test', 'fixtures'), ...process.argv.slice(2)]);
+  if (process.arch === 'x64' && !process.env.HALFBYTE_SANITIZE) {
+    for (const isa of ['avx2', 'avx512']) {
+      const object = join(build, 'CMakeFiles', 'halfbyte_core.dir', 'native', 'core', 'quant', `kernels_${isa}.cpp.o`);
+      run(process.execPath, [join(root, 'scripts', 'check-codegen.mjs'), object]);
+    }
+  }
 } catch (err) {
   process.exitCode = typeof err.status === 'number' ? err.status : 1;
 }
