@@ -35,12 +35,12 @@ export interface LoadOptions {
   /** Load only the tokenizer (works with vocabulary-only GGUF files). */
   vocabOnly?: boolean;
   /**
-   * Copy Q4_0, Q8_0, Q4_K, Q5_K and Q6_K matrices into an 8-row interleaved layout at load, when
-   * the CPU's kernels have one (x86-64 with AVX2): faster generation and about 2x faster prompt
-   * matrix work. The mapped file pages of those matrices are released, so memory use stays about
-   * the file size (Q4_K's layout is 2.8% larger, Q5_K's 2.3%), but the copies are private to this
-   * process where file pages would be shared between processes loading the same file.
-   * `info.packedBytes` says how much was copied. Default true.
+   * Copy Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_0, Q4_K, Q5_K and Q6_K matrices into an 8-row
+   * interleaved layout at load, when the CPU's kernels have one (x86-64 with AVX2): faster
+   * generation and about 2x faster prompt matrix work. The mapped file pages of those matrices are
+   * released, so memory use stays about the file size (Q4_K's layout is 2.8% larger, Q5_K's 2.3%),
+   * but the copies are private to this process where file pages would be shared between processes
+   * loading the same file. `info.packedBytes` says how much was copied. Default true.
    */
   packWeights?: boolean;
   /** Aborts loading; the promise then rejects with code ABORTED. */

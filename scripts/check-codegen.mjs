@@ -17,8 +17,8 @@ let current = null;
 for (const line of asm.split('\n')) {
   const head = /^[0-9a-f]+ <(.*)>:$/.exec(line);
   if (head) {
-    const m = /TileX8<.*?(\w+Ops)>::Of<(\d+)>::run/.exec(head[1]);
-    current = m ? `${m[1]} T=${m[2]}` : null;
+    const m = /TileX8<(.*)>::Of<(\d+)>::run/.exec(head[1]);
+    current = m ? `${m[1].replace(/hb::(kern::)?(\(anonymous namespace\)::)?/g, '')} T=${m[2]}` : null;
     if (current) tiles.set(current, 0);
   } else if (current && /\sprefetch/.test(line)) {
     tiles.set(current, tiles.get(current) + 1);

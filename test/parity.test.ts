@@ -40,7 +40,7 @@ describe.each(parityModels)('%s logits match llama.cpp', (name) => {
   });
 });
 
-// Q4_0, Q8_0, Q4_K, Q5_K and Q6_K matrices are repacked into an 8-row layout at load where the kernels have one
+// Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_0, Q4_K, Q5_K and Q6_K matrices are repacked into an 8-row layout at load where the kernels have one
 // (x86-64); both layouts must meet the same bound, and the packed one must really be in use.
 describe.each([
   'tiny-llama-Q4_0-pure',
@@ -49,6 +49,10 @@ describe.each([
   'tiny-llama-Q4_K_M',
   'tiny-llama-Q5_K_M',
   'tiny-llama-Q6_K',
+  'tiny-llama-Q4_1',
+  'tiny-llama-Q5_0',
+  'tiny-llama-Q5_1',
+  'tiny-llama-IQ4_NL',
 ])('%s with and without packWeights', (name) => {
   it('meets the bound either way, and packs where the active kernels can', async () => {
     const packs = ['avx2', 'avx512'].includes(getCpuInfo().activeIsa);

@@ -156,6 +156,35 @@ struct BlockQ8_0x8 {
 };
 static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0), "Q8_0 x8 block holds 8 Q8_0 blocks");
 
+// Q4_1 x8: as Q4_0 x8 plus m[r] = row r's minimum.
+struct BlockQ4_1x8 {
+  uint16_t d[8];
+  uint16_t m[8];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockQ4_1x8) == 8 * sizeof(BlockQ4_1), "Q4_1 x8 block holds 8 Q4_1 blocks");
+
+// Q5_0 x8: as Q4_0 x8 plus the 5th bits regrouped for the 4-byte pieces: bit k of
+// qh[4r + i] is the 5th bit of row r's element 4k + i, bit 4 + k that of element 16 + 4k + i.
+struct BlockQ5_0x8 {
+  uint16_t d[8];
+  uint8_t qh[32];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockQ5_0x8) == 8 * sizeof(BlockQ5_0), "Q5_0 x8 block holds 8 Q5_0 blocks");
+
+// Q5_1 x8: Q5_0 x8 plus m[r] = row r's minimum.
+struct BlockQ5_1x8 {
+  uint16_t d[8];
+  uint16_t m[8];
+  uint8_t qh[32];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockQ5_1x8) == 8 * sizeof(BlockQ5_1), "Q5_1 x8 block holds 8 Q5_1 blocks");
+
+// IQ4_NL x8: the Q4_0 x8 layout (codebook indices instead of offset nibbles).
+using BlockIQ4_NLx8 = BlockQ4_0x8;
+
 // Q4_K x8 (not the same size as 8 Q4_K blocks: the 6-bit scales and minimums are stored unpacked,
 // 8 bits each, 1184 bytes instead of 1152): d[r], dmin[r] = row r's; scales[j][r] = sub-block j's
 // scale of row r; mins[i][2r + e] = sub-block 2i+e's minimum of row r; qs as Q4_0 x8 (k < 32).

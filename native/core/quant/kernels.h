@@ -74,7 +74,7 @@ struct TypeKernels {
                   int64_t ntok, float* y, size_t y_stride) = nullptr;
 };
 
-// Whether type t has an 8-row interleaved layout (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K).
+// Whether type t has an 8-row interleaved layout (every integer type but Q2_K, Q3_K, IQ4_XS).
 bool has_x8_layout(GgmlType t);
 // Bytes of one packed group of 8 rows of n elements (8 * row bytes, except Q4_K / Q5_K: see blocks.h).
 size_t x8_group_bytes(GgmlType t, int64_t n);

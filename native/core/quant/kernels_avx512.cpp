@@ -30,10 +30,14 @@ const TypeKernels kQ4_0 = {GgmlType::Q4_0, ActFormat::Q8_32, quantize_act_q8_32_
                            gemm_x8_tiled<TileQ4_0x8, 2>};
 const TypeKernels kQ8_0 = {GgmlType::Q8_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ8_0, 4, 2>, nullptr,
                            gemm_x8_tiled<TileQ8_0x8, 4>};
-const TypeKernels kQ4_1 = {GgmlType::Q4_1, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ4_1, 4, 2>, nullptr};
-const TypeKernels kQ5_0 = {GgmlType::Q5_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ5_0, 4, 2>, nullptr};
-const TypeKernels kQ5_1 = {GgmlType::Q5_1, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ5_1, 4, 2>, nullptr};
-const TypeKernels kIQ4_NL = {GgmlType::IQ4_NL, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileIQ4_NL, 4, 2>, nullptr};
+const TypeKernels kQ4_1 = {GgmlType::Q4_1, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ4_1, 4, 2>, nullptr,
+                           gemm_x8_tiled<TileQ4_1x8, 2>};
+const TypeKernels kQ5_0 = {GgmlType::Q5_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ5_0, 4, 2>, nullptr,
+                           gemm_x8_tiled<TileQ5_0x8, 2>};
+const TypeKernels kQ5_1 = {GgmlType::Q5_1, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ5_1, 4, 2>, nullptr,
+                           gemm_x8_tiled<TileQ5_1x8, 2>};
+const TypeKernels kIQ4_NL = {GgmlType::IQ4_NL, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileIQ4_NL, 4, 2>, nullptr,
+                           gemm_x8_tiled<TileIQ4_NLx8, 2>};
 const TypeKernels kQ6_K = {GgmlType::Q6_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ6_K, 4, 2>, nullptr,
                            gemm_x8_tiled<TileQ6_Kx8, 2>};
 const TypeKernels kQ3_K = {GgmlType::Q3_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ3_K, 4, 2>, nullptr};

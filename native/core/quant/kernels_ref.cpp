@@ -11,6 +11,7 @@
 // Each dot is a noinline function so every output element runs the same machine code.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "../error.h"
 #include "blocks.h"
@@ -561,14 +562,15 @@ const TypeKernels kIQ4_XS = {GgmlType::IQ4_XS, ActFormat::Q8_256, quantize_act_q
 
 }  // namespace kern
 
-bool has_x8_layout(GgmlType t) {
-  return t == GgmlType::Q4_0 || t == GgmlType::Q8_0 || t == GgmlType::Q4_K || t == GgmlType::Q5_K ||
-         t == GgmlType::Q6_K;
-}
+bool has_x8_layout(GgmlType t) { return x8_group_bytes(t, 256) != 0; }
 
 size_t x8_group_bytes(GgmlType t, int64_t n) {
   switch (t) {
     case GgmlType::Q4_0: return static_cast<size_t>(n / 32) * sizeof(BlockQ4_0x8);
+    case GgmlType::Q4_1: return static_cast<size_t>(n / 32) * sizeof(BlockQ4_1x8);
+    case GgmlType::Q5_0: return static_cast<size_t>(n / 32) * sizeof(BlockQ5_0x8);
+    case GgmlType::Q5_1: return static_cast<size_t>(n / 32) * sizeof(BlockQ5_1x8);
+    case GgmlType::IQ4_NL: return static_cast<size_t>(n / 32) * sizeof(BlockIQ4_NLx8);
     case GgmlType::Q8_0: return static_cast<size_t>(n / 32) * sizeof(BlockQ8_0x8);
     case GgmlType::Q4_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ4_Kx8);
     case GgmlType::Q5_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ5_Kx8);
@@ -584,8 +586,23 @@ void interleave_pieces(const uint8_t* const* rows, int count, uint8_t* out) {
     for (int r = 0; r < 8; ++r) std::memcpy(out + 32 * k + 4 * r, rows[r] + 4 * k, 4);
 }
 
-// 8 rows of Block (nb blocks each) -> nb BlockX8 of Q4_0 / Q8_0: scales side by side, then the
-// quant bytes in 4-byte pieces (layouts in blocks.h).
+// Row r's 5th bits (uint32 qh, bit j = element j) regrouped as in BlockQ5_0x8: byte i holds
+// bit k = element 4k + i and bit 4 + k = element 16 + 4k + i.
+void regroup_fifth_bits(const uint8_t* qh, uint8_t* out4) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  for (int i = 0; i < 4; ++i) {
+    uint8_t v = 0;
+    for (int k = 0; k < 4; ++k) {
+      v = static_cast<uint8_t>(v | (((bits >> (4 * k + i)) & 1u) << k));
+      v = static_cast<uint8_t>(v | (((bits >> (16 + 4 * k + i)) & 1u) << (4 + k)));
+    }
+    out4[i] = v;
+  }
+}
+
+// 8 rows of Block (nb blocks each) -> nb BlockX8 of the 32-element types: scales (and minimums)
+// side by side, 5th bits regrouped, the quant bytes in 4-byte pieces (layouts in blocks.h).
 template <class Block, class BlockX8>
 void pack_x8_32(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
   for (int64_t b = 0; b < nb; ++b) {
@@ -593,6 +610,9 @@ void pack_x8_32(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
     for (int r = 0; r < 8; ++r) {
       const Block& src = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes)[b];
       dst[b].d[r] = src.d;
+      if constexpr (std::is_same_v<Block, BlockQ4_1> || std::is_same_v<Block, BlockQ5_1>) dst[b].m[r] = src.m;
+      if constexpr (std::is_same_v<Block, BlockQ5_0> || std::is_same_v<Block, BlockQ5_1>)
+        regroup_fifth_bits(src.qh, dst[b].qh + 4 * r);
       qs[r] = reinterpret_cast<const uint8_t*>(src.qs);
     }
     interleave_pieces(qs, sizeof(Block::qs), reinterpret_cast<uint8_t*>(dst[b].qs));
@@ -653,6 +673,10 @@ void pack_rows_x8(GgmlType t, const void* w, size_t row_bytes, int64_t n, void* 
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   switch (t) {
     case GgmlType::Q4_0: return pack_x8_32<BlockQ4_0>(wb, row_bytes, n / 32, static_cast<BlockQ4_0x8*>(dst));
+    case GgmlType::Q4_1: return pack_x8_32<BlockQ4_1>(wb, row_bytes, n / 32, static_cast<BlockQ4_1x8*>(dst));
+    case GgmlType::Q5_0: return pack_x8_32<BlockQ5_0>(wb, row_bytes, n / 32, static_cast<BlockQ5_0x8*>(dst));
+    case GgmlType::Q5_1: return pack_x8_32<BlockQ5_1>(wb, row_bytes, n / 32, static_cast<BlockQ5_1x8*>(dst));
+    case GgmlType::IQ4_NL: return pack_x8_32<BlockIQ4_NL>(wb, row_bytes, n / 32, static_cast<BlockIQ4_NLx8*>(dst));
     case GgmlType::Q8_0: return pack_x8_32<BlockQ8_0>(wb, row_bytes, n / 32, static_cast<BlockQ8_0x8*>(dst));
     case GgmlType::Q4_K: return pack_k4_x8<BlockQ4_K>(wb, row_bytes, n / 256, static_cast<BlockQ4_Kx8*>(dst));
     case GgmlType::Q5_K: return pack_k4_x8<BlockQ5_K>(wb, row_bytes, n / 256, static_cast<BlockQ5_Kx8*>(dst));

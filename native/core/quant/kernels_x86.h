@@ -543,13 +543,23 @@ struct TileX8 {
 
 #define HB_X8_BLOCK(T) template <int T> __attribute__((always_inline)) static inline void block
 
-// Q4_0: u = nibble 0..15 (value u - 8): isum = u . x - 8 * sum(x). The AVX2 build adds the int16
-// maddubs pair sums of a whole block before widening: |pair| <= 2 * 15 * 127 and 8 pairs per
-// lane give at most 30480, so nothing saturates and the integers are exact.
-struct Q4_0x8Ops {
-  using Block = BlockQ4_0x8;
+// The nibble types Q4_0, Q4_1, Q5_0, Q5_1 (BlockQ4_0x8 .. BlockQ5_1x8): u = nibble, | 5th bit << 4
+// for Q5 (kFifth), value u - kOffset (Q4_0: 8, Q5_0: 16), plus the row's minimum m (kMin: Q4_1,
+// Q5_1): isum = u . x - kOffset * sum(x), acc = fma(float(isum), d * d_x, acc), then for kMin
+// acc = fma(m, s_x, acc) (s_x = d_x * sum(x), ActQ8_32::s). The AVX2 build adds the int16 maddubs
+// pair sums before widening: Q4 pairs are at most 2 * 15 * 127, so a whole block (8 pairs per
+// lane, 30480) stays exact; Q5 pairs reach 2 * 31 * 127, so each piece is widened at once.
+#if HB_X86_VNNI || HB_X86_EMULATE_VNNI
+constexpr bool kDpbusdDot = true;  // the dot adds straight into int32 lanes
+#else
+constexpr bool kDpbusdDot = false;
+#endif
+template <class BlockX8, bool kFifth, int kOffset, bool kMin>
+struct NibbleX8Ops {
+  using Block = BlockX8;
   using Act = ActQ8_32;
   static constexpr int kElems = 32;
+  static constexpr bool kInt16Block = !kFifth && !kDpbusdDot;
   HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
     const __m256i m4 = _mm256_set1_epi8(15);
     __m256i isum[T];
@@ -558,33 +568,82 @@ struct Q4_0x8Ops {
     HB_UNROLL
     for (int k = 0; k < 4; ++k) {
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * k));
-      const __m256i lo = _mm256_and_si256(raw, m4);                         // elements 4k..4k+3
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);  // elements 16+4k..
+      __m256i lo = _mm256_and_si256(raw, m4);                         // elements 4k..4k+3
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);  // elements 16+4k..
+      if constexpr (kFifth) {
+        // Bit k (element 4k+i) and bit 4+k (element 16+4k+i) of each byte moved to bit 4.
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qh));
+        const __m256i bit4 = _mm256_set1_epi8(0x10);
+        lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4 - k), bit4));
+        hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_srli_epi16(qh, k), bit4));
+      }
       HB_UNROLL
       for (int t = 0; t < T; ++t) {
-#if HB_X86_VNNI || HB_X86_EMULATE_VNNI
-        isum[t] = dpbusd_acc(isum[t], lo, bcast4(xb[t]->qs + 4 * k));
-        isum[t] = dpbusd_acc(isum[t], hi, bcast4(xb[t]->qs + 16 + 4 * k));
-#else
-        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xb[t]->qs + 4 * k)),
-                                           _mm256_maddubs_epi16(hi, bcast4(xb[t]->qs + 16 + 4 * k)));
-        isum[t] = _mm256_add_epi16(isum[t], p);
-#endif
+        if constexpr (kDpbusdDot) {
+          isum[t] = dpbusd_acc(isum[t], lo, bcast4(xb[t]->qs + 4 * k));
+          isum[t] = dpbusd_acc(isum[t], hi, bcast4(xb[t]->qs + 16 + 4 * k));
+        } else {
+          const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xb[t]->qs + 4 * k)),
+                                             _mm256_maddubs_epi16(hi, bcast4(xb[t]->qs + 16 + 4 * k)));
+          isum[t] = kInt16Block ? _mm256_add_epi16(isum[t], p)
+                                : _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+        }
         keep_chain(isum[t]);
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
     HB_UNROLL
     for (int t = 0; t < T; ++t) {
-#if !(HB_X86_VNNI || HB_X86_EMULATE_VNNI)
-      isum[t] = _mm256_madd_epi16(isum[t], _mm256_set1_epi16(1));
-#endif
-      // 8 * sum broadcast from memory (one load) and shifted: set1_epi32(8 * sum) compiled to a
-      // scalar load, shift, move and broadcast, in the inner loop of every tile.
-      const __m256i sum = _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(&xb[t]->sum)));
-      isum[t] = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(sum, 3));
+      if constexpr (kInt16Block) isum[t] = _mm256_madd_epi16(isum[t], _mm256_set1_epi16(1));
+      if constexpr (kOffset != 0) {
+        // kOffset * sum broadcast from memory (one load) and shifted: set1_epi32(kOffset * sum)
+        // compiled to a scalar load, shift, move and broadcast, in the inner loop of every tile.
+        static_assert(kOffset == 8 || kOffset == 16, "offsets are powers of two");
+        const __m256i sum = _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(&xb[t]->sum)));
+        isum[t] = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(sum, kOffset == 8 ? 3 : 4));
+      }
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
+      if constexpr (kMin) {
+        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.m)));
+        acc[t] = _mm256_fmadd_ps(mw, _mm256_broadcast_ss(&xb[t]->s), acc[t]);
+      }
     }
+  }
+};
+using Q4_0x8Ops = NibbleX8Ops<BlockQ4_0x8, false, 8, false>;
+using Q4_1x8Ops = NibbleX8Ops<BlockQ4_1x8, false, 0, true>;
+using Q5_0x8Ops = NibbleX8Ops<BlockQ5_0x8, true, 16, false>;
+using Q5_1x8Ops = NibbleX8Ops<BlockQ5_1x8, true, 0, true>;
+
+// IQ4_NL x8: nibbles looked up in the codebook (signed), then as Q8_0: |w| . (x with w's sign),
+// |w| <= 127 so a maddubs pair is at most 32258 and is widened at once.
+struct IQ4_NLx8Ops {
+  using Block = BlockIQ4_NLx8;
+  using Act = ActQ8_32;
+  static constexpr int kElems = 32;
+  HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+    __m256i isum[T];
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    HB_UNROLL
+    for (int k = 0; k < 4; ++k) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * k));
+      const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(raw, m4));
+      const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+      const __m256i alo = _mm256_abs_epi8(lo), ahi = _mm256_abs_epi8(hi);
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) {
+        isum[t] = dpbusd_acc(isum[t], alo, _mm256_sign_epi8(bcast4(xb[t]->qs + 4 * k), lo));
+        isum[t] = dpbusd_acc(isum[t], ahi, _mm256_sign_epi8(bcast4(xb[t]->qs + 16 + 4 * k), hi));
+        keep_chain(isum[t]);
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
+    HB_UNROLL
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
   }
 };
 
@@ -828,6 +887,14 @@ struct Q6_Kx8Ops {
 
 template <int T>
 using TileQ4_0x8 = TileX8<Q4_0x8Ops>::Of<T>;
+template <int T>
+using TileQ4_1x8 = TileX8<Q4_1x8Ops>::Of<T>;
+template <int T>
+using TileQ5_0x8 = TileX8<Q5_0x8Ops>::Of<T>;
+template <int T>
+using TileQ5_1x8 = TileX8<Q5_1x8Ops>::Of<T>;
+template <int T>
+using TileIQ4_NLx8 = TileX8<IQ4_NLx8Ops>::Of<T>;
 template <int T>
 using TileQ8_0x8 = TileX8<Q8_0x8Ops>::Of<T>;
 template <int T>
