@@ -24,49 +24,10 @@
 
 namespace hb {
 namespace kern {
-namespace {
 
-const TypeKernels kQ4_0 = {GgmlType::Q4_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ4_0, 4, 2>, nullptr,
-                           gemm_x8_tiled<TileQ4_0x8, 2>};
-const TypeKernels kQ8_0 = {GgmlType::Q8_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ8_0, 4, 2>, nullptr,
-                           gemm_x8_tiled<TileQ8_0x8, 4>};
-const TypeKernels kQ4_1 = {GgmlType::Q4_1, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ4_1, 4, 2>, nullptr,
-                           gemm_x8_tiled<TileQ4_1x8, 2>};
-const TypeKernels kQ5_0 = {GgmlType::Q5_0, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ5_0, 4, 2>, nullptr,
-                           gemm_x8_tiled<TileQ5_0x8, 2>};
-const TypeKernels kQ5_1 = {GgmlType::Q5_1, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileQ5_1, 4, 2>, nullptr,
-                           gemm_x8_tiled<TileQ5_1x8, 2>};
-const TypeKernels kIQ4_NL = {GgmlType::IQ4_NL, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm_tiled<TileIQ4_NL, 4, 2>, nullptr,
-                           gemm_x8_tiled<TileIQ4_NLx8, 2>};
-const TypeKernels kQ6_K = {GgmlType::Q6_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ6_K, 4, 2>, nullptr,
-                           gemm_x8_tiled<TileQ6_Kx8, 2>};
-const TypeKernels kQ3_K = {GgmlType::Q3_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ3_K, 4, 2>, nullptr};
-const TypeKernels kQ2_K = {GgmlType::Q2_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ2_K, 4, 2>, nullptr};
-const TypeKernels kIQ4_XS = {GgmlType::IQ4_XS, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileIQ4_XS, 4, 2>,
-                             nullptr};
-const TypeKernels kQ4_K = {GgmlType::Q4_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ4_K, 4, 2>, nullptr,
-                           gemm_x8_tiled<TileQ4_Kx8, 2>};
-const TypeKernels kQ5_K = {GgmlType::Q5_K, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm_tiled<TileQ5_K, 4, 2>, nullptr,
-                           gemm_x8_tiled<TileQ5_Kx8, 2>};
-
-TypeKernels with_ref_dequant(TypeKernels k) {
-  k.dequantize_row = ref_kernels(k.type)->dequantize_row;
-  return k;
-}
-
-}  // namespace
-
-const TypeKernels* avx512_kernels(GgmlType t) {
-  static const TypeKernels table[] = {with_ref_dequant(kQ4_0), with_ref_dequant(kQ8_0), with_ref_dequant(kQ6_K),
-                                      with_ref_dequant(kQ4_K), with_ref_dequant(kQ5_K),
-                                      with_ref_dequant(kQ4_1), with_ref_dequant(kQ5_0), with_ref_dequant(kQ5_1),
-                                      with_ref_dequant(kIQ4_NL), with_ref_dequant(kQ3_K), with_ref_dequant(kQ2_K),
-                                      with_ref_dequant(kIQ4_XS)};
-  for (const TypeKernels& k : table)
-    if (k.type == t) return &k;
-  return nullptr;
-}
+const TypeKernels* avx512_kernels(GgmlType t) { return x86_integer_kernels(t); }
 
 }  // namespace kern
 }  // namespace hb
+
 #endif  // __x86_64__
