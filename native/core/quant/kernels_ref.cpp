@@ -622,7 +622,7 @@ void pack_x8_32(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
 // Q4_K / Q5_K (BlockX8 = BlockQ4_Kx8 / BlockQ5_Kx8): scales and minimums unpacked to bytes.
 template <class Block, class BlockX8>
 void pack_k4_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
-  constexpr bool kHasQh = sizeof(BlockX8) == sizeof(BlockQ5_Kx8);
+  constexpr bool kHasQh = std::is_same_v<Block, BlockQ5_K>;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* qs[8];
     const uint8_t* qh[8];
