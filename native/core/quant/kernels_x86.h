@@ -763,46 +763,41 @@ struct Q5_Kx8Ops {
   using Block = BlockQ5_Kx8;
   using Act = ActQ8_256;
   static constexpr int kElems = 256;
-  template <int J, int T>
-  __attribute__((always_inline)) static inline void sub_block(const Block& w, const Act* const (&xb)[T],
-                                                             __m256i (&isum)[T]) {
-    const __m256i m4 = _mm256_set1_epi8(15);
-    const __m256i sc = row_scales_u8(w.scales[J]);
-    HB_UNROLL
-    for (int half = 0; half < 2; ++half) {
-      __m256i s16[T];
-      HB_UNROLL
-      for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
-      HB_UNROLL
-      for (int kk = 4 * half; kk < 4 * half + 4; ++kk) {
-        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (8 * (J / 2) + kk)));
-        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(raw, 4 * (J % 2)), m4);
-        const __m256i hi = move_bits<J, 4, 1>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qh + 32 * kk)));
-        const __m256i u = _mm256_or_si256(lo, hi);
-        HB_UNROLL
-        for (int t = 0; t < T; ++t) {
-          s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * J + 4 * kk)));
-          keep_chain(s16[t]);
-        }
-      }
-      HB_UNROLL
-      for (int t = 0; t < T; ++t) {
-        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
-        keep_chain(isum[t]);
-      }
-    }
-  }
-  template <int J, int T>
-  __attribute__((always_inline)) static inline void sub_blocks(const Block& w, const Act* const (&xb)[T],
-                                                              __m256i (&isum)[T]) {
-    sub_block<J, T>(w, xb, isum);
-    if constexpr (J < 7) sub_blocks<J + 1, T>(w, xb, isum);
-  }
   HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i bit4 = _mm256_set1_epi8(0x10);
     __m256i isum[T];
     HB_UNROLL
     for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
-    sub_blocks<0, T>(w, xb, isum);
+    HB_UNROLL
+    for (int j = 0; j < 8; ++j) {
+      const __m256i sc = row_scales_u8(w.scales[j]);
+      HB_UNROLL
+      for (int half = 0; half < 2; ++half) {
+        __m256i s16[T];
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+        HB_UNROLL
+        for (int kk = 4 * half; kk < 4 * half + 4; ++kk) {
+          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (8 * (j / 2) + kk)));
+          const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(raw, 4 * (j % 2)), m4);
+          // Bit j of each qh byte moved to bit 4 (shift counts are constants once unrolled).
+          const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qh + 32 * kk));
+          const __m256i hi = _mm256_and_si256(j < 4 ? _mm256_slli_epi16(qh, 4 - j) : _mm256_srli_epi16(qh, j - 4), bit4);
+          const __m256i u = _mm256_or_si256(lo, hi);
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) {
+            s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * j + 4 * kk)));
+            keep_chain(s16[t]);
+          }
+        }
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+          keep_chain(isum[t]);
+        }
+      }
+    }
     k4_x8_finish<Block, T>(w, xb, isum, acc);
   }
 };
