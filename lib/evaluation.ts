@@ -86,7 +86,7 @@ export async function score(
   for (const w of wholes) shared = Math.min(shared, commonPrefix(w, wholes[0]));
 
   const a = addon();
-  const ctx = native(() => new a.ContextHandle(h, longest));
+  const ctx = native(() => new a.ContextHandle(h, longest, maxContext));
   const { flag, unlink } = linkAbort(signal);
   try {
     // Row shared-1 of the shared prefix predicts each sequence's token at position `shared`.
@@ -223,7 +223,7 @@ export async function embed(
       if (ids.length === 0) throw new HalfbyteError('INVALID_ARGUMENT', 'Expected a text with at least one token but received an empty one');
       if (ids.length > maxContext)
         throw new HalfbyteError('CONTEXT_FULL', `Expected a text of at most ${maxContext} tokens but received ${ids.length}`);
-      const ctx = native(() => new a.ContextHandle(h, ids.length));
+      const ctx = native(() => new a.ContextHandle(h, ids.length, maxContext));
       try {
         const hidden = await nativeCall(ctx.decodeHidden(ids, flag), signal);
         const dim = hidden.length / ids.length;

@@ -304,7 +304,7 @@ export class Model {
       [Symbol.asyncIterator]: () => {
         // Only as much KV cache as this generation can use.
         const nCtx = Math.min(contextSize, promptTokens.length + Math.max(maxTokens, 1));
-        return this.runGeneration(h, promptTokens, nCtx, maxTokens, checked);
+        return this.runGeneration(h, promptTokens, nCtx, maxTokens, checked, contextSize);
       },
     };
   }
@@ -315,9 +315,11 @@ export class Model {
     nCtx: number,
     maxTokens: number,
     options: CheckedGenerateOptions,
+    contextSize: number,
   ): AsyncGenerator<GenerationChunk> {
     const a = addon();
-    const ctx = native(() => new a.ContextHandle(h, nCtx));
+    // Only nCtx tokens of KV cache, for a generation presented as contextSize long.
+    const ctx = native(() => new a.ContextHandle(h, nCtx, contextSize));
     try {
       const sampler = newSampler(options.sampling);
       native(() => sampler.accept(promptTokens));
@@ -412,7 +414,7 @@ export class Model {
     const signal = v.signal(o.signal, 'signal');
     const a = addon();
     const h = this.native();
-    const ctx = native(() => new a.ContextHandle(h, ids.length));
+    const ctx = native(() => new a.ContextHandle(h, ids.length, this.defaultContextSize));
     const { flag, unlink } = linkAbort(signal);
     try {
       const logits = await ctx.decode(ids, o.logits === 'all', flag);

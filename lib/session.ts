@@ -92,7 +92,8 @@ export class Session {
     let k = 0;
     while (k < tokens.length && k < this.cached.length && this.cached[k] === tokens[k]) k++;
     if (k === tokens.length) k--;
-    native(() => ctx.truncate(k));
+    // A sliding-window model whose ring has moved past position k keeps less (0): evaluate from there.
+    k = native(() => ctx.truncate(k));
     this.cached.length = k;
     this.stats = { reusedTokens: k, evaluatedTokens: 0, shifts: 0 };
     return tokens.subarray(k);
@@ -118,8 +119,7 @@ export class Session {
     const tail = all.slice(this.keep);
     const dropped = Math.max(Math.ceil(tail.length / 2), tail.length - room + 1);
     const kept = [...all.slice(0, this.keep), ...tail.slice(dropped)];
-    native(() => ctx.truncate(Math.min(this.keep, this.cached.length)));
-    this.cached.length = Math.min(this.keep, this.cached.length);
+    this.cached.length = native(() => ctx.truncate(Math.min(this.keep, this.cached.length)));
     this.stats.shifts++;
     // Everything after the cached prefix is fed again in one batch with the new tokens.
     return Int32Array.from(kept.slice(this.cached.length));

@@ -12,6 +12,8 @@ export interface RefCase {
   positions: number[];
   logits: number[][];
   greedy: number[];
+  /** llama.cpp's top-1 minus top-2 logit at each greedy step (newer fixtures only). */
+  greedy_margin?: number[];
   greedy_text_hex: string;
 }
 

@@ -6,9 +6,9 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { argmax, fixtures, kl, modelPath, readRef, top1Margin } from './helpers.js';
 
-// Every tiny-llama / tiny-qwen2 fixture: all the tensor types halfbyte loads.
+// Every tiny-llama / tiny-qwen2 fixture of a tensor type: all the types halfbyte loads.
 const parityModels = readdirSync(join(fixtures, 'models'))
-  .filter((f) => /^tiny-(llama|qwen2)-.*\.gguf$/.test(f))
+  .filter((f) => /^tiny-(llama|qwen2)-[A-Z0-9_]+(-pure)?\.gguf$/.test(f))
   .map((f) => f.replace(/\.gguf$/, ''))
   .sort();
 
@@ -102,5 +102,59 @@ describe('stories260K', () => {
       expect(last.logits.length).toBe(nVocab);
       expect(Array.from(last.logits)).toEqual(Array.from(logits.subarray((ref.tokens.length - 1) * nVocab)));
     }
+  });
+});
+
+// The architectures of the arch.cpp table (and rope scaling), from scripts/make-arch-fixture.mjs,
+// in F32, Q8_0 and Q4_K_M; references by llama.cpp with a context of 1024 tokens.
+const architectures = ['qwen3', 'qwen3moe', 'llama-moe', 'gemma2', 'gemma3', 'phi3', 'qwen2-yarn', 'llama-rope-freqs'];
+const archFixtures = architectures.flatMap((a) => ['F32', 'Q8_0', 'Q4_K_M'].map((t) => `tiny-${a}-${t}`));
+
+describe.each(archFixtures)('%s matches llama.cpp', (name) => {
+  it('logits: mean KL <= 1e-3, the same top-1 where the margin exceeds 0.1', async () => {
+    await using model = await load(modelPath(`${name}.gguf`), { threads: 2, contextSize: 1024 });
+    for (const ref of readRef(`${name}.ref.json`)) {
+      expect(Array.from(model.tokenize(ref.prompt))).toEqual(ref.tokens);
+      const { logits, nVocab } = await model.evaluate(ref.tokens, { logits: 'all' });
+      let klSum = 0;
+      ref.positions.forEach((pos, k) => {
+        const ours = logits.subarray(pos * nVocab, (pos + 1) * nVocab);
+        klSum += kl(ref.logits[k], ours);
+        if (top1Margin(ref.logits[k]) > 0.1) expect(argmax(ours), `top-1 at position ${pos}`).toBe(argmax(ref.logits[k]));
+      });
+      expect(klSum / ref.positions.length).toBeLessThanOrEqual(1e-3);
+    }
+  });
+
+  it('greedy continuation: the same tokens up to the first near-tie of llama.cpp', async () => {
+    await using model = await load(modelPath(`${name}.gguf`), { threads: 2, contextSize: 1024 });
+    for (const ref of readRef(`${name}.ref.json`)) {
+      const margins = ref.greedy_margin ?? [];
+      let decisive = 0; // steps before llama.cpp's first top-1 margin under 0.1
+      while (decisive < ref.greedy.length && margins[decisive] >= 0.1) decisive++;
+      const eos = model.info.tokenizer.eos;
+      const got: number[] = [];
+      for await (const c of model.generate(ref.tokens, { temperature: 0, maxTokens: decisive })) got.push(c.token);
+      const want = ref.greedy.slice(0, decisive).filter((t, i, all) => !(t === eos && i === all.length - 1));
+      expect(got.slice(0, want.length)).toEqual(want);
+    }
+  });
+});
+
+describe('LongRoPE below its switch point', () => {
+  it.each(['F32', 'Q8_0'])('tiny-phi3-%s with a context of 512 (the original one) uses the short factors', async (type) => {
+    await using model = await load(modelPath(`tiny-phi3-${type}.gguf`), { threads: 2, contextSize: 512 });
+    for (const ref of readRef(`tiny-phi3-${type}.ctx512.ref.json`)) {
+      const { logits, nVocab } = await model.evaluate(ref.tokens, { logits: 'all' });
+      let klSum = 0;
+      ref.positions.forEach((pos, k) => (klSum += kl(ref.logits[k], logits.subarray(pos * nVocab, (pos + 1) * nVocab))));
+      expect(klSum / ref.positions.length).toBeLessThanOrEqual(1e-3);
+    }
+    // ... and the long factors give other logits (the switch is real).
+    await using long = await load(modelPath(`tiny-phi3-${type}.gguf`), { threads: 2, contextSize: 1024 });
+    const ref = readRef(`tiny-phi3-${type}.ctx512.ref.json`)[1];
+    const a = await model.evaluate(ref.tokens);
+    const b = await long.evaluate(ref.tokens);
+    expect(kl(a.logits, b.logits)).toBeGreaterThan(1e-3);
   });
 });

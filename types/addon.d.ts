@@ -61,7 +61,8 @@ export interface NativeContext {
     loadState(path: string, magic: string): Promise<Int32Array>;
     nPast(): number;
     nCtx(): number;
-    truncate(n: number): void;
+    /** Drops cached tokens from position n on; returns how many are kept (n, or 0 when a sliding-window layer's ring no longer holds the window position n needs). */
+    truncate(n: number): number;
     dispose(): void;
 }
 export interface NativeCpuInfo {
@@ -73,7 +74,8 @@ export interface NativeAddon {
     AbortFlag: new () => NativeAbortFlag;
     ModelHandle: new () => NativeModel;
     SamplerHandle: new (temperature: number, topK: number, topP: number, minP: number, repeatPenalty: number, repeatLastN: number, seed: number) => NativeSampler;
-    ContextHandle: new (model: NativeModel, contextSize: number) => NativeContext;
+    /** ropeContextSize: the context size presented to the caller when less is allocated (LongRoPE picks its factors by it). */
+    ContextHandle: new (model: NativeModel, contextSize: number, ropeContextSize?: number) => NativeContext;
     loadModel(path: string, threads: number, vocabOnly: boolean, onProgress?: (loadedBytes: number, totalBytes: number) => void, abort?: NativeAbortFlag, packWeights?: boolean): Promise<NativeModel>;
     cpuInfo(): NativeCpuInfo;
     readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;

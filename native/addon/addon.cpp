@@ -457,9 +457,12 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
     const hb::Model& m = mh->Get(env);
     if (m.vocab_only()) Throw(env, "VOCAB_ONLY", "This model was loaded with vocabOnly: true and cannot evaluate");
     int64_t n_ctx = ArgInt(info, 1, "contextSize", 0, int64_t(1) << 24);
+    // Optional: the context size the caller presents (generations allocate only what they use;
+    // LongRoPE chooses its factors by the presented size).
+    int64_t rope_n_ctx = info.Length() > 2 && !info[2].IsUndefined() ? ArgInt(info, 2, "ropeContextSize", 0, int64_t(1) << 24) : 0;
     state_ = std::make_shared<ContextState>();
     state_->model = mh->state;
-    Guard(env, [&] { state_->ctx = std::make_unique<hb::Context>(m, n_ctx); });
+    Guard(env, [&] { state_->ctx = std::make_unique<hb::Context>(m, n_ctx, false, rope_n_ctx); });
   }
 
  private:
@@ -773,8 +776,9 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
     if (!state_ || !state_->ctx) Throw(env, "DISPOSED", "This context has been disposed");
     if (state_->busy.load()) Throw(env, "CONTEXT_BUSY", "A generation or evaluation is already running on this context");
     int64_t n = ArgInt(info, 0, "n", 0, state_->ctx->n_past());
-    Guard(env, [&] { state_->ctx->truncate(n); });
-    return env.Undefined();
+    int64_t kept = 0;
+    Guard(env, [&] { kept = state_->ctx->truncate(n); });
+    return Napi::Number::New(env, static_cast<double>(kept));
   }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     // In-flight work holds its own reference; memory goes when it finishes.

@@ -2,247 +2,26 @@
 // batch is the next tokens of one sequence (decode, decode_hidden) or one token of each of
 // several sequences (decode_batch); either way every weight matrix is read once per batch.
 // B = rows in the current batch (<= kMaxBatch), D = n_embd, Hq/Hkv = query/KV heads,
-// hd = head_dim, G = Hq / Hkv (query heads per KV head), F = n_ff, V = n_vocab.
-// Also: session state files (save_state / load_state), at the end.
-//
-// Numerics follow llama.cpp's CPU backend where it matters for agreement: RMSNorm sums squares
-// in double, rope angles are built by repeated float multiplication, exp is accurate to ~1 ulp.
-// The KV cache stores F16, as llama.cpp does by default.
+// hd = head_dim, G = Hq / Hkv (query heads per KV head), F = n_ff, V = n_vocab,
+// E / K = experts / experts used per token, Fe = expert FFN width.
+// What differs between architectures is read from HParams (arch.cpp): norms, activation, rope
+// variant per layer, sliding windows, soft-caps, experts. The operations are in ops.*, the KV
+// cache layout in kv_cache.*, session files in state_file.cpp.
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <new>
 
-#if defined(_WIN32)
-#include <io.h>
-#include <process.h>
-#define HB_GETPID _getpid
-#else
-#include <unistd.h>
-#define HB_GETPID getpid
-#endif
-
+#include "context_impl.h"
 #include "error.h"
-#include "model_impl.h"
+#include "ops.h"
 #include "quant/fp16.h"
 
 namespace hb {
 
-namespace {
-
-constexpr int64_t kMaxBatch = 512;         // tokens per gemm: weights are read once per batch
-constexpr int64_t kRowsPerTask = 16;       // matmul rows per task; fixed so results never depend on threads
-constexpr int64_t kAttnTokensPerTask = 16; // query tokens per attention task
-// Attention reduces over positions in fixed chunks of this many (softmax partials merged in
-// chunk order), so a long context splits into independent tasks while results never depend on
-// the thread count, and per-thread score scratch does not grow with the context.
-constexpr int64_t kAttnChunk = 256;
-// Jobs below this many multiply-adds run on the calling thread: waking the pool would cost more
-// than the work (tiny models, short contexts). Tasks and their arithmetic stay the same.
-constexpr double kInlineWork = 32768;
-
-// x (n,) * w (n,) -> out (n,): out = x / sqrt(mean(x^2) + eps) * w
-void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; i++) sum += static_cast<double>(x[i] * x[i]);
-  const float mean = static_cast<float>(sum / static_cast<double>(n));
-  const float scale = 1.0f / std::sqrt(mean + eps);
-  for (int64_t i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
-}
-
-// x (n,) -> exp(x) (n,) in place, for softmax and SiLU. Cody-Waite reduction x = k ln2 + r,
-// |r| <= ln2/2, then a degree-6 Taylor polynomial: relative error below 3e-7, about what
-// llama.cpp's own SIMD exp gives. Branch-free passes, so they vectorize with the baseline ISA
-// (libm's expf is a call per element): first clamp to where 2^k is a normal float (below -87.3
-// gives ~1e-38 instead of 0, harmless in sums), then evaluate. NaN stays NaN.
-void exp_inplace(float* x, int64_t n) {
-  const float hi = 88.0f, lo = -87.3365478515625f;
-  for (int64_t i = 0; i < n; i++) {
-    float v = x[i];
-    v = hi < v ? hi : v;
-    v = v < lo ? lo : v;
-    x[i] = v;
-  }
-  for (int64_t i = 0; i < n; i++) {
-    const float v = x[i];
-    const float shifted = v * 1.44269504088896341f + 12582912.0f;  // 1.5 * 2^23 + round(v / ln2)
-    const float k = shifted - 12582912.0f;
-    const float r = (v - k * 0.693359375f) + k * 2.12194440e-4f;  // v - k ln2 in two parts
-    float p = 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    // 2^k from the integer in shifted's low mantissa bits (no float->int conversion)
-    uint32_t k_bits;
-    std::memcpy(&k_bits, &shifted, sizeof(k_bits));
-    const uint32_t bits = (k_bits - 0x4B400000u + 127u) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, sizeof(scale));
-    x[i] = p * scale;
-  }
-}
-
-// x (n,) -> x (n,) = exp(x * scale - m), m = max(x * scale); returns m and *sum = sum of the
-// results: one chunk's unnormalized softmax. Max and sum in 8 float lanes (vectorizes).
-float exp_shifted(float* x, int64_t n, float scale, float* sum) {
-  for (int64_t i = 0; i < n; i++) x[i] *= scale;
-  float lanes[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; l++) lanes[l] = lanes[l] < x[i + l] ? x[i + l] : lanes[l];
-  for (; i < n; i++) lanes[0] = lanes[0] < x[i] ? x[i] : lanes[0];
-  float max_v = lanes[0];
-  for (int l = 1; l < 8; l++) max_v = max_v < lanes[l] ? lanes[l] : max_v;
-  for (int64_t j = 0; j < n; j++) x[j] -= max_v;
-  exp_inplace(x, n);
-  for (int l = 0; l < 8; l++) lanes[l] = 0;
-  i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; l++) lanes[l] += x[i + l];
-  for (; i < n; i++) lanes[0] += x[i];
-  *sum = static_cast<float>(((double(lanes[0]) + lanes[1]) + (double(lanes[2]) + lanes[3])) +
-                            ((double(lanes[4]) + lanes[5]) + (double(lanes[6]) + lanes[7])));
-  return max_v;
-}
-
-// One query row's running softmax state, [m, s, o (hd,)]: m the largest scaled score so far,
-// s the sum of exp(score - m), o the sum of exp(score - m) * v. fold() merges a chunk's
-// (m2, s2, o2) into it (both rescaled to the larger max); the first chunk is copied.
-void fold(float* run, float m2, float s2, const float* o2, int64_t hd, bool first) {
-  if (first) {
-    run[0] = m2;
-    run[1] = s2;
-    std::memcpy(run + 2, o2, sizeof(float) * static_cast<size_t>(hd));
-    return;
-  }
-  const float m = std::max(run[0], m2);
-  float e[2] = {run[0] - m, m2 - m};
-  exp_inplace(e, 2);
-  run[0] = m;
-  run[1] = run[1] * e[0] + s2 * e[1];
-  for (int64_t i = 0; i < hd; i++) run[2 + i] = run[2 + i] * e[0] + o2[i] * e[1];
-}
-
-// Running state [m, s, o (hd,)] -> out (hd,) = o / s: the row's attention output.
-void finish(float* out, const float* run, int64_t hd) {
-  const float inv = 1.0f / run[1];
-  for (int64_t i = 0; i < hd; i++) out[i] = run[2 + i] * inv;
-}
-
-// gate (n,), up (n,) -> gate (n,) = silu(gate) * up = gate / (1 + exp(-gate)) * up
-void swiglu(float* gate, const float* up, int64_t n) {
-  float e[64];
-  for (int64_t i0 = 0; i0 < n; i0 += 64) {
-    const int64_t m = std::min<int64_t>(64, n - i0);
-    for (int64_t i = 0; i < m; i++) e[i] = -gate[i0 + i];
-    exp_inplace(e, m);
-    for (int64_t i = 0; i < m; i++) gate[i0 + i] = gate[i0 + i] / (1.0f + e[i]) * up[i0 + i];
-  }
-}
-
-// One matmul input (ntok rows of n floats), quantized lazily once per activation format and
-// then shared by every weight that reads it (Q, K and V; gate and up).
-struct ActInput {
-  const float* x = nullptr;  // (ntok, n)
-  int64_t ntok = 0, n = 0;
-  bool ready[3] = {false, false, false};
-  std::vector<uint8_t>* bufs = nullptr;  // 3 buffers, one per ActFormat
-};
-
-}  // namespace
-
-struct Context::Impl {
-  const Model::Impl& m;
-  const HParams& hp;
-  ThreadPool& pool;
-  int64_t n_ctx = 0;
-  int64_t n_past = 0;
-  int64_t max_batch = 0;
-  int64_t n_q = 0, n_kv = 0, group = 1;
-  const TypeKernels* f16 = nullptr;  // gemm over the F16 KV cache
-
-  // KV cache, F16 bits.
-  // Left uninitialized: attention only reads positions already written, and untouched pages of
-  // a large context cost no memory until used.
-  std::unique_ptr<uint16_t[]> k_cache;  // (n_layer, n_ctx, Hkv * hd): one row per position
-  std::unique_ptr<uint16_t[]> v_cache;  // (n_layer, Hkv, hd, n_ctx): transposed, so attention's weighted sum is a gemm
-
-  // Scratch, allocated once (B = max_batch rows).
-  std::vector<float> x;      // (B, D) residual stream
-  std::vector<float> xb;     // (B, D) normed input of a sublayer
-  std::vector<float> xb2;    // (B, D) sublayer output
-  std::vector<float> q;      // (B, Hq * hd)
-  std::vector<float> k;      // (B, Hkv * hd)
-  std::vector<float> v;      // (B, Hkv * hd)
-  std::vector<float> att;    // (B, Hq * hd) attention output
-  std::vector<float> hb;     // (B, F) gate, then silu(gate) * up
-  std::vector<float> hb2;    // (B, F) up
-  std::vector<float> rope_cs;  // (B, rope_dim / 2, 2): cos, sin per position and pair
-  std::vector<uint8_t> act_bufs[3];  // quantized activations, one buffer per ActFormat
-  // Attention, per thread (Tb = kAttnTokensPerTask, whatever max_batch is, so one layout
-  // serves every context of a batch): q block (G*Tb, hd), scores (G*Tb, kAttnChunk), chunk
-  // outputs (G*Tb, hd), running states (G*Tb, 2 + hd), chunk maxima and sums (G*Tb, 2).
-  std::unique_ptr<float[]> attn_scratch;
-  size_t attn_scratch_per_thread = 0;
-  // Attention of a single query row split across chunks: one state [m, s, o (hd,)] per query
-  // head and chunk, (Hq, n_chunks, 2 + hd), merged after all chunks are done.
-  std::unique_ptr<float[]> attn_partials;
-  int64_t n_chunks = 0;  // ceil(n_ctx / kAttnChunk)
-  std::vector<int64_t> seg_first_task;    // (B + 1,) attention: first task of each segment
-  std::vector<int64_t> seg_first_merge;   // (B + 1,) attention: first merge task of each segment
-
-  Impl(const Model& model, int64_t n_ctx_req);
-  void quantize_input(ActInput& in, const TypeKernels* k);
-  struct MatJob {
-    const MatWeight* w;
-    float* y;
-    size_t y_stride;
-  };
-  void matmuls(ActInput& in, const MatJob* jobs, int n_jobs);
-  // fn(task, thread) for tasks [0, n_tasks): on the pool, or inline (thread 0) when `work`
-  // (multiply-adds, roughly) is too small to pay for waking it.
-  template <class Fn>
-  void run_tasks(int64_t n_tasks, double work, Fn&& fn) {
-    if (work < kInlineWork || n_tasks == 1) {
-      for (int64_t t = 0; t < n_tasks; t++) fn(t, 0);
-      return;
-    }
-    pool.parallel_for_indexed(n_tasks, fn);
-  }
-  // Rows per matmul task: a few long contiguous runs per thread, so each thread streams its
-  // weights (prefetch stays useful, few claims). Any split gives the same results.
-  int64_t task_rows(int64_t rows) const {
-    const int64_t per = (rows + 4 * pool.size() - 1) / (4 * pool.size());
-    return std::max(kRowsPerTask, (per + kRowsPerTask - 1) / kRowsPerTask * kRowsPerTask);
-  }
-  void rope(float* vec, int64_t n_heads, const float* cs) const;
-  // Rows [row0, row0 + n) of a forward batch: tokens of the sequence `ctx` at positions
-  // p0 .. p0 + n - 1. A batch is one segment (decode) or one single-row segment per sequence
-  // (decode_batch); either way the weights are read once for all its rows.
-  struct Segment {
-    Impl* ctx;
-    int64_t row0, n, p0;
-  };
-  void attention(int64_t layer, const Segment* segs, int64_t n_segs, int64_t r0);
-  // What forward writes: nothing (KV rows only), logits of the last row or of every row, or
-  // every row's final hidden state (after the output norm, before the output matrix).
-  enum class Output { None, LastLogits, AllLogits, AllHidden };
-  // Runs B rows through this context's scratch (each segment's own KV cache); false if
-  // *cancel became true (checked between layers; no n_past is changed either way).
-  bool forward(const int32_t* tokens, int64_t B, const Segment* segs, int64_t n_segs, Output what, float* out,
-               const std::atomic<bool>* cancel);
-  void decode_rows(const int32_t* tokens, int64_t n, Output what, std::vector<float>& out,
-                   const std::atomic<bool>* cancel);
-};
-
-Context::Impl::Impl(const Model& model, int64_t n_ctx_req)
+Context::Impl::Impl(const Model& model, int64_t n_ctx_req, bool full_windows, int64_t rope_n_ctx)
     : m(*model.impl()), hp(model.hparams()), pool(*model.impl()->pool) {
   n_ctx = n_ctx_req;
   if (n_ctx == 0) n_ctx = std::min<int64_t>(hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096, 4096);
@@ -253,15 +32,21 @@ Context::Impl::Impl(const Model& model, int64_t n_ctx_req)
   f16 = kernels_for(GgmlType::F16);
   if (!f16 || f16->act != ActFormat::F32)
     fail("UNSUPPORTED_TENSOR_TYPE", "This build lacks the F16 kernels the KV cache needs");
+  kv.reset(new KvCache(hp, n_ctx, max_batch, kAttnChunk, full_windows));
 
-  const size_t L = static_cast<size_t>(hp.n_layer);
-  if (static_cast<double>(L) * static_cast<double>(n_ctx) * static_cast<double>(n_kv) > 1e15)
-    throw std::bad_alloc();  // reported as OUT_OF_MEMORY by Context::Context (and avoids overflow below)
-  const size_t kv_elems = L * static_cast<size_t>(n_ctx) * static_cast<size_t>(n_kv);
-  k_cache.reset(new uint16_t[kv_elems]);
-  v_cache.reset(new uint16_t[kv_elems]);
+  // Per-pair rope divisors: the model's rope_freqs, else LongRoPE's long factors when this
+  // context is longer than the original one (llama.cpp compares the size rounded up to 256).
+  const int64_t padded = ((rope_n_ctx > 0 ? rope_n_ctx : n_ctx) + 255) / 256 * 256;
+  for (const RopeConfig& rc : hp.ropes) {
+    const float* f = nullptr;
+    if (m.rope_freqs.data) f = m.rope_freqs.data;
+    else if (m.rope_long.data || m.rope_short.data)
+      f = padded > rc.n_ctx_orig ? m.rope_long.data : m.rope_short.data;
+    rope_factors.push_back(f);
+  }
 
   const size_t B = static_cast<size_t>(max_batch);
+  const int64_t F = std::max(hp.n_ff, hp.n_ff_exp);
   x.resize(B * hp.n_embd);
   xb.resize(B * hp.n_embd);
   xb2.resize(B * hp.n_embd);
@@ -269,20 +54,42 @@ Context::Impl::Impl(const Model& model, int64_t n_ctx_req)
   k.resize(B * n_kv);
   v.resize(B * n_kv);
   att.resize(B * n_q);
-  hb.resize(B * hp.n_ff);
-  hb2.resize(B * hp.n_ff);
-  rope_cs.resize(B * static_cast<size_t>(hp.rope_dim));
+  hb.resize(B * F);
+  hb2.resize(B * F);
+  rope_cs.resize(hp.ropes.size() * B * static_cast<size_t>(hp.rope_dim));
 
   // Activation buffers: the largest input row any weight reads, per format.
-  size_t need[3] = {0, 0, 0};
-  auto note = [&](const MatWeight& w) {
+  size_t need[3] = {0, 0, 0}, need_moe[3] = {0, 0, 0};
+  const size_t BK = B * static_cast<size_t>(std::max<int64_t>(1, hp.n_expert_used));
+  auto note = [&](const MatWeight& w, size_t* into, size_t rows) {
+    if (!w.tensor) return;
     const int f = static_cast<int>(w.kernels->act);
-    need[f] = std::max(need[f], act_row_bytes(w.kernels->act, w.n) * B);
+    into[f] = std::max(into[f], act_row_bytes(w.kernels->act, w.n) * rows);
   };
-  for (const LayerWeights& lw : m.layers)
-    for (const MatWeight* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down}) note(*w);
-  note(m.output);
-  for (int f = 1; f < 3; f++) act_bufs[f].resize(need[f]);  // F32 inputs are read in place
+  for (const LayerWeights& lw : m.layers) {
+    for (const MatWeight* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down, &lw.gate_inp})
+      note(*w, need, B);
+    for (const std::vector<MatWeight>* exps : {&lw.gate_exps, &lw.up_exps, &lw.down_exps})
+      if (!exps->empty()) note(exps->front(), need_moe, BK);
+  }
+  note(m.output, need, B);
+  for (int f = 1; f < 3; f++) {  // F32 inputs are read in place
+    act_bufs[f].resize(need[f]);
+    moe_act_bufs[f].resize(need_moe[f]);
+  }
+  if (hp.n_expert > 0) {
+    const size_t E = static_cast<size_t>(hp.n_expert), K = static_cast<size_t>(hp.n_expert_used);
+    moe_logits.resize(B * E);
+    moe_probs.resize(E);
+    moe_w.resize(B * K);
+    moe_ids.resize(B * K);
+    moe_slot.resize(B * K);
+    // Left uninitialized (untouched pages cost nothing): only rows written in a batch are read.
+    moe_x.reset(new float[BK * static_cast<size_t>(hp.n_embd)]);
+    moe_o.reset(new float[BK * static_cast<size_t>(hp.n_embd)]);
+    moe_g.reset(new float[BK * static_cast<size_t>(hp.n_ff_exp)]);
+    moe_u.reset(new float[BK * static_cast<size_t>(hp.n_ff_exp)]);
+  }
 
   const size_t tb = static_cast<size_t>(kAttnTokensPerTask);
   const size_t hd = static_cast<size_t>(hp.head_dim);
@@ -305,64 +112,57 @@ void Context::Impl::quantize_input(ActInput& in, const TypeKernels* kern) {
   in.ready[f] = true;
 }
 
-// For each job: W (rows, n) @ in (ntok, n)^T -> y (ntok, rows), y rows y_stride floats apart.
-// All jobs' row chunks go to the pool as one batch of tasks (one wake-up for Q, K and V).
-void Context::Impl::matmuls(ActInput& in, const MatJob* jobs, int n_jobs) {
-  int64_t first_task[4] = {0, 0, 0, 0};
-  int64_t rows_per_task[3] = {kRowsPerTask, kRowsPerTask, kRowsPerTask};
+// For each job: W (rows, n) @ in rows [row0, row0 + ntok)^T -> y (ntok, rows). All jobs' row
+// chunks go to the pool as one batch of tasks (one wake-up for Q, K and V, or for every expert).
+void Context::Impl::matmuls(const MatJob* jobs, int n_jobs) {
+  thread_local std::vector<int64_t> first_task, rows_per_task;
+  first_task.assign(static_cast<size_t>(n_jobs) + 1, 0);
+  rows_per_task.assign(static_cast<size_t>(n_jobs), kRowsPerTask);
   double work = 0;
   for (int j = 0; j < n_jobs; j++) {
-    quantize_input(in, jobs[j].w->kernels);
-    rows_per_task[j] = task_rows(jobs[j].w->rows);
-    first_task[j + 1] = first_task[j] + (jobs[j].w->rows + rows_per_task[j] - 1) / rows_per_task[j];
-    work += static_cast<double>(jobs[j].w->rows) * static_cast<double>(jobs[j].w->n) * static_cast<double>(in.ntok);
+    const MatJob& jb = jobs[j];
+    quantize_input(*jb.in, jb.w->kernels);
+    const int64_t ntok = jb.ntok < 0 ? jb.in->ntok : jb.ntok;
+    rows_per_task[j] = task_rows(jb.w->rows);
+    first_task[j + 1] = first_task[j] + (ntok > 0 ? (jb.w->rows + rows_per_task[j] - 1) / rows_per_task[j] : 0);
+    work += static_cast<double>(jb.w->rows) * static_cast<double>(jb.w->n) * static_cast<double>(ntok);
   }
-  run_tasks(first_task[n_jobs], work, [&](int64_t task, int) {
+  const int64_t* first = first_task.data();
+  const int64_t* per = rows_per_task.data();
+  run_tasks(first[n_jobs], work, [&](int64_t task, int) {
     int j = 0;
-    while (task >= first_task[j + 1]) j++;
-    const MatWeight& w = *jobs[j].w;
-    const int64_t r0 = (task - first_task[j]) * rows_per_task[j];
-    const int64_t nr = std::min(rows_per_task[j], w.rows - r0);
+    while (task >= first[j + 1]) j++;
+    const MatJob& jb = jobs[j];
+    const MatWeight& w = *jb.w;
+    const ActInput& in = *jb.in;
+    const int64_t ntok = jb.ntok < 0 ? in.ntok : jb.ntok;
+    const int64_t r0 = (task - first[j]) * per[j];
+    const int64_t nr = std::min(per[j], w.rows - r0);
     const TypeKernels* kern = w.kernels;
-    const void* xq;
+    const uint8_t* xq;
     size_t x_stride;
     if (kern->act == ActFormat::F32) {
-      xq = in.x;
       x_stride = static_cast<size_t>(in.n) * sizeof(float);
+      xq = reinterpret_cast<const uint8_t*>(in.x);
     } else {
-      xq = in.bufs[static_cast<int>(kern->act)].data();
       x_stride = act_row_bytes(kern->act, in.n);
+      xq = in.bufs[static_cast<int>(kern->act)].data();
     }
+    xq += static_cast<size_t>(jb.row0) * x_stride;
     if (w.packed)  // r0 and nr are multiples of 8 (task rows are, and so are packed matrices' rows)
-      kern->gemm_x8(w.n, w.data + static_cast<size_t>(r0 / 8) * w.group_bytes, w.group_bytes, nr, xq, x_stride,
-                    in.ntok, jobs[j].y + r0, jobs[j].y_stride);
+      kern->gemm_x8(w.n, w.data + static_cast<size_t>(r0 / 8) * w.group_bytes, w.group_bytes, nr, xq, x_stride, ntok,
+                    jb.y + r0, jb.y_stride);
     else
-      kern->gemm(w.n, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, nr, xq, x_stride, in.ntok,
-                 jobs[j].y + r0, jobs[j].y_stride);
+      kern->gemm(w.n, w.data + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, nr, xq, x_stride, ntok, jb.y + r0,
+                 jb.y_stride);
   });
 }
 
-// vec (n_heads, hd) rotated in place by the angles cs (rope_dim / 2, 2) of its position:
-// llama pairs (2i, 2i+1); NEOX (qwen2) pairs (i, i + rope_dim/2). Dimensions >= rope_dim stay.
-void Context::Impl::rope(float* vec, int64_t n_heads, const float* cs) const {
-  const int64_t hd = hp.head_dim, half = hp.rope_dim / 2;
-  for (int64_t h = 0; h < n_heads; h++) {
-    float* x = vec + h * hd;
-    for (int64_t i = 0; i < half; i++) {
-      const float c = cs[2 * i], s = cs[2 * i + 1];
-      const int64_t a = hp.rope_neox ? i : 2 * i;
-      const int64_t b = hp.rope_neox ? i + half : 2 * i + 1;
-      const float x0 = x[a], x1 = x[b];
-      x[a] = x0 * c - x1 * s;
-      x[b] = x0 * s + x1 * c;
-    }
-  }
-}
-
 // Causal attention of batch rows r0..B-1 over their sequences' caches (every row sees its own
-// position and everything before it, already stored): q (B, Hq*hd) -> att rows r0..B-1 of
-// (B, Hq*hd). Positions are reduced in chunks of P = kAttnChunk; per chunk and query row
-//   S = q K[chunk]^T * 1/sqrt(hd)   (F16 gemm over cached rows; masked past the row's position)
+// position and what its layer's window keeps before it, already stored): q (B, Hq*hd) -> att
+// rows r0..B-1 of (B, Hq*hd). Positions are reduced in chunks of P = kAttnChunk; per chunk and
+// query row, over the positions it sees (lo .. pos, lo = pos - W + 1 in a window layer, else 0)
+//   S = q K[chunk]^T * scale   (F16 gemm over cached rows), soft-capped if the model says so
 //   m = max S, e = exp(S - m), s = sum e, o = e V[chunk]   (F16 gemm over Vt rows)
 // and the row's output is fold(chunk states in chunk order) -> o / s. Tasks:
 //  - a segment with one row to compute (decode): one task per (KV head, chunk) storing chunk
@@ -373,23 +173,31 @@ void Context::Impl::rope(float* vec, int64_t n_heads, const float* cs) const {
 void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs, int64_t r0) {
   const int64_t hd = hp.head_dim, G = group, Hkv = hp.n_head_kv, P = kAttnChunk;
   const int64_t tb = std::min(kAttnTokensPerTask, max_batch);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = hp.scale_q ? 1.0f : hp.attn_scale;  // scale_q: q was scaled after rope
+  const float cap = hp.attn_softcap;
+  const int64_t W = hp.layer_cfg[static_cast<size_t>(layer)].window;
   const size_t state = static_cast<size_t>(2 + hd);
+  // The first position a query at pos sees.
+  auto lo_of = [&](int64_t pos) { return W > 0 ? std::max<int64_t>(0, pos - W + 1) : int64_t(0); };
   // A segment's rows before r0 need no output.
   auto first_row = [&](const Segment& sg) { return std::max(sg.row0, std::min(r0, sg.row0 + sg.n)); };
   auto rows = [&](const Segment& sg) { return sg.row0 + sg.n - first_row(sg); };
-  auto chunks = [&](int64_t n_vis) { return (n_vis + P - 1) / P; };
+  // Chunks a single query at pos reads: [lo/P, pos/P].
+  auto chunk_lo = [&](int64_t pos) { return lo_of(pos) / P; };
+  auto chunks = [&](int64_t pos) { return pos / P - chunk_lo(pos) + 1; };
   auto n_tasks = [&](const Segment& sg) {  // split: (head, chunk); else (head, block)
     const int64_t nr = rows(sg);
-    return nr == 1 ? Hkv * chunks(sg.p0 + sg.n) : Hkv * ((nr + tb - 1) / tb);
+    return nr == 1 ? Hkv * chunks(sg.p0 + sg.n - 1) : Hkv * ((nr + tb - 1) / tb);
   };
   seg_first_task[0] = seg_first_merge[0] = 0;
   double work = 0;  // ~ (query rows) * (visible positions) * hd * 2 for K and V, * G query heads
   for (int64_t si = 0; si < n_segs; si++) {
     const Segment& sg = segs[si];
-    work += static_cast<double>(rows(sg)) * static_cast<double>(sg.p0 + sg.n) * static_cast<double>(2 * hd * hp.n_head);
+    const int64_t last = sg.p0 + sg.n - 1;
+    work += static_cast<double>(rows(sg)) * static_cast<double>(last + 1 - lo_of(last)) *
+            static_cast<double>(2 * hd * hp.n_head);
     seg_first_task[si + 1] = seg_first_task[si] + n_tasks(sg);
-    const bool merged = rows(sg) == 1 && chunks(sg.p0 + sg.n) > 1;
+    const bool merged = rows(sg) == 1 && chunks(last) > 1;
     seg_first_merge[si + 1] = seg_first_merge[si] + (merged ? Hkv : 0);
   }
   auto segment_of = [&](const std::vector<int64_t>& first, int64_t task) {
@@ -401,14 +209,30 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
       for (int64_t t = 0; t < nt; t++)
         std::memcpy(qblk + (g * nt + t) * hd, q.data() + (t0 + t) * n_q + (h * G + g) * hd, sizeof(float) * hd);
   };
+  // row (len,) -> weights of positions [a, b) of the chunk (soft-capped, exp-shifted; m and s
+  // into ms[0..1]), zero elsewhere. Requires a < b.
+  auto weigh = [&](float* row, int64_t len, int64_t a, int64_t b, float* ms) {
+    if (cap > 0) {
+      if (scale != 1.0f)
+        for (int64_t i = a; i < b; i++) row[i] *= scale;
+      softcap(row + a, b - a, cap);
+      ms[0] = exp_shifted(row + a, b - a, 1.0f, &ms[1]);
+    } else {
+      ms[0] = exp_shifted(row + a, b - a, scale, &ms[1]);
+    }
+    std::fill(row, row + a, 0.0f);
+    std::fill(row + b, row + len, 0.0f);
+  };
 
   run_tasks(seg_first_task[n_segs], work, [&](int64_t task, int thread) {
     const int64_t si = segment_of(seg_first_task, task);
     const Segment& sg = segs[si];
     Impl& c = *sg.ctx;  // whose cache, scratch and partials
-    const uint16_t* k_layer = c.k_cache.get() + static_cast<size_t>(layer) * c.n_ctx * n_kv;
-    const uint16_t* v_layer = c.v_cache.get() + static_cast<size_t>(layer) * n_kv * c.n_ctx;
-    const size_t v_stride = sizeof(uint16_t) * static_cast<size_t>(c.n_ctx);
+    const KvCache& cache = *c.kv;
+    const uint16_t* k_layer = cache.k(layer);
+    const uint16_t* v_layer = cache.v(layer);
+    const int64_t cap_slots = cache.cap(layer);
+    const size_t v_stride = sizeof(uint16_t) * static_cast<size_t>(cap_slots);
     const int64_t Tb = kAttnTokensPerTask;  // the scratch layout's (see attn_scratch)
     float* qblk = c.attn_scratch.get() + c.attn_scratch_per_thread * static_cast<size_t>(thread);  // (G*nt, hd)
     float* S = qblk + G * Tb * hd;    // (G*nt, len) scores, then weights
@@ -419,29 +243,31 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
 
     if (rows(sg) == 1) {
       // One query row at position pos: chunk ci of KV head h, for its G query heads.
-      const int64_t t0 = sg.row0 + sg.n - 1, pos = sg.p0 + sg.n - 1, C = chunks(pos + 1);
-      const int64_t h = local / C, ci = local % C;
+      const int64_t t0 = sg.row0 + sg.n - 1, pos = sg.p0 + sg.n - 1, C = chunks(pos);
+      const int64_t h = local / C, j = local % C, ci = chunk_lo(pos) + j;
       const int64_t c0 = ci * P, len = std::min(P, pos + 1 - c0);
+      const int64_t a = std::max<int64_t>(0, lo_of(pos) - c0);  // first seen position in the chunk
+      const int64_t slot0 = cache.slot(layer, c0);              // a chunk's slots are contiguous
       gather_q(qblk, h, t0, 1);
       // S (G, len) = Qblk (G, hd) @ K[c0 .. c0+len)^T, K rows n_kv halves apart
-      f16->gemm(hd, k_layer + c0 * n_kv + h * hd, sizeof(uint16_t) * n_kv, len, qblk, sizeof(float) * hd, G, S,
+      f16->gemm(hd, k_layer + slot0 * n_kv + h * hd, sizeof(uint16_t) * n_kv, len, qblk, sizeof(float) * hd, G, S,
                 static_cast<size_t>(len));
-      for (int64_t g = 0; g < G; g++) ms[2 * g] = exp_shifted(S + g * len, len, scale, &ms[2 * g + 1]);
-      // o (G, hd) = S (G, len) @ V[chunk] (len, hd), i.e. Vt rows (hd, len) @ S^T: straight into
-      // att when this is the only chunk (then o / s, finish() of one state), else into the
-      // chunk states for the merge.
-      const uint16_t* vt = v_layer + static_cast<size_t>(h * hd) * c.n_ctx + c0;
+      for (int64_t g = 0; g < G; g++) weigh(S + g * len, len, a, len, ms + 2 * g);
+      // o (G, hd) = S[a..len) (G, len - a) @ V[chunk] (len - a, hd), i.e. Vt rows (hd, len - a) @ S^T
+      // (positions the row does not see are not read): straight into att when this is the only
+      // chunk (then o / s), else into the chunk states for the merge.
+      const uint16_t* vt = v_layer + static_cast<size_t>(h * hd) * cap_slots + slot0 + a;
       if (C == 1) {
         float* att_row = att.data() + t0 * n_q + h * G * hd;
-        f16->gemm(len, vt, v_stride, hd, S, sizeof(float) * len, G, att_row, static_cast<size_t>(hd));
+        f16->gemm(len - a, vt, v_stride, hd, S + a, sizeof(float) * len, G, att_row, static_cast<size_t>(hd));
         for (int64_t g = 0; g < G; g++) {
           const float inv = 1.0f / ms[2 * g + 1];
           for (int64_t i = 0; i < hd; i++) att_row[g * hd + i] *= inv;
         }
       } else {
         const size_t head_stride = static_cast<size_t>(c.n_chunks) * state;  // next query head's states
-        float* part = c.attn_partials.get() + static_cast<size_t>(h * G) * head_stride + static_cast<size_t>(ci) * state;
-        f16->gemm(len, vt, v_stride, hd, S, sizeof(float) * len, G, part + 2, head_stride);
+        float* part = c.attn_partials.get() + static_cast<size_t>(h * G) * head_stride + static_cast<size_t>(j) * state;
+        f16->gemm(len - a, vt, v_stride, hd, S + a, sizeof(float) * len, G, part + 2, head_stride);
         for (int64_t g = 0; g < G; g++) {
           part[g * head_stride] = ms[2 * g];
           part[g * head_stride + 1] = ms[2 * g + 1];
@@ -458,26 +284,30 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
     const int64_t pos0 = sg.p0 + (t0 - sg.row0);
     const int64_t n_vis = pos0 + nt;  // positions the block's last row sees
     gather_q(qblk, h, t0, nt);
-    for (int64_t ci = 0; ci < chunks(n_vis); ci++) {
+    for (int64_t ci = chunk_lo(pos0); ci * P < n_vis; ci++) {
       const int64_t c0 = ci * P, len = std::min(P, n_vis - c0);
+      const int64_t a0 = std::max<int64_t>(0, lo_of(pos0) - c0);  // the block's first seen position
+      const int64_t slot0 = cache.slot(layer, c0);
       // S (G*nt, len) = Qblk @ K[c0 .. c0+len)^T
-      f16->gemm(hd, k_layer + c0 * n_kv + h * hd, sizeof(uint16_t) * n_kv, len, qblk, sizeof(float) * hd, G * nt, S,
+      f16->gemm(hd, k_layer + slot0 * n_kv + h * hd, sizeof(uint16_t) * n_kv, len, qblk, sizeof(float) * hd, G * nt, S,
                 static_cast<size_t>(len));
       for (int64_t g = 0; g < G; g++)
         for (int64_t t = 0; t < nt; t++) {
           float* row = S + (g * nt + t) * len;
-          const int64_t visible = std::min(len, pos0 + t + 1 - c0);  // causal; <= 0: none in this chunk
-          if (visible > 0) ms[2 * (g * nt + t)] = exp_shifted(row, visible, scale, &ms[2 * (g * nt + t) + 1]);
-          std::fill(row + std::max<int64_t>(visible, 0), row + len, 0.0f);
+          const int64_t a = std::max<int64_t>(0, lo_of(pos0 + t) - c0);
+          const int64_t b = std::min(len, pos0 + t + 1 - c0);  // causal
+          if (a < b) weigh(row, len, a, b, ms + 2 * (g * nt + t));
+          else std::fill(row, row + len, 0.0f);
         }
-      // O (nt, hd) per query head = S_g (nt, len) @ V[chunk] (len, hd)
-      const uint16_t* vt = v_layer + static_cast<size_t>(h * hd) * c.n_ctx + c0;
+      // O (nt, hd) per query head = S_g[a0..len) (nt, len - a0) @ V[chunk] (len - a0, hd)
+      const uint16_t* vt = v_layer + static_cast<size_t>(h * hd) * cap_slots + slot0 + a0;
       for (int64_t g = 0; g < G; g++)
-        f16->gemm(len, vt, v_stride, hd, S + g * nt * len, sizeof(float) * len, nt, O + g * nt * hd,
+        f16->gemm(len - a0, vt, v_stride, hd, S + g * nt * len + a0, sizeof(float) * len, nt, O + g * nt * hd,
                   static_cast<size_t>(hd));
       for (int64_t r = 0; r < G * nt; r++) {
-        const int64_t t = r % nt;
-        if (pos0 + t + 1 - c0 > 0) fold(run + r * state, ms[2 * r], ms[2 * r + 1], O + r * hd, hd, ci == 0);
+        const int64_t t = r % nt, pos = pos0 + t;
+        if (lo_of(pos) < c0 + len && pos >= c0)  // the row sees something in this chunk
+          fold(run + r * state, ms[2 * r], ms[2 * r + 1], O + r * hd, hd, ci == chunk_lo(pos));
       }
     }
     for (int64_t g = 0; g < G; g++)
@@ -492,46 +322,119 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
     const Segment& sg = segs[si];
     Impl& c = *sg.ctx;
     const int64_t h = task - seg_first_merge[si];
-    const int64_t t0 = sg.row0 + sg.n - 1, C = chunks(sg.p0 + sg.n);
+    const int64_t t0 = sg.row0 + sg.n - 1, C = chunks(sg.p0 + sg.n - 1);
     float* st = c.attn_scratch.get() + c.attn_scratch_per_thread * static_cast<size_t>(thread);  // (2 + hd)
     const size_t head_stride = static_cast<size_t>(c.n_chunks) * state;
     for (int64_t g = 0; g < G; g++) {
       const float* part = c.attn_partials.get() + static_cast<size_t>(h * G + g) * head_stride;
-      for (int64_t ci = 0; ci < C; ci++) {
-        const float* p = part + static_cast<size_t>(ci) * state;
-        fold(st, p[0], p[1], p + 2, hd, ci == 0);
+      for (int64_t j = 0; j < C; j++) {
+        const float* p = part + static_cast<size_t>(j) * state;
+        fold(st, p[0], p[1], p + 2, hd, j == 0);
       }
       finish(att.data() + t0 * n_q + (h * G + g) * hd, st, hd);
     }
   });
 }
 
+// Mixture of experts on rows r0..B-1 (R rows): xb (R, D) -> xb2 (R, D).
+//   logits (R, E) = xb @ Wgate_inp^T; per row the K experts of largest gate probability and
+//   their weights (ops.h route_experts); rows gathered by expert into moe_x (R*K, D), so each
+//   used expert's matrices are read once for all its rows:
+//   g, u (n_e, Fe) = x_e @ Wgate_e^T, Wup_e^T;  g = act(g) * u;  o (n_e, D) = g @ Wdown_e^T
+//   xb2 row = sum over k in rank order of weight_k * o(row, expert_k)   (llama.cpp's order)
+void Context::Impl::moe_ffn(const LayerWeights& L, int64_t r0, int64_t B) {
+  const int64_t R = B - r0, D = hp.n_embd, E = hp.n_expert, K = hp.n_expert_used, Fe = hp.n_ff_exp;
+  ActInput in;
+  in.bufs = act_bufs;
+  in.x = xb.data() + r0 * D;
+  in.ntok = R;
+  in.n = D;
+  const MatJob router[1] = {{&L.gate_inp, &in, moe_logits.data(), static_cast<size_t>(E)}};
+  matmuls(router, 1);
+  for (int64_t r = 0; r < R; r++)
+    route_experts(moe_logits.data() + r * E, E, K, hp.expert_gating, hp.expert_weights_norm, moe_probs.data(),
+                  moe_ids.data() + r * K, moe_w.data() + r * K);
+
+  // Counting sort of (row, k) pairs by expert: expert e's rows at [first[e], first[e + 1]).
+  thread_local std::vector<int64_t> first;
+  first.assign(static_cast<size_t>(E) + 1, 0);
+  for (int64_t i = 0; i < R * K; i++) first[static_cast<size_t>(moe_ids[i]) + 1]++;
+  for (int64_t e = 0; e < E; e++) first[e + 1] += first[e];
+  thread_local std::vector<int64_t> fill;
+  fill.assign(first.begin(), first.end() - 1);
+  for (int64_t i = 0; i < R * K; i++) {
+    const int64_t at = fill[static_cast<size_t>(moe_ids[i])]++;
+    moe_slot[i] = at;
+    std::memcpy(moe_x.get() + at * D, xb.data() + (r0 + i / K) * D, sizeof(float) * static_cast<size_t>(D));
+  }
+
+  ActInput gathered;
+  gathered.bufs = moe_act_bufs;
+  gathered.x = moe_x.get();
+  gathered.ntok = R * K;
+  gathered.n = D;
+  thread_local std::vector<MatJob> jobs;
+  jobs.clear();
+  for (int64_t e = 0; e < E; e++) {
+    const int64_t n_e = first[e + 1] - first[e];
+    if (n_e == 0) continue;
+    jobs.push_back({&L.gate_exps[e], &gathered, moe_g.get() + first[e] * Fe, static_cast<size_t>(Fe), first[e], n_e});
+    jobs.push_back({&L.up_exps[e], &gathered, moe_u.get() + first[e] * Fe, static_cast<size_t>(Fe), first[e], n_e});
+    stats.expert_products += 3;
+    stats.expert_bytes += (L.gate_exps[e].row_bytes + L.up_exps[e].row_bytes) * static_cast<size_t>(Fe) +
+                          L.down_exps[e].row_bytes * static_cast<size_t>(D);
+  }
+  matmuls(jobs.data(), static_cast<int>(jobs.size()));
+  gated_activation(hp.spec->ffn, moe_g.get(), moe_u.get(), R * K * Fe);
+
+  ActInput hidden;
+  hidden.bufs = moe_act_bufs;
+  hidden.x = moe_g.get();
+  hidden.ntok = R * K;
+  hidden.n = Fe;
+  jobs.clear();
+  for (int64_t e = 0; e < E; e++) {
+    const int64_t n_e = first[e + 1] - first[e];
+    if (n_e == 0) continue;
+    jobs.push_back({&L.down_exps[e], &hidden, moe_o.get() + first[e] * D, static_cast<size_t>(D), first[e], n_e});
+  }
+  matmuls(jobs.data(), static_cast<int>(jobs.size()));
+
+  for (int64_t r = 0; r < R; r++) {
+    float* y = xb2.data() + (r0 + r) * D;
+    for (int64_t kk = 0; kk < K; kk++) {
+      const float w = moe_w[r * K + kk];
+      const float* o = moe_o.get() + moe_slot[r * K + kk] * D;
+      if (kk == 0)
+        for (int64_t i = 0; i < D; i++) y[i] = o[i] * w;
+      else
+        for (int64_t i = 0; i < D; i++) y[i] += o[i] * w;
+    }
+  }
+}
+
 // tokens (B,) -> each segment's KV cache rows at its positions, and per `what`: out = logits
 // (1 or B, V) or hidden states (B, D).
 bool Context::Impl::forward(const int32_t* tokens, int64_t B, const Segment* segs, int64_t n_segs, Output what,
                             float* out, const std::atomic<bool>* cancel) {
-  const int64_t D = hp.n_embd, F = hp.n_ff, half = hp.rope_dim / 2;
+  const ArchSpec& spec = *hp.spec;
+  const int64_t D = hp.n_embd, F = hp.n_ff, half = hp.rope_dim / 2, hd = hp.head_dim;
+  const size_t cs_per_rope = static_cast<size_t>(B) * 2 * static_cast<size_t>(half);
 
-  // x (B, D) <- token embeddings
-  for (int64_t t = 0; t < B; t++)
+  // x (B, D) <- token embeddings (* sqrt(D) for Gemma)
+  for (int64_t t = 0; t < B; t++) {
     m.tok_embd.kernels->dequantize_row(m.tok_embd.data + static_cast<size_t>(tokens[t]) * m.tok_embd.row_bytes,
                                        x.data() + t * D, D);
+    if (hp.embd_scale != 1.0f)
+      for (int64_t i = 0; i < D; i++) x[t * D + i] *= hp.embd_scale;
+  }
 
-  // rope_cs (B, half, 2): theta_i = pos * freq_scale * base^(-2i/rope_dim) / freq_factor_i,
-  // built by repeated multiplication in float as llama.cpp does (so angles round the same way).
-  const float theta_scale = std::pow(hp.rope_freq_base, -2.0f / static_cast<float>(hp.rope_dim));
-  for (int64_t si = 0; si < n_segs; si++)
-    for (int64_t t = segs[si].row0; t < segs[si].row0 + segs[si].n; t++) {
-      float theta = static_cast<float>(segs[si].p0 + (t - segs[si].row0));
-      float* cs = rope_cs.data() + t * 2 * half;
-      for (int64_t i = 0; i < half; i++) {
-        const float ff = m.rope_freqs.data ? m.rope_freqs.data[i] : 1.0f;
-        const float angle = hp.rope_freq_scale * (theta / ff);
-        cs[2 * i] = std::cos(angle);
-        cs[2 * i + 1] = std::sin(angle);
-        theta *= theta_scale;
-      }
-    }
+  // rope_cs (n_ropes, B, half, 2): the angles of each row's position for each rope variant.
+  for (size_t ri = 0; ri < hp.ropes.size(); ri++)
+    for (int64_t si = 0; si < n_segs; si++)
+      for (int64_t t = segs[si].row0; t < segs[si].row0 + segs[si].n; t++)
+        rope_angles(rope_cs.data() + ri * cs_per_rope + t * 2 * half, segs[si].p0 + (t - segs[si].row0), half,
+                    hp.rope_dim, hp.ropes[ri], rope_factors[ri]);
 
   ActInput in;
   in.bufs = act_bufs;
@@ -549,41 +452,61 @@ bool Context::Impl::forward(const int32_t* tokens, int64_t B, const Segment* seg
   for (int64_t il = 0; il < hp.n_layer; il++) {
     if (cancel && cancel->load(std::memory_order_relaxed)) return false;
     const LayerWeights& L = m.layers[static_cast<size_t>(il)];
+    const LayerConfig& lc = hp.layer_cfg[static_cast<size_t>(il)];
 
     // xb (B, D) = rmsnorm(x) * attn_norm
     for (int64_t t = 0; t < B; t++) rmsnorm(xb.data() + t * D, x.data() + t * D, L.attn_norm.data, D, hp.rms_eps);
 
     // q (B, Hq*hd), k (B, Hkv*hd), v (B, Hkv*hd) = xb @ Wq^T, Wk^T, Wv^T   (one quantization of xb)
     set_input(xb.data(), 0, D);
-    const MatJob qkv[3] = {{&L.wq, q.data(), static_cast<size_t>(n_q)},
-                           {&L.wk, k.data(), static_cast<size_t>(n_kv)},
-                           {&L.wv, v.data(), static_cast<size_t>(n_kv)}};
-    matmuls(in, qkv, 3);
-    if (L.bq.data) {  // qwen2 biases
+    const MatJob qkv[3] = {{&L.wq, &in, q.data(), static_cast<size_t>(n_q)},
+                           {&L.wk, &in, k.data(), static_cast<size_t>(n_kv)},
+                           {&L.wv, &in, v.data(), static_cast<size_t>(n_kv)}};
+    matmuls(qkv, 3);
+    if (L.bq.data) {  // + biases (Qwen2)
       for (int64_t t = 0; t < B; t++) {
         for (int64_t i = 0; i < n_q; i++) q[t * n_q + i] += L.bq.data[i];
         for (int64_t i = 0; i < n_kv; i++) k[t * n_kv + i] += L.bk.data[i];
         for (int64_t i = 0; i < n_kv; i++) v[t * n_kv + i] += L.bv.data[i];
       }
     }
-
-    // rope on q (B, Hq, hd) and k (B, Hkv, hd), per token position
-    for (int64_t t = 0; t < B; t++) {
-      const float* cs = rope_cs.data() + t * 2 * half;
-      rope(q.data() + t * n_q, hp.n_head, cs);
-      rope(k.data() + t * n_kv, hp.n_head_kv, cs);
+    // q, k = rmsnorm per head (hd,) * q_norm, k_norm (Qwen3, Gemma 3), or over the whole
+    // vectors (n_q,), (n_kv,) (OLMoE)
+    if (spec.qk_norm == QkNorm::PerHead) {
+      for (int64_t t = 0; t < B; t++) {
+        for (int64_t h = 0; h < hp.n_head; h++)
+          rmsnorm(q.data() + t * n_q + h * hd, q.data() + t * n_q + h * hd, L.q_norm.data, hd, hp.rms_eps);
+        for (int64_t h = 0; h < hp.n_head_kv; h++)
+          rmsnorm(k.data() + t * n_kv + h * hd, k.data() + t * n_kv + h * hd, L.k_norm.data, hd, hp.rms_eps);
+      }
+    } else if (spec.qk_norm == QkNorm::Whole) {
+      for (int64_t t = 0; t < B; t++) {
+        rmsnorm(q.data() + t * n_q, q.data() + t * n_q, L.q_norm.data, n_q, hp.rms_eps);
+        rmsnorm(k.data() + t * n_kv, k.data() + t * n_kv, L.k_norm.data, n_kv, hp.rms_eps);
+      }
     }
 
-    // KV caches <- k, v rows at their positions (F16; V transposed to (Hkv, hd, n_ctx))
+    // rope on q (B, Hq, hd) and k (B, Hkv, hd), per token position, with the layer's variant;
+    // q *= attention scale afterwards where the architecture scales q (Gemma, Phi-3)
+    for (int64_t t = 0; t < B; t++) {
+      const float* cs = rope_cs.data() + static_cast<size_t>(lc.rope) * cs_per_rope + t * 2 * half;
+      rope_apply(q.data() + t * n_q, hp.n_head, hd, half, spec.rope, cs);
+      rope_apply(k.data() + t * n_kv, hp.n_head_kv, hd, half, spec.rope, cs);
+      if (hp.scale_q)
+        for (int64_t i = 0; i < n_q; i++) q[t * n_q + i] *= hp.attn_scale;
+    }
+
+    // KV caches <- k, v rows at their positions' slots (F16; V transposed to (Hkv*hd, cap))
     for (int64_t si = 0; si < n_segs; si++) {
-      const Impl& c = *segs[si].ctx;
-      uint16_t* k_layer = c.k_cache.get() + static_cast<size_t>(il) * c.n_ctx * n_kv;
-      uint16_t* v_layer = c.v_cache.get() + static_cast<size_t>(il) * n_kv * c.n_ctx;
+      const KvCache& cache = *segs[si].ctx->kv;
+      uint16_t* k_layer = cache.k(il);
+      uint16_t* v_layer = cache.v(il);
+      const int64_t cap = cache.cap(il);
       for (int64_t j = 0; j < segs[si].n; j++) {
-        const int64_t t = segs[si].row0 + j, pos = segs[si].p0 + j;
-        uint16_t* krow = k_layer + pos * n_kv;
+        const int64_t t = segs[si].row0 + j, slot = cache.slot(il, segs[si].p0 + j);
+        uint16_t* krow = k_layer + slot * n_kv;
         for (int64_t i = 0; i < n_kv; i++) krow[i] = f32_to_fp16(k[t * n_kv + i]);
-        for (int64_t i = 0; i < n_kv; i++) v_layer[i * c.n_ctx + pos] = f32_to_fp16(v[t * n_kv + i]);
+        for (int64_t i = 0; i < n_kv; i++) v_layer[i * cap + slot] = f32_to_fp16(v[t * n_kv + i]);
       }
     }
 
@@ -592,33 +515,42 @@ bool Context::Impl::forward(const int32_t* tokens, int64_t B, const Segment* seg
     if (r0 == B) break;
     const int64_t R = B - r0;
 
-    // att (R, Hq*hd) = causal softmax(q k^T / sqrt(hd)) v over each row's cache
+    // att (R, Hq*hd) = causal softmax(q k^T * scale) v over each row's cache (and window)
     attention(il, segs, n_segs, r0);
 
-    // x (R, D) += att @ Wo^T
+    // xb2 (R, D) = att @ Wo^T (then rmsnorm * attn_post_norm for Gemma); x (R, D) += xb2
     set_input(att.data(), r0, n_q);
-    const MatJob wo[1] = {{&L.wo, xb2.data() + r0 * D, static_cast<size_t>(D)}};
-    matmuls(in, wo, 1);
+    const MatJob wo[1] = {{&L.wo, &in, xb2.data() + r0 * D, static_cast<size_t>(D)}};
+    matmuls(wo, 1);
+    if (L.attn_post_norm.data)
+      for (int64_t t = r0; t < B; t++) rmsnorm(xb2.data() + t * D, xb2.data() + t * D, L.attn_post_norm.data, D, hp.rms_eps);
     for (int64_t i = r0 * D; i < B * D; i++) x[i] += xb2[i];
 
     // xb (R, D) = rmsnorm(x) * ffn_norm
     for (int64_t t = r0; t < B; t++) rmsnorm(xb.data() + t * D, x.data() + t * D, L.ffn_norm.data, D, hp.rms_eps);
 
-    // hb (R, F) = xb @ Wgate^T, hb2 (R, F) = xb @ Wup^T   (one quantization of xb)
-    set_input(xb.data(), r0, D);
-    const MatJob gate_up[2] = {{&L.w_gate, hb.data(), static_cast<size_t>(F)},
-                               {&L.w_up, hb2.data(), static_cast<size_t>(F)}};
-    matmuls(in, gate_up, 2);
-    // hb (R, F) = silu(hb) * hb2   (SwiGLU)
-    swiglu(hb.data(), hb2.data(), R * F);
-
-    // x (R, D) += hb @ Wdown^T
-    in.x = hb.data();  // hb rows are packed from 0
-    in.ntok = R;
-    in.n = F;
-    in.ready[0] = in.ready[1] = in.ready[2] = false;
-    const MatJob down[1] = {{&L.w_down, xb2.data() + r0 * D, static_cast<size_t>(D)}};
-    matmuls(in, down, 1);
+    if (lc.moe) {
+      // xb2 (R, D) = mixture of experts (xb)
+      moe_ffn(L, r0, B);
+    } else {
+      // hb (R, F) = xb @ Wgate^T, hb2 (R, F) = xb @ Wup^T   (one quantization of xb)
+      set_input(xb.data(), r0, D);
+      const MatJob gate_up[2] = {{&L.w_gate, &in, hb.data(), static_cast<size_t>(F)},
+                                 {&L.w_up, &in, hb2.data(), static_cast<size_t>(F)}};
+      matmuls(gate_up, 2);
+      // hb (R, F) = act(hb) * hb2   (SwiGLU, or GELU-gated for Gemma)
+      gated_activation(spec.ffn, hb.data(), hb2.data(), R * F);
+      // xb2 (R, D) = hb @ Wdown^T
+      in.x = hb.data();  // hb rows are packed from 0
+      in.ntok = R;
+      in.n = F;
+      in.ready[0] = in.ready[1] = in.ready[2] = false;
+      const MatJob down[1] = {{&L.w_down, &in, xb2.data() + r0 * D, static_cast<size_t>(D)}};
+      matmuls(down, 1);
+    }
+    // (xb2 = rmsnorm(xb2) * ffn_post_norm for Gemma); x (R, D) += xb2
+    if (L.ffn_post_norm.data)
+      for (int64_t t = r0; t < B; t++) rmsnorm(xb2.data() + t * D, xb2.data() + t * D, L.ffn_post_norm.data, D, hp.rms_eps);
     for (int64_t i = r0 * D; i < B * D; i++) x[i] += xb2[i];
   }
 
@@ -630,28 +562,31 @@ bool Context::Impl::forward(const int32_t* tokens, int64_t B, const Segment* seg
   for (int64_t r = 0; r < R; r++)
     rmsnorm(normed + r * D, x.data() + (out_first + r) * D, m.output_norm.data, D, hp.rms_eps);
   if (what == Output::AllHidden) return true;
-  // logits (R, V) = xb @ output^T
+  // logits (R, V) = xb @ output^T (soft-capped for Gemma 2)
   in.x = xb.data();
   in.ntok = R;
   in.n = D;
   in.ready[0] = in.ready[1] = in.ready[2] = false;
-  const MatJob head[1] = {{&m.output, out, static_cast<size_t>(hp.n_vocab)}};
-  matmuls(in, head, 1);
+  const MatJob head[1] = {{&m.output, &in, out, static_cast<size_t>(hp.n_vocab)}};
+  matmuls(head, 1);
+  if (hp.final_softcap > 0) softcap(out, R * hp.n_vocab, hp.final_softcap);
   return true;
 }
 
-Context::Context(const Model& model, int64_t n_ctx) {
+Context::Context(const Model& model, int64_t n_ctx, bool full_windows, int64_t rope_n_ctx) {
   if (model.vocab_only())
     fail("INVALID_ARGUMENT", "Expected a model loaded with weights but received a vocabulary-only model");
   if (n_ctx < 0 || n_ctx > (int64_t(1) << 24))
     fail("INVALID_ARGUMENT", "Expected a context size between 0 and 16777216 but received " + std::to_string(n_ctx));
   try {
-    impl_.reset(new Impl(model, n_ctx));
+    if (rope_n_ctx < 0 || rope_n_ctx > (int64_t(1) << 30))
+      fail("INVALID_ARGUMENT", "Expected a rope context size between 0 and 2^30 but received " + std::to_string(rope_n_ctx));
+    impl_.reset(new Impl(model, n_ctx, full_windows, rope_n_ctx));
   } catch (const std::bad_alloc&) {
     const HParams& hp = model.hparams();
     const int64_t n = n_ctx ? n_ctx : std::min<int64_t>(hp.n_ctx_train > 0 ? hp.n_ctx_train : 4096, 4096);
     const double kv_mib = 4.0 * hp.n_layer * n * hp.n_head_kv * hp.head_dim / (1024.0 * 1024.0);
-    fail("OUT_OF_MEMORY", "Cannot allocate a context of " + std::to_string(n) + " tokens (KV cache " +
+    fail("OUT_OF_MEMORY", "Cannot allocate a context of " + std::to_string(n) + " tokens (KV cache up to " +
                               std::to_string(static_cast<int64_t>(kv_mib)) + " MiB); use a smaller context size");
   }
 }
@@ -660,12 +595,18 @@ Context::~Context() = default;
 
 int64_t Context::n_ctx() const { return impl_->n_ctx; }
 int64_t Context::n_past() const { return impl_->n_past; }
+const Context::Stats& Context::stats() const { return impl_->stats; }
+size_t Context::kv_bytes() const { return impl_->kv->bytes(); }
 
-void Context::truncate(int64_t n) {
+int64_t Context::truncate(int64_t n) {
   if (n < 0 || n > impl_->n_past)
     fail("INVALID_ARGUMENT", "Expected a position between 0 and " + std::to_string(impl_->n_past) +
                                  " to truncate at but received " + std::to_string(n));
+  KvCache& kv = *impl_->kv;
+  if (!kv.can_keep(n)) n = 0;
+  if (n == 0) kv.set_window_floor(0);
   impl_->n_past = n;  // later rows are overwritten by the next decode; nothing to clear
+  return n;
 }
 
 void Context::decode(const int32_t* tokens, int64_t n, bool all_logits, std::vector<float>& logits,
@@ -703,15 +644,18 @@ void Context::Impl::decode_rows(const int32_t* tokens, int64_t n, Output what, s
     const Output chunk_what = what != Output::LastLogits || last_chunk ? what : Output::None;
     float* dst = what == Output::LastLogits ? out.data() : out.data() + done * row;
     const Segment seg = {&c, 0, B, c.n_past};
-    if (!c.forward(tokens + done, B, &seg, 1, chunk_what, dst, cancel)) {
+    const bool ok = c.forward(tokens + done, B, &seg, 1, chunk_what, dst, cancel);
+    // Ring slots were (partly) overwritten either way: record what they hold now.
+    for (int64_t p = c.n_past; p < c.n_past + B; p++) c.kv->note_written(p);
+    if (!ok) {
       c.n_past = start;
+      if (!c.kv->can_keep(start)) c.n_past = 0;  // the cancelled rows overwrote part of the window
       fail("ABORTED", "Decoding was cancelled");
     }
     c.n_past += B;
     done += B;
   }
 }
-
 
 void Context::decode_batch(Context* const* contexts, const int32_t* tokens, int64_t n_seqs,
                            std::vector<float>& logits, const std::atomic<bool>* cancel) {
@@ -747,227 +691,19 @@ void Context::decode_batch(Context* const* contexts, const int32_t* tokens, int6
       Impl* c = contexts[done + r]->impl_.get();
       segs[r] = {c, r, 1, c->n_past};
     }
-    if (!lead.forward(tokens + done, B, segs, B, Impl::Output::AllLogits, logits.data() + done * V, cancel)) {
+    const bool ok = lead.forward(tokens + done, B, segs, B, Impl::Output::AllLogits, logits.data() + done * V, cancel);
+    for (int64_t r = 0; r < B; r++) segs[r].ctx->kv->note_written(segs[r].p0);
+    if (!ok) {
       for (int64_t i = 0; i < done; i++) contexts[i]->impl_->n_past--;  // all or nothing
+      for (int64_t i = 0; i < n_seqs; i++) {
+        Impl& c = *contexts[i]->impl_;
+        if (!c.kv->can_keep(c.n_past)) c.n_past = 0;  // a ring slot of its window was overwritten
+      }
       fail("ABORTED", "Decoding was cancelled");
     }
     for (int64_t r = 0; r < B; r++) segs[r].ctx->n_past++;
     done += B;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Session files. Layout (little-endian as written by this machine; every size explicit):
-//   u32 magic length, magic bytes, u32 version (kStateVersion)
-//   model: u64 fingerprint, u64 file size, u32 arch length, arch bytes,
-//          i64 n_layer, n_embd, n_head_kv, head_dim, n_vocab, u32 KV type (kStateKvF16)
-//   i64 n_past, i32 tokens[n_past]
-//   per layer: K (n_past, Hkv*hd) F16 rows, then V (Hkv*hd, n_past) F16 rows (the cache's layouts)
-//   u64 checksum: hash_bytes chained over every piece above, in order
-// Nothing may follow the checksum.
-
-namespace {
-
-constexpr uint32_t kStateVersion = 1;
-constexpr uint32_t kStateKvF16 = 1;
-constexpr size_t kMaxMagic = 256;
-
-void check_magic(const std::string& magic) {
-  if (magic.empty() || magic.size() > kMaxMagic)
-    fail("INVALID_ARGUMENT", "Expected a state file magic of 1 to " + std::to_string(kMaxMagic) +
-                                 " bytes but received " + std::to_string(magic.size()));
-}
-
-// Writes to a temporary file beside `path`, renamed over it by commit(); the destructor removes
-// the temporary file if commit() was never reached (error or exception), so `path` never holds
-// a partial file.
-class StateWriter {
- public:
-  explicit StateWriter(const std::string& path) : path_(path) {
-    static std::atomic<unsigned> counter{0};
-    temp_ = path + ".tmp-" + std::to_string(static_cast<long long>(HB_GETPID())) + "-" +
-            std::to_string(counter.fetch_add(1));
-    file_ = std::fopen(temp_.c_str(), "wb");
-    if (!file_) fail_io("create", errno);
-    std::setvbuf(file_, nullptr, _IOFBF, size_t(1) << 20);
-  }
-  ~StateWriter() {
-    if (file_) std::fclose(file_);
-    if (!committed_) std::remove(temp_.c_str());
-  }
-  void put(const void* data, size_t n) {
-    if (n && std::fwrite(data, 1, n, file_) != n) fail_io("write", errno);
-    sum_ = hash_bytes(data, n, sum_);
-  }
-  template <class T>
-  void put_value(T v) { put(&v, sizeof(v)); }
-  void commit() {
-    const uint64_t sum = sum_;
-    if (std::fwrite(&sum, 1, sizeof(sum), file_) != sizeof(sum)) fail_io("write", errno);
-    if (std::fflush(file_) != 0) fail_io("write", errno);
-#if defined(_WIN32)
-    _commit(_fileno(file_));
-#else
-    fsync(fileno(file_));  // the rename below must not be able to outlive the data on a power loss
-#endif
-    std::FILE* f = file_;
-    file_ = nullptr;
-    if (std::fclose(f) != 0) fail_io("close", errno);
-#if defined(_WIN32)
-    std::remove(path_.c_str());  // rename() does not replace an existing file on Windows
-#endif
-    if (std::rename(temp_.c_str(), path_.c_str()) != 0) fail_io("rename", errno);
-    committed_ = true;
-  }
-
- private:
-  [[noreturn]] void fail_io(const char* what, int err) {
-    fail("FILE_WRITE_ERROR", std::string("Cannot ") + what + " the session file " + temp_ +
-                                 (std::strcmp(what, "rename") == 0 ? " to " + path_ : std::string()) + ": " +
-                                 std::strerror(err));
-  }
-  std::string path_, temp_;
-  std::FILE* file_ = nullptr;
-  bool committed_ = false;
-  uint64_t sum_ = 0;
-};
-
-class StateReader {
- public:
-  explicit StateReader(const std::string& path) : path_(path) {
-    file_ = std::fopen(path.c_str(), "rb");
-    if (!file_) {
-      const int e = errno;
-      if (e == ENOENT) fail("FILE_NOT_FOUND", "No such file: " + path);
-      fail("FILE_READ_ERROR", "Cannot open " + path + ": " + std::strerror(e));
-    }
-    std::setvbuf(file_, nullptr, _IOFBF, size_t(1) << 20);
-  }
-  ~StateReader() { std::fclose(file_); }
-  void get(void* data, size_t n, const char* what) {
-    if (n && std::fread(data, 1, n, file_) != n) {
-      if (std::ferror(file_)) fail("FILE_READ_ERROR", "Cannot read " + path_ + ": " + std::strerror(errno));
-      bad(std::string("it ends early (truncated) in its ") + what);
-    }
-    sum_ = hash_bytes(data, n, sum_);
-  }
-  template <class T>
-  T get_value(const char* what) {
-    T v;
-    get(&v, sizeof(v), what);
-    return v;
-  }
-  // The stored checksum must match what was read, and nothing may follow it.
-  void finish() {
-    uint64_t stored;
-    if (std::fread(&stored, 1, sizeof(stored), file_) != sizeof(stored)) bad("it ends early (truncated) before its checksum");
-    if (stored != sum_) bad("its checksum does not match its contents (corrupt)");
-    if (std::fgetc(file_) != EOF) bad("it has extra bytes after its end");
-  }
-  [[noreturn]] void bad(const std::string& why) {
-    fail("STATE_BAD_FILE", "Expected a session state file but " + path_ + " is not a valid one: " + why);
-  }
-
- private:
-  std::string path_;
-  std::FILE* file_ = nullptr;
-  uint64_t sum_ = 0;
-};
-
-std::string describe_model(const std::string& arch, int64_t n_layer, int64_t n_embd, int64_t n_head_kv,
-                           int64_t head_dim, int64_t n_vocab) {
-  return arch + " with " + std::to_string(n_layer) + " layers, " + std::to_string(n_embd) + " dims, " +
-         std::to_string(n_head_kv) + " KV heads of " + std::to_string(head_dim) + ", " + std::to_string(n_vocab) +
-         " tokens";
-}
-
-}  // namespace
-
-void Context::save_state(const std::string& path, const std::string& magic, const std::vector<int32_t>& tokens) const {
-  const Impl& c = *impl_;
-  const HParams& hp = c.hp;
-  check_magic(magic);
-  if (static_cast<int64_t>(tokens.size()) != c.n_past)
-    fail("INVALID_ARGUMENT", "Expected " + std::to_string(c.n_past) + " token ids (the tokens in the KV cache) but received " +
-                                 std::to_string(tokens.size()));
-  const int64_t P = c.n_past;
-  StateWriter w(path);
-  w.put_value(static_cast<uint32_t>(magic.size()));
-  w.put(magic.data(), magic.size());
-  w.put_value(kStateVersion);
-  w.put_value(c.m.fingerprint);
-  w.put_value(static_cast<uint64_t>(c.m.gguf->file_size()));
-  w.put_value(static_cast<uint32_t>(hp.arch.size()));
-  w.put(hp.arch.data(), hp.arch.size());
-  for (int64_t v : {hp.n_layer, hp.n_embd, hp.n_head_kv, hp.head_dim, hp.n_vocab}) w.put_value(v);
-  w.put_value(kStateKvF16);
-  w.put_value(P);
-  w.put(tokens.data(), tokens.size() * sizeof(int32_t));
-  for (int64_t il = 0; il < hp.n_layer; il++) {
-    const uint16_t* k_layer = c.k_cache.get() + static_cast<size_t>(il) * c.n_ctx * c.n_kv;
-    const uint16_t* v_layer = c.v_cache.get() + static_cast<size_t>(il) * c.n_kv * c.n_ctx;
-    w.put(k_layer, static_cast<size_t>(P * c.n_kv) * sizeof(uint16_t));  // rows 0..P-1 are contiguous
-    for (int64_t i = 0; i < c.n_kv; i++) w.put(v_layer + i * c.n_ctx, static_cast<size_t>(P) * sizeof(uint16_t));
-  }
-  w.commit();
-}
-
-std::vector<int32_t> Context::load_state(const std::string& path, const std::string& magic) {
-  Impl& c = *impl_;
-  const HParams& hp = c.hp;
-  check_magic(magic);
-  c.n_past = 0;  // from here on a failure leaves the context empty; the cache rows are overwritten in place
-  StateReader r(path);
-
-  const uint32_t magic_len = r.get_value<uint32_t>("magic");
-  if (magic_len != magic.size()) r.bad("it does not start with \"" + magic + "\"");
-  std::string got_magic(magic_len, '\0');
-  r.get(&got_magic[0], magic_len, "magic");
-  if (got_magic != magic) r.bad("it does not start with \"" + magic + "\"");
-  const uint32_t version = r.get_value<uint32_t>("version");
-  if (version != kStateVersion)
-    r.bad("its format version is " + std::to_string(version) + " (this build reads version " +
-          std::to_string(kStateVersion) + ")");
-
-  const uint64_t fingerprint = r.get_value<uint64_t>("model fingerprint");
-  const uint64_t file_size = r.get_value<uint64_t>("model fingerprint");
-  const uint32_t arch_len = r.get_value<uint32_t>("model fingerprint");
-  if (arch_len > 64) r.bad("its architecture name is " + std::to_string(arch_len) + " bytes long");
-  std::string arch(arch_len, '\0');
-  r.get(&arch[0], arch_len, "model fingerprint");
-  int64_t dims[5];
-  for (int64_t& d : dims) d = r.get_value<int64_t>("model fingerprint");
-  const uint32_t kv_type = r.get_value<uint32_t>("model fingerprint");
-  if (kv_type != kStateKvF16) r.bad("its KV cache type " + std::to_string(kv_type) + " is unknown");
-  const std::string mine = describe_model(hp.arch, hp.n_layer, hp.n_embd, hp.n_head_kv, hp.head_dim, hp.n_vocab);
-  const std::string theirs = describe_model(arch, dims[0], dims[1], dims[2], dims[3], dims[4]);
-  if (mine != theirs)
-    fail("STATE_MODEL_MISMATCH", "Expected a session state saved with this model (" + mine + ") but " + path +
-                                     " was saved with another one (" + theirs + ")");
-  if (fingerprint != c.m.fingerprint || file_size != c.m.gguf->file_size())
-    fail("STATE_MODEL_MISMATCH", "Expected a session state saved with this model file but " + path +
-                                     " was saved with another file of the same shape (" + mine + ")");
-
-  const int64_t P = r.get_value<int64_t>("token count");
-  if (P < 0 || P > (int64_t(1) << 24)) r.bad("its token count " + std::to_string(P) + " is out of range");
-  if (P > c.n_ctx)
-    fail("CONTEXT_FULL", "Expected a session state of at most " + std::to_string(c.n_ctx) +
-                             " tokens (this context's size) but " + path + " holds " + std::to_string(P));
-  std::vector<int32_t> tokens(static_cast<size_t>(P));
-  r.get(tokens.data(), tokens.size() * sizeof(int32_t), "token ids");
-  for (int64_t i = 0; i < P; i++)
-    if (tokens[i] < 0 || tokens[i] >= hp.n_vocab)
-      r.bad("token " + std::to_string(i) + " has id " + std::to_string(tokens[i]) + ", outside [0, " +
-            std::to_string(hp.n_vocab) + ")");
-  for (int64_t il = 0; il < hp.n_layer; il++) {
-    uint16_t* k_layer = c.k_cache.get() + static_cast<size_t>(il) * c.n_ctx * c.n_kv;
-    uint16_t* v_layer = c.v_cache.get() + static_cast<size_t>(il) * c.n_kv * c.n_ctx;
-    r.get(k_layer, static_cast<size_t>(P * c.n_kv) * sizeof(uint16_t), "KV cache");
-    for (int64_t i = 0; i < c.n_kv; i++) r.get(v_layer + i * c.n_ctx, static_cast<size_t>(P) * sizeof(uint16_t), "KV cache");
-  }
-  r.finish();
-  c.n_past = P;
-  return tokens;
 }
 
 }  // namespace hb

@@ -1,6 +1,5 @@
 // Model loading: GGUF mapping -> hyperparameters -> weights bound in place (never copied) ->
-// thread pool. Supported architectures: llama (LLaMA 1/2/3, TinyLlama, Mistral without sliding
-// window) and qwen2 (Q/K/V biases, NEOX rope).
+// thread pool. What each architecture needs comes from its entry in the arch.cpp table.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -46,9 +45,13 @@ void check_shape(const GgufTensor& t, std::initializer_list<int64_t> want) {
                                       shape_str(t.ne, static_cast<int>(t.n_dims)));
 }
 
-// Binds a matrix of `rows` rows of `n` elements (GGUF ne = [n, rows]) for the matmul kernels.
-MatWeight bind_matrix(const GgufTensor& t, int64_t rows, int64_t n) {
-  check_shape(t, {n, rows});
+// Binds rows [row0, row0 + rows) of expert `expert` of a matrix tensor of `total_rows` rows of `n`
+// elements (GGUF ne = [n, total_rows] or, with n_expert > 0, [n, total_rows, n_expert]) for the
+// matmul kernels: the whole matrix, a row view of a fused tensor, or one expert of a 3-D one.
+MatWeight bind_matrix_view(const GgufTensor& t, int64_t total_rows, int64_t n, int64_t row0, int64_t rows,
+                           int64_t n_expert = 0, int64_t expert = 0) {
+  if (n_expert > 0) check_shape(t, {n, total_rows, n_expert});
+  else check_shape(t, {n, total_rows});
   GgmlTypeInfo info = ggml_type_info(t.type_id);
   const TypeKernels* k = info.name ? kernels_for(t.type()) : nullptr;
   if (!k || !k->gemm || !k->quantize_act)
@@ -60,17 +63,20 @@ MatWeight bind_matrix(const GgufTensor& t, int64_t rows, int64_t n) {
                                 std::to_string(n));
   MatWeight w;
   w.tensor = &t;
-  w.data = t.data;
   w.type = t.type();
   w.kernels = k;
   w.n = n;
   w.rows = rows;
   w.row_bytes = static_cast<size_t>(n / info.block_size) * info.type_size;
-  if (t.nbytes < w.row_bytes * static_cast<uint64_t>(rows))
-    fail("GGUF_BAD_TENSOR", "Expected at least " + std::to_string(w.row_bytes * rows) + " data bytes for tensor " +
+  const uint64_t all_rows = static_cast<uint64_t>(total_rows) * static_cast<uint64_t>(n_expert > 0 ? n_expert : 1);
+  if (t.nbytes < w.row_bytes * all_rows)
+    fail("GGUF_BAD_TENSOR", "Expected at least " + std::to_string(w.row_bytes * all_rows) + " data bytes for tensor " +
                                 t.name + " but received " + std::to_string(t.nbytes));
+  w.data = t.data + (static_cast<size_t>(expert) * static_cast<size_t>(total_rows) + static_cast<size_t>(row0)) * w.row_bytes;
   return w;
 }
+
+MatWeight bind_matrix(const GgufTensor& t, int64_t rows, int64_t n) { return bind_matrix_view(t, rows, n, 0, rows); }
 
 // Binds a vector of n floats; F32 data is used in place, other types are converted once.
 VecWeight bind_vector(const GgufTensor& t, int64_t n) {
@@ -152,68 +158,100 @@ void read_hparams(const GgufFile& g, HParams& hp, bool lenient) {
     fail("GGUF_BAD_METADATA", "Expected " + a + ".rope.freq_base above 1 but received " + std::to_string(base));
   hp.rope_freq_base = static_cast<float>(base);
 
-  // Rope scaling: only "linear" (positions divided by the factor) changes anything here.
-  std::string scaling = g.get_string_or(a + ".rope.scaling.type", "");
-  double factor = 1.0;
-  if (scaling == "linear") {
-    factor = g.get_f64_or(a + ".rope.scaling.factor", 1.0);
-  } else if (scaling.empty() || scaling == "none") {
-    factor = g.get_f64_or(a + ".rope.scale_linear", 1.0);  // older files
-  } else {
-    fail("UNSUPPORTED_ARCHITECTURE", "Rope scaling type \"" + scaling + "\" of this " + a +
-                                         " model is not supported (supported: none, linear)");
-  }
-  if (factor == 0) factor = 1.0;  // llama.cpp treats 0 as "not set"
-  if (!(factor > 0 && std::isfinite(factor)))
-    fail("GGUF_BAD_METADATA", "Expected a positive rope scaling factor for " + a + " but received " +
-                                  std::to_string(factor));
-  hp.rope_freq_scale = static_cast<float>(1.0 / factor);
-  hp.rope_neox = a == "qwen2";
+}
+
+const GgufTensor* find_optional(const GgufFile& g, const std::string& name) {
+  const GgufTensor* t = g.find_tensor(name);
+  if (t && !t->data) fail("GGUF_TRUNCATED", "Tensor " + name + " has no data in the file");
+  return t;
 }
 
 void bind_weights(Model::Impl& m) {
   const GgufFile& g = *m.gguf;
   const HParams& hp = m.hp;
-  const int64_t n_q = hp.n_head * hp.head_dim;
-  const int64_t n_kv = hp.n_head_kv * hp.head_dim;
-  const bool biases = hp.arch == "qwen2";
+  const ArchSpec& spec = *hp.spec;
+  const int64_t D = hp.n_embd, n_q = hp.n_head * hp.head_dim, n_kv = hp.n_head_kv * hp.head_dim;
 
-  m.tok_embd = bind_matrix(*find_required(g, "token_embd.weight"), hp.n_vocab, hp.n_embd);
+  m.tok_embd = bind_matrix(*find_required(g, "token_embd.weight"), hp.n_vocab, D);
   if (!m.tok_embd.kernels->dequantize_row)  // embedding lookups dequantize rows
     fail("UNSUPPORTED_TENSOR_TYPE", std::string("Tensor token_embd.weight has type ") +
                                         type_name_of(*m.tok_embd.tensor) + ", which cannot be converted to floats in this build");
-  m.output_norm = bind_vector(*find_required(g, "output_norm.weight"), hp.n_embd);
-  if (const GgufTensor* out = g.find_tensor("output.weight")) {
-    if (!out->data) fail("GGUF_TRUNCATED", "Tensor output.weight has no data in the file");
-    m.output = bind_matrix(*out, hp.n_vocab, hp.n_embd);
+  m.output_norm = bind_vector(*find_required(g, "output_norm.weight"), D);
+  if (const GgufTensor* out = find_optional(g, "output.weight")) {
+    m.output = bind_matrix(*out, hp.n_vocab, D);
   } else {
     m.output = m.tok_embd;  // tied embeddings
     m.tied_output = true;
   }
-  if (const GgufTensor* rf = g.find_tensor("rope_freqs.weight")) {
-    if (!rf->data) fail("GGUF_TRUNCATED", "Tensor rope_freqs.weight has no data in the file");
-    m.rope_freqs = bind_vector(*rf, hp.rope_dim / 2);
+  const int64_t half = hp.rope_dim / 2;
+  if (const GgufTensor* rf = find_optional(g, "rope_freqs.weight")) m.rope_freqs = bind_vector(*rf, half);
+  if (spec.longrope) {
+    const GgufTensor* lo = find_optional(g, "rope_factors_long.weight");
+    const GgufTensor* sh = find_optional(g, "rope_factors_short.weight");
+    if (lo) m.rope_long = bind_vector(*lo, half);
+    if (sh) m.rope_short = bind_vector(*sh, half);
   }
 
   m.layers.resize(static_cast<size_t>(hp.n_layer));
   for (int64_t il = 0; il < hp.n_layer; il++) {
     LayerWeights& L = m.layers[static_cast<size_t>(il)];
+    const LayerConfig& lc = hp.layer_cfg[static_cast<size_t>(il)];
     const std::string p = "blk." + std::to_string(il) + ".";
     auto T = [&](const char* name) -> const GgufTensor& { return *find_required(g, p + name); };
-    L.attn_norm = bind_vector(T("attn_norm.weight"), hp.n_embd);
-    L.wq = bind_matrix(T("attn_q.weight"), n_q, hp.n_embd);
-    L.wk = bind_matrix(T("attn_k.weight"), n_kv, hp.n_embd);
-    L.wv = bind_matrix(T("attn_v.weight"), n_kv, hp.n_embd);
-    if (biases) {
-      L.bq = bind_vector(T("attn_q.bias"), n_q);
-      L.bk = bind_vector(T("attn_k.bias"), n_kv);
-      L.bv = bind_vector(T("attn_v.bias"), n_kv);
+    auto opt = [&](const char* name) { return find_optional(g, p + name); };
+    L.attn_norm = bind_vector(T("attn_norm.weight"), D);
+    if (const GgufTensor* qkv = opt("attn_qkv.weight")) {  // fused: row views, no copies
+      const int64_t rows = n_q + 2 * n_kv;
+      L.wq = bind_matrix_view(*qkv, rows, D, 0, n_q);
+      L.wk = bind_matrix_view(*qkv, rows, D, n_q, n_kv);
+      L.wv = bind_matrix_view(*qkv, rows, D, n_q + n_kv, n_kv);
+      if (opt("attn_qkv.bias"))
+        fail("UNSUPPORTED_ARCHITECTURE", "Tensor " + p + "attn_qkv.bias (a fused Q/K/V bias) is not supported");
+    } else {
+      L.wq = bind_matrix(T("attn_q.weight"), n_q, D);
+      L.wk = bind_matrix(T("attn_k.weight"), n_kv, D);
+      L.wv = bind_matrix(T("attn_v.weight"), n_kv, D);
+      const GgufTensor* bq = opt("attn_q.bias");
+      const GgufTensor* bk = opt("attn_k.bias");
+      const GgufTensor* bv = opt("attn_v.bias");
+      if (bq || bk || bv) {  // all three or none
+        L.bq = bind_vector(T("attn_q.bias"), n_q);
+        L.bk = bind_vector(T("attn_k.bias"), n_kv);
+        L.bv = bind_vector(T("attn_v.bias"), n_kv);
+      }
     }
-    L.wo = bind_matrix(T("attn_output.weight"), hp.n_embd, n_q);
-    L.ffn_norm = bind_vector(T("ffn_norm.weight"), hp.n_embd);
-    L.w_gate = bind_matrix(T("ffn_gate.weight"), hp.n_ff, hp.n_embd);
-    L.w_up = bind_matrix(T("ffn_up.weight"), hp.n_ff, hp.n_embd);
-    L.w_down = bind_matrix(T("ffn_down.weight"), hp.n_embd, hp.n_ff);
+    if (spec.qk_norm == QkNorm::PerHead) {
+      L.q_norm = bind_vector(T("attn_q_norm.weight"), hp.head_dim);
+      L.k_norm = bind_vector(T("attn_k_norm.weight"), hp.head_dim);
+    } else if (spec.qk_norm == QkNorm::Whole) {
+      L.q_norm = bind_vector(T("attn_q_norm.weight"), n_q);
+      L.k_norm = bind_vector(T("attn_k_norm.weight"), n_kv);
+    }
+    L.wo = bind_matrix(T("attn_output.weight"), D, n_q);
+    if (spec.post_norms) L.attn_post_norm = bind_vector(T("post_attention_norm.weight"), D);
+    L.ffn_norm = bind_vector(T("ffn_norm.weight"), D);
+    if (lc.moe) {
+      const int64_t E = hp.n_expert, Fe = hp.n_ff_exp;
+      L.gate_inp = bind_matrix(T("ffn_gate_inp.weight"), E, D);
+      const GgufTensor& gate = T("ffn_gate_exps.weight");
+      const GgufTensor& up = T("ffn_up_exps.weight");
+      const GgufTensor& down = T("ffn_down_exps.weight");
+      for (int64_t e = 0; e < E; e++) {
+        L.gate_exps.push_back(bind_matrix_view(gate, Fe, D, 0, Fe, E, e));
+        L.up_exps.push_back(bind_matrix_view(up, Fe, D, 0, Fe, E, e));
+        L.down_exps.push_back(bind_matrix_view(down, D, Fe, 0, D, E, e));
+      }
+    } else if (spec.fused_gate_up) {
+      const GgufTensor& up = T("ffn_up.weight");
+      L.w_gate = bind_matrix_view(up, 2 * hp.n_ff, D, 0, hp.n_ff);
+      L.w_up = bind_matrix_view(up, 2 * hp.n_ff, D, hp.n_ff, hp.n_ff);
+      L.w_down = bind_matrix(T("ffn_down.weight"), D, hp.n_ff);
+    } else {
+      L.w_gate = bind_matrix(T("ffn_gate.weight"), hp.n_ff, D);
+      L.w_up = bind_matrix(T("ffn_up.weight"), hp.n_ff, D);
+      L.w_down = bind_matrix(T("ffn_down.weight"), D, hp.n_ff);
+    }
+    if (spec.post_norms) L.ffn_post_norm = bind_vector(T("post_ffw_norm.weight"), D);
   }
 }
 
@@ -247,8 +285,12 @@ namespace {
 // are looked up one by one (when the output matrix is tied to it, neither is packed).
 void pack_weights(Model::Impl& m) {
   std::vector<MatWeight*> mats;
-  for (LayerWeights& L : m.layers)
-    for (MatWeight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) mats.push_back(w);
+  for (LayerWeights& L : m.layers) {
+    for (MatWeight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.gate_inp})
+      if (w->tensor) mats.push_back(w);
+    for (std::vector<MatWeight>* exps : {&L.gate_exps, &L.up_exps, &L.down_exps})
+      for (MatWeight& w : *exps) mats.push_back(&w);
+  }
   if (!m.tied_output) mats.push_back(&m.output);
   for (MatWeight* w : mats) {
     if (!w->kernels->gemm_x8 || !has_x8_layout(w->type) || w->rows % 8 != 0) continue;
@@ -317,11 +359,12 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
   const GgufFile& g = *m.gguf;
 
   m.hp.arch = g.get_string("general.architecture");
-  const bool supported = m.hp.arch == "llama" || m.hp.arch == "qwen2";
-  if (!supported && !opts.vocab_only)
+  m.hp.spec = find_arch(m.hp.arch);
+  if (!m.hp.spec && !opts.vocab_only)
     fail("UNSUPPORTED_ARCHITECTURE",
-         "Unsupported model architecture \"" + m.hp.arch + "\" (supported: llama, qwen2)");
+         "Unsupported model architecture \"" + m.hp.arch + "\" (supported: " + supported_architectures() + ")");
   read_hparams(g, m.hp, opts.vocab_only);
+  if (!opts.vocab_only) resolve_arch_config(g, m.hp);
 
   m.tokenizer = Tokenizer::from_gguf(g);
   m.hp.n_vocab = m.tokenizer->n_vocab();

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "arch.h"
 #include "ggml_types.h"
 #include "gguf.h"
 #include "tokenizer.h"
@@ -19,7 +20,8 @@ namespace hb {
 class ThreadPool;
 
 struct HParams {
-  std::string arch;         // "llama" | "qwen2"
+  std::string arch;         // general.architecture (a name in the arch.cpp table)
+  const ArchSpec* spec = nullptr;  // its table entry (null only for vocabulary-only loads)
   std::string name;         // general.name or ""
   int64_t n_ctx_train = 0;  // <arch>.context_length
   int64_t n_embd = 0;       // model dimension
@@ -33,8 +35,21 @@ struct HParams {
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / <arch>.rope.scaling.factor for linear scaling
   int64_t rope_dim = 0;          // rotated dimensions per head (<arch>.rope.dimension_count or head_dim)
-  bool rope_neox = false;        // qwen2: rotate pairs (i, i + rope_dim/2) instead of (2i, 2i+1)
+  bool rope_neox = false;        // rotate pairs (i, i + rope_dim/2) instead of (2i, 2i+1)
   uint32_t file_type = 0;        // general.file_type, if present
+
+  // Resolved from the architecture's table entry and the metadata (arch.cpp):
+  std::vector<RopeConfig> ropes;        // [0]: global layers; [1]: sliding-window layers' own, if any
+  std::vector<LayerConfig> layer_cfg;   // (n_layer,)
+  int64_t n_swa = 0;                    // sliding window (0: none)
+  float attn_scale = 1.0f;              // 1/sqrt(head_dim) unless the architecture says otherwise
+  bool scale_q = false;                 // applied to q after rope (else to the scores)
+  float attn_softcap = 0.0f;            // scores = cap * tanh(scores / cap); 0: off
+  float final_softcap = 0.0f;           // the same on the logits
+  float embd_scale = 1.0f;              // embeddings *= this after the lookup
+  int64_t n_expert = 0, n_expert_used = 0, n_ff_exp = 0;
+  bool expert_weights_norm = false;
+  ExpertGating expert_gating = ExpertGating::Softmax;
 };
 
 struct LoadOptions {
@@ -77,14 +92,30 @@ class Model {
 // One sequence's state. Not thread-safe: one user at a time (the addon guards it).
 class Context {
  public:
-  // n_ctx: KV cache capacity in tokens (0: min(model context length, 4096)).
-  Context(const Model& model, int64_t n_ctx);
+  // n_ctx: KV cache capacity in tokens (0: min(model context length, 4096)). Sliding-window
+  // layers keep only the positions their window can reach (kv_cache.h) unless full_windows.
+  // rope_n_ctx: the context size the caller presents, when it allocates less than that (0:
+  // n_ctx); LongRoPE models choose their long or short factors by it, as llama.cpp does by its
+  // context size.
+  Context(const Model& model, int64_t n_ctx, bool full_windows = false, int64_t rope_n_ctx = 0);
   ~Context();
 
   int64_t n_ctx() const;
   int64_t n_past() const;  // tokens currently in the KV cache
-  // Drops cached tokens from position n onward (n <= n_past).
-  void truncate(int64_t n);
+  // Drops cached tokens from position n onward (n <= n_past) and returns how many are kept: n,
+  // or 0 when a sliding-window layer no longer holds the window position n needs (its ring
+  // has moved past it); the caller then evaluates from there.
+  int64_t truncate(int64_t n);
+
+  // Work counters since creation (tests and benchmarks): expert matrix products run and the
+  // weight bytes they read.
+  struct Stats {
+    uint64_t expert_products = 0;
+    uint64_t expert_bytes = 0;
+  };
+  const Stats& stats() const;
+  // Bytes of the KV cache.
+  size_t kv_bytes() const;
 
   // Runs tokens[0..n) at positions n_past .. n_past+n-1, appending them to the KV cache.
   // logits: if all_logits, n rows of n_vocab floats (token order); else only the last row.

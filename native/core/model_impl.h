@@ -46,15 +46,23 @@ struct VecWeight {
 
 struct LayerWeights {
   VecWeight attn_norm;  // (n_embd,)
-  MatWeight wq;         // (n_head * head_dim, n_embd)
-  MatWeight wk;         // (n_head_kv * head_dim, n_embd)
-  MatWeight wv;         // (n_head_kv * head_dim, n_embd)
-  VecWeight bq, bk, bv; // qwen2 only: (n_head * head_dim,), (n_head_kv * head_dim,) x2
-  MatWeight wo;         // (n_embd, n_head * head_dim)
-  VecWeight ffn_norm;   // (n_embd,)
-  MatWeight w_gate;     // (n_ff, n_embd)
-  MatWeight w_up;       // (n_ff, n_embd)
-  MatWeight w_down;     // (n_embd, n_ff)
+  // (n_head * head_dim, n_embd), (n_head_kv * head_dim, n_embd) x2: separate tensors, or row
+  // views of one fused attn_qkv (Q | K | V rows).
+  MatWeight wq, wk, wv;
+  VecWeight bq, bk, bv;  // optional: (n_head * head_dim,), (n_head_kv * head_dim,) x2
+  // Optional, per the architecture: (head_dim,) per head, or (n_q,), (n_kv,) over whole vectors.
+  VecWeight q_norm, k_norm;
+  MatWeight wo;               // (n_embd, n_head * head_dim)
+  VecWeight attn_post_norm;   // optional (n_embd,): normalizes the attention output (Gemma)
+  VecWeight ffn_norm;         // (n_embd,)
+  // Dense FFN: (n_ff, n_embd) x2, (n_embd, n_ff); gate and up may be row views of one fused
+  // ffn_up ([gate; up], Phi-3).
+  MatWeight w_gate, w_up, w_down;
+  VecWeight ffn_post_norm;    // optional (n_embd,) (Gemma)
+  // Mixture of experts: router (n_expert, n_embd), and per expert e a view of the 3-D tensors:
+  // gate/up (n_ff_exp, n_embd), down (n_embd, n_ff_exp).
+  MatWeight gate_inp;
+  std::vector<MatWeight> gate_exps, up_exps, down_exps;
 };
 
 struct Model::Impl {
@@ -70,6 +78,7 @@ struct Model::Impl {
   MatWeight output;       // (n_vocab, n_embd); the same as tok_embd when tied
   bool tied_output = false;
   VecWeight rope_freqs;   // optional (rope_dim / 2,): per-pair divisors of theta (Llama 3.1)
+  VecWeight rope_long, rope_short;  // optional (rope_dim / 2,): LongRoPE's divisors past / within the original context
   std::vector<LayerWeights> layers;
   // Matrices repacked at load into the 8-row layout (see MatWeight).
   std::vector<AlignedBytes> packed;

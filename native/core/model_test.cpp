@@ -185,14 +185,15 @@ double kl_divergence(const float* p, const float* q, int64_t n) {
 }
 
 // Runs each ref prompt in one batch and compares the logits rows at the ref positions.
-void check_against_ref(const std::string& name, double max_mean_kl) {
-  Json ref = load_ref(name);
+void check_against_ref(const std::string& name, double max_mean_kl, int64_t n_ctx = 512,
+                       const std::string& ref_name = "") {
+  Json ref = load_ref(ref_name.empty() ? name : ref_name);
   auto model = load_model(name);
   const int64_t V = model->hparams().n_vocab;
   for (const Json& prompt : ref.arr) {
     std::vector<int32_t> tokens = prompt["tokens"].ints();
     std::vector<int32_t> positions = prompt["positions"].ints();
-    hb::Context ctx(*model, 512);
+    hb::Context ctx(*model, n_ctx);
     std::vector<float> logits;
     ctx.decode(tokens.data(), static_cast<int64_t>(tokens.size()), true, logits);
     CHECK_EQ(static_cast<int64_t>(logits.size()), static_cast<int64_t>(tokens.size()) * V);
@@ -261,6 +262,16 @@ TEST(model_other_fixture_types_logits) {
     }
     check_against_ref(name, std::max(1e-3, f.second / 10));
   }
+}
+
+// The architectures of the arch.cpp table beyond llama/qwen2, and rope scaling, each in F32,
+// Q8_0 and Q4_K_M (scripts/make-arch-fixture.mjs; references by llama.cpp with a context of 1024).
+TEST(model_architecture_fixtures_logits) {
+  for (const char* arch : {"qwen3", "qwen3moe", "llama-moe", "gemma2", "gemma3", "phi3", "qwen2-yarn", "llama-rope-freqs"})
+    for (const char* type : {"F32", "Q8_0", "Q4_K_M"}) check_against_ref(std::string("tiny-") + arch + "-" + type, 1e-3, 1024);
+  // LongRoPE below its switch: a context of 512 (the original one) takes the short factors.
+  for (const char* type : {"F32", "Q8_0"})
+    check_against_ref(std::string("tiny-phi3-") + type, 1e-3, 512, std::string("tiny-phi3-") + type + ".ctx512");
 }
 
 TEST(model_stories260K_greedy) {
@@ -725,9 +736,13 @@ TEST(model_rope_scaling_and_tied_output) {
   CHECK_NEAR(hp.rope_freq_scale, 0.25, 1e-7);
   CHECK_NEAR(hp.rope_freq_base, 500000.0, 1e-3);
   set_string(p, "llama.rope.scaling.type", "yarn");
+  CHECK_EQ(load_code(p, nullptr, &hp), std::string(""));
+  CHECK_EQ(hp.ropes[0].ext_factor, 1.0f);
+  CHECK_NEAR(hp.ropes[0].freq_scale, 0.25, 1e-7);
+  set_string(p, "llama.rope.scaling.type", "dynamic-ntk");
   std::string msg;
   CHECK_EQ(load_code(p, &msg), std::string("UNSUPPORTED_ARCHITECTURE"));
-  CHECK(msg.find("yarn") != std::string::npos);
+  CHECK(msg.find("dynamic-ntk") != std::string::npos);
   // Without output.weight, llama ties the output to token_embd.
   GgufParts t = stories_parts();
   t.remove("output.weight");
@@ -1008,7 +1023,7 @@ TEST(model_state_errors) {
   const size_t version_at = 4 + 7;
   {
     std::string v = good;
-    v[version_at] = 2;
+    v[version_at] = 3;  // a version from the future
     write_bytes(bad, v);
     expect(bad, "hb-test", "STATE_BAD_FILE");
   }
@@ -1026,7 +1041,9 @@ TEST(model_state_errors) {
   }
   {
     std::string v = good;
-    const size_t tokens_at = good.size() - 8 - static_cast<size_t>(2 * model->hparams().n_layer * model->hparams().n_head_kv * model->hparams().head_dim * n * 2) -
+    const hb::HParams& hp = model->hparams();
+    // checksum, per layer (first position, K and V rows), then the token ids
+    const size_t tokens_at = good.size() - 8 - static_cast<size_t>(hp.n_layer * (8 + 2 * hp.n_head_kv * hp.head_dim * n * 2)) -
                              static_cast<size_t>(4 * n);
     int32_t huge = 1 << 30;
     std::memcpy(&v[tokens_at], &huge, 4);
