@@ -34,6 +34,12 @@ const SPECS = {
     // not routing. This seed has no such tie on the test prompts.
     seed: 1,
   },
+  olmoe: {
+    // Q/K norms over the whole vectors (so KV heads = heads), experts of FFN width, weights not renormalized.
+    arch: 'olmoe', d: 256, L: 2, H: 4, KV: 4, hd: 0, F: 256, tied: false,
+    keys: { expert_count: ['u32', 4], expert_used_count: ['u32', 2] },
+    layer: ['qk_norm_whole', 'moe'],
+  },
   'llama-moe': {
     arch: 'llama', d: 256, L: 2, H: 8, KV: 4, hd: 0, F: 256, tied: false,
     keys: { expert_count: ['u32', 4], expert_used_count: ['u32', 2] },
@@ -202,6 +208,10 @@ for (let l = 0; l < L; l++) {
   if (has('qk_norm')) {
     vector(b + 'attn_q_norm.weight', hd);
     vector(b + 'attn_k_norm.weight', hd);
+  }
+  if (has('qk_norm_whole')) {
+    vector(b + 'attn_q_norm.weight', H * hd);
+    vector(b + 'attn_k_norm.weight', KV * hd);
   }
   matrix(b + 'attn_output.weight', d, H * hd, 0.5);
   if (has('post_norms')) vector(b + 'post_attention_norm.weight', d);

@@ -107,7 +107,7 @@ describe('stories260K', () => {
 
 // The architectures of the arch.cpp table (and rope scaling), from scripts/make-arch-fixture.mjs,
 // in F32, Q8_0 and Q4_K_M; references by llama.cpp with a context of 1024 tokens.
-const architectures = ['qwen3', 'qwen3moe', 'llama-moe', 'gemma2', 'gemma3', 'phi3', 'qwen2-yarn', 'llama-rope-freqs'];
+const architectures = ['qwen3', 'qwen3moe', 'olmoe', 'llama-moe', 'gemma2', 'gemma3', 'phi3', 'qwen2-yarn', 'llama-rope-freqs'];
 const archFixtures = architectures.flatMap((a) => ['F32', 'Q8_0', 'Q4_K_M'].map((t) => `tiny-${a}-${t}`));
 
 describe.each(archFixtures)('%s matches llama.cpp', (name) => {

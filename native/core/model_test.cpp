@@ -267,7 +267,7 @@ TEST(model_other_fixture_types_logits) {
 // The architectures of the arch.cpp table beyond llama/qwen2, and rope scaling, each in F32,
 // Q8_0 and Q4_K_M (scripts/make-arch-fixture.mjs; references by llama.cpp with a context of 1024).
 TEST(model_architecture_fixtures_logits) {
-  for (const char* arch : {"qwen3", "qwen3moe", "llama-moe", "gemma2", "gemma3", "phi3", "qwen2-yarn", "llama-rope-freqs"})
+  for (const char* arch : {"qwen3", "qwen3moe", "olmoe", "llama-moe", "gemma2", "gemma3", "phi3", "qwen2-yarn", "llama-rope-freqs"})
     for (const char* type : {"F32", "Q8_0", "Q4_K_M"}) check_against_ref(std::string("tiny-") + arch + "-" + type, 1e-3, 1024);
   // LongRoPE below its switch: a context of 512 (the original one) takes the short factors.
   for (const char* type : {"F32", "Q8_0"})
@@ -1149,7 +1149,9 @@ std::vector<std::unique_ptr<hb::Context>> prefilled_contexts(const hb::Model& mo
 }  // namespace
 
 TEST(model_decode_batch_matches_separate) {
-  for (const char* name : {"tiny-llama-Q4_0", "stories260K", "tiny-qwen2-F32", "tiny-llama-Q4_K_M", "tiny-llama-F16"}) {
+  for (const char* name : {"tiny-llama-Q4_0", "stories260K", "tiny-qwen2-F32", "tiny-llama-Q4_K_M", "tiny-llama-F16",
+                           "tiny-gemma2-Q8_0", "tiny-gemma3-Q4_K_M", "tiny-qwen3moe-Q4_K_M", "tiny-olmoe-Q8_0",
+                           "tiny-phi3-Q4_K_M", "tiny-qwen3-Q8_0"}) {
     auto model = load_model(name, 2);
     const int64_t V = model->hparams().n_vocab;
     std::vector<int32_t> base = load_ref(name).arr[1]["tokens"].ints();
