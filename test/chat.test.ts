@@ -92,3 +92,44 @@ describe('chat templates', async () => {
     expect(viaChat).toEqual(direct);
   });
 });
+
+// The chat templates of the families the architecture table added (Qwen3 with its thinking
+// blocks, Gemma 3, Phi-4; test/fixtures/chat/*.jinja) render exactly as transformers'
+// apply_chat_template renders them: refs.json was written by Python's jinja2 set up the same
+// way (scripts/chat-template-refs.py). Where jinja2 raises, halfbyte raises a HalfbyteError.
+describe('chat templates of the newer families match jinja2', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { fixtures } = await import('./helpers.js');
+  const { renderChatTemplate } = await import('../lib/chat.js');
+  interface RefCase {
+    family: string;
+    case: string;
+    messages: { role: string; content: string }[];
+    variables: Record<string, unknown>;
+    special: { bos_token: string; eos_token: string };
+    add_generation_prompt: boolean;
+    expected?: string;
+    error?: string;
+  }
+  const refs: RefCase[] = JSON.parse(readFileSync(join(fixtures, 'chat', 'refs.json'), 'utf8'));
+  it('covers every family and case', () => {
+    expect(new Set(refs.map((r) => r.family))).toEqual(new Set(['qwen3', 'gemma3', 'phi4']));
+    expect(refs.length).toBe(24);
+  });
+  it.each(refs.map((r) => [`${r.family}: ${r.case}${r.add_generation_prompt ? ', generation prompt' : ''}`, r] as const))(
+    '%s',
+    (_, r) => {
+      const source = readFileSync(join(fixtures, 'chat', `${r.family}.jinja`), 'utf8');
+      const render = () =>
+        renderChatTemplate(source, r.messages, { bos: r.special.bos_token, eos: r.special.eos_token }, {
+          addGenerationPrompt: r.add_generation_prompt,
+          variables: r.variables,
+        });
+      if (r.error !== undefined) {
+        expect(render).toThrow(HalfbyteError);
+        expect(render).toThrow(r.error);
+      } else expect(render()).toBe(r.expected);
+    },
+  );
+});
