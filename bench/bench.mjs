@@ -120,10 +120,15 @@ async function startPeer() {
 
 const fileBytes = statSync(values.model).size;
 // Generation reads every tensor once per token except the token embedding table, of which it
-// reads one row (unless the output matrix is tied to it).
-const { tensors } = await readGgufInfo(values.model);
+// reads one row (unless the output matrix is tied to it), and the experts of a mixture of
+// experts, of which it reads the used ones: the active bytes.
+const { tensors, metadata } = await readGgufInfo(values.model);
 const tied = !tensors.some((t) => t.name === 'output.weight');
-const bytesPerToken = tensors.reduce((sum, t) => sum + (t.name === 'token_embd.weight' && !tied ? 0 : t.bytes), 0);
+const archName = metadata['general.architecture'];
+const nExpert = Number(metadata[`${archName}.expert_count`] ?? 0);
+const nUsed = Number(metadata[`${archName}.expert_used_count`] ?? 0);
+const activeShare = (t) => (nExpert > 0 && t.name.endsWith('_exps.weight') ? nUsed / nExpert : 1);
+const bytesPerToken = tensors.reduce((sum, t) => sum + (t.name === 'token_embd.weight' && !tied ? 0 : t.bytes * activeShare(t)), 0);
 
 const bwBefore = readBandwidth();
 const engines = [];

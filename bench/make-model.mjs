@@ -1,21 +1,27 @@
 #!/usr/bin/env node
-// Writes a random-weight LLaMA GGUF of a real model's shape, for speed measurements only
-// (outputs are meaningless, the work is real), so benchmarks need no download.
+// Writes a random-weight GGUF of a real model's shape, for speed measurements only (outputs are
+// meaningless, the work is real), so benchmarks need no download.
 //
-//   node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny --type Q4_0|Q8_0|Q4_K_M|Q5_K_M|Q6_K [--seed N]
+//   node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny|qwen3-1.7b|olmoe --type Q4_0|Q8_0|Q4_K_M|Q5_K_M|Q6_K [--seed N]
 //
 // Shapes: 1b = TinyLlama-1.1B (dim 2048, 22 layers, 32 heads, 4 KV heads, FFN 5632, vocab 32000),
-// 7b = LLaMA-7B (dim 4096, 32 layers, 32 heads, FFN 11008). Tensor types follow llama-quantize:
-// matrices in TYPE, output.weight Q6_K, norms F32; Q4_K_M / Q5_K_M give attn_v and ffn_down Q6_K
-// in the layers llama.cpp's "use more bits" rule picks and Q4_K / Q5_K elsewhere.
+// 7b = LLaMA-7B (dim 4096, 32 layers, 32 heads, FFN 11008), qwen3-1.7b = Qwen3-1.7B (dim 2048, 28
+// layers, 16 heads of 128, 8 KV heads, FFN 6144, vocab 151936, per-head Q/K norms, tied
+// embeddings), olmoe = OLMoE-1B-7B (dim 2048, 16 layers, 16 heads, 64 experts of FFN 1024 with 8
+// used per token, whole-vector Q/K norms, vocab 50304). Tensor types follow llama-quantize:
+// matrices in TYPE, output.weight (or the tied token_embd) Q6_K, norms and the expert router F32;
+// Q4_K_M / Q5_K_M give attn_v and ffn_down Q6_K in the layers llama.cpp's "use more bits" rule
+// picks and Q4_K / Q5_K elsewhere.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const SHAPES = {
-  // dim, layers, heads, kv heads, ffn, vocab
-  '1b': [2048, 22, 32, 4, 5632, 32000],
-  '7b': [4096, 32, 32, 32, 11008, 32000],
-  tiny: [256, 2, 8, 4, 768, 512],
+  // dim, layers, heads, kv heads, ffn, vocab; arch and extras
+  '1b': { dims: [2048, 22, 32, 4, 5632, 32000], arch: 'llama' },
+  '7b': { dims: [4096, 32, 32, 32, 11008, 32000], arch: 'llama' },
+  tiny: { dims: [256, 2, 8, 4, 768, 512], arch: 'llama' },
+  'qwen3-1.7b': { dims: [2048, 28, 16, 8, 6144, 151936], arch: 'qwen3', hd: 128, qkNorm: 'head', tied: true, base: 1e6 },
+  olmoe: { dims: [2048, 16, 16, 16, 1024, 50304], arch: 'olmoe', hd: 128, qkNorm: 'whole', experts: 64, used: 8 },
 };
 // GGUF type id, elements per block, bytes per block
 const TYPES = {
@@ -34,11 +40,14 @@ const { values, positionals } = parseArgs({
 });
 const out = positionals[0];
 if (!out || !SHAPES[values.shape] || !FILE_TYPE[values.type]) {
-  console.error('usage: node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny --type Q4_0|Q8_0|Q4_K_M|Q5_K_M|Q6_K [--seed N]');
+  console.error(`usage: node bench/make-model.mjs OUT.gguf --shape ${Object.keys(SHAPES).join('|')} --type Q4_0|Q8_0|Q4_K_M|Q5_K_M|Q6_K [--seed N]`);
   process.exit(2);
 }
-const [dim, L, H, KV, FF, V] = SHAPES[values.shape];
-const hd = dim / H;
+const shape = SHAPES[values.shape];
+const [dim, L, H, KV, FF, V] = shape.dims;
+const arch = shape.arch;
+const hd = shape.hd ?? dim / H;
+const E = shape.experts ?? 0;
 
 // xorshift32: seeded and fast enough to fill gigabytes.
 let state = (Number(values.seed) >>> 0) || 1;
@@ -93,16 +102,16 @@ function writeBlocks(fd, type, rows, cols) {
   }
 }
 
-const tensors = []; // { name, ne, type, rows, cols }
-function add(name, rows, cols, type) {
-  tensors.push({ name, ne: rows > 1 ? [cols, rows] : [cols], type, rows, cols });
+const tensors = []; // { name, ne, type, rows, cols, experts }
+function add(name, rows, cols, type, experts = 0) {
+  tensors.push({ name, ne: experts ? [cols, rows, experts] : rows > 1 ? [cols, rows] : [cols], type, rows: rows * (experts || 1), cols });
 }
 const mixed = { Q4_K_M: 'Q4_K', Q5_K_M: 'Q5_K' }[values.type];
 const base = mixed ?? values.type;
 const moreBits = (i) => i < L / 8 || i >= (7 * L) / 8 || (i - Math.floor(L / 8)) % 3 === 2;
-add('token_embd.weight', V, dim, base);
+add('token_embd.weight', V, dim, shape.tied ? 'Q6_K' : base);
 add('output_norm.weight', 1, dim, 'F32');
-add('output.weight', V, dim, 'Q6_K');
+if (!shape.tied) add('output.weight', V, dim, 'Q6_K');
 for (let l = 0; l < L; l++) {
   const b = `blk.${l}.`;
   const big = mixed && moreBits(l) ? 'Q6_K' : base;
@@ -110,11 +119,25 @@ for (let l = 0; l < L; l++) {
   add(b + 'attn_q.weight', H * hd, dim, base);
   add(b + 'attn_k.weight', KV * hd, dim, base);
   add(b + 'attn_v.weight', KV * hd, dim, big);
+  if (shape.qkNorm === 'head') {
+    add(b + 'attn_q_norm.weight', 1, hd, 'F32');
+    add(b + 'attn_k_norm.weight', 1, hd, 'F32');
+  } else if (shape.qkNorm === 'whole') {
+    add(b + 'attn_q_norm.weight', 1, H * hd, 'F32');
+    add(b + 'attn_k_norm.weight', 1, KV * hd, 'F32');
+  }
   add(b + 'attn_output.weight', dim, H * hd, base);
   add(b + 'ffn_norm.weight', 1, dim, 'F32');
-  add(b + 'ffn_gate.weight', FF, dim, base);
-  add(b + 'ffn_up.weight', FF, dim, base);
-  add(b + 'ffn_down.weight', dim, FF, big);
+  if (E) {
+    add(b + 'ffn_gate_inp.weight', E, dim, 'F32');
+    add(b + 'ffn_gate_exps.weight', FF, dim, base, E);
+    add(b + 'ffn_up_exps.weight', FF, dim, base, E);
+    add(b + 'ffn_down_exps.weight', dim, FF, big, E);
+  } else {
+    add(b + 'ffn_gate.weight', FF, dim, base);
+    add(b + 'ffn_up.weight', FF, dim, base);
+    add(b + 'ffn_down.weight', dim, FF, big);
+  }
 }
 
 // Metadata
@@ -129,19 +152,27 @@ const kvF32 = (k, v) => kv.push(Buffer.concat([str(k), u32(6), f32(v)]));
 const kvStr = (k, v) => kv.push(Buffer.concat([str(k), u32(8), str(v)]));
 const kvBool = (k, v) => kv.push(Buffer.concat([str(k), u32(7), Buffer.from([v ? 1 : 0])]));
 const kvArr = (k, sub, items, enc) => kv.push(Buffer.concat([str(k), u32(9), u32(sub), u64(items.length), ...items.map(enc)]));
-kvStr('general.architecture', 'llama');
+kvStr('general.architecture', arch);
 kvStr('general.name', `bench-${values.shape}-${values.type}`);
 kvU32('general.file_type', FILE_TYPE[values.type]);
 kvU32('general.quantization_version', 2);
-kvU32('llama.context_length', 4096);
-kvU32('llama.embedding_length', dim);
-kvU32('llama.block_count', L);
-kvU32('llama.feed_forward_length', FF);
-kvU32('llama.attention.head_count', H);
-kvU32('llama.attention.head_count_kv', KV);
-kvU32('llama.rope.dimension_count', hd);
-kvF32('llama.rope.freq_base', 10000);
-kvF32('llama.attention.layer_norm_rms_epsilon', 1e-5);
+kvU32(`${arch}.context_length`, 4096);
+kvU32(`${arch}.embedding_length`, dim);
+kvU32(`${arch}.block_count`, L);
+kvU32(`${arch}.feed_forward_length`, FF);
+kvU32(`${arch}.attention.head_count`, H);
+kvU32(`${arch}.attention.head_count_kv`, KV);
+if (shape.hd) {
+  kvU32(`${arch}.attention.key_length`, hd);
+  kvU32(`${arch}.attention.value_length`, hd);
+}
+kvU32(`${arch}.rope.dimension_count`, hd);
+kvF32(`${arch}.rope.freq_base`, shape.base ?? 10000);
+kvF32(`${arch}.attention.layer_norm_rms_epsilon`, 1e-5);
+if (E) {
+  kvU32(`${arch}.expert_count`, E);
+  kvU32(`${arch}.expert_used_count`, shape.used);
+}
 const toks = ['<unk>', '<s>', '</s>'];
 for (let i = 0; i < 256; i++) toks.push(`<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`);
 for (let i = 0; toks.length < V; i++) toks.push(`\u2581t${i}`);
@@ -169,8 +200,9 @@ writeSync(fd, head);
 for (const t of tensors) {
   const n = tensorBytes(t.type, t.rows, t.cols);
   if (t.type === 'F32') {
+    // Norm weights near 1; a matrix (the expert router) random, so tokens pick varied experts.
     const b = Buffer.alloc(n);
-    for (let i = 0; i < t.cols; i++) b.writeFloatLE(1 + 0.01 * Math.sin(i), i * 4);
+    for (let i = 0; i < t.rows * t.cols; i++) b.writeFloatLE(t.rows > 1 ? 0.05 * Math.sin(i * 12.9898 + 78.233 * (i % 97)) : 1 + 0.01 * Math.sin(i), i * 4);
     writeSync(fd, b);
   } else writeBlocks(fd, t.type, t.rows, t.cols);
   const pad = (ALIGN - (n % ALIGN)) % ALIGN;

@@ -53,6 +53,10 @@ describe.each([
   'tiny-llama-Q5_0',
   'tiny-llama-Q5_1',
   'tiny-llama-IQ4_NL',
+  // experts (views of 3-D tensors) and fused tensors (row views) are packed too
+  'tiny-qwen3moe-Q8_0',
+  'tiny-phi3-Q8_0',
+  'tiny-gemma3-Q4_K_M',
 ])('%s with and without packWeights', (name) => {
   it('meets the bound either way, and packs where the active kernels can', async () => {
     const packs = ['avx2', 'avx512'].includes(getCpuInfo().activeIsa);

@@ -282,7 +282,9 @@ namespace {
 // Repacks every matrix whose kernels have an 8-row form (kernels.h) into that layout, one matrix
 // at a time on the pool, then drops the mapped pages of the original so the weights are not
 // resident twice (peak: the file plus one matrix). The token embedding stays in place: its rows
-// are looked up one by one (when the output matrix is tied to it, neither is packed).
+// are looked up one by one. When the output matrix is tied to it, the output gets a packed copy
+// of its own and the embedding's pages are released too: lookups fault back in (from the file)
+// only the rows they read.
 void pack_weights(Model::Impl& m) {
   std::vector<MatWeight*> mats;
   for (LayerWeights& L : m.layers) {
@@ -291,7 +293,7 @@ void pack_weights(Model::Impl& m) {
     for (std::vector<MatWeight>* exps : {&L.gate_exps, &L.up_exps, &L.down_exps})
       for (MatWeight& w : *exps) mats.push_back(&w);
   }
-  if (!m.tied_output) mats.push_back(&m.output);
+  mats.push_back(&m.output);  // tied: m.output is its own MatWeight over the embedding's rows
   for (MatWeight* w : mats) {
     if (!w->kernels->gemm_x8 || !has_x8_layout(w->type) || w->rows % 8 != 0) continue;
     const size_t src_bytes = w->row_bytes * static_cast<size_t>(w->rows);
