@@ -1,10 +1,11 @@
 // The halfbyte command: `halfbyte generate "Once upon a time"` runs the bundled model.
 import { Command, InvalidArgumentError } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getCpuInfo } from './cpu.js';
 import { readGgufInfo } from './inspect.js';
 import { HalfbyteError } from './errors.js';
+import type { Grammar } from './grammar.js';
 import { load, type Model } from './model.js';
 import { packageRequire, packageRoot } from './root.js';
 import { quantize, quantizationTypes, type QuantizationType } from './quantize.js';
@@ -64,10 +65,28 @@ export async function main(argv: string[]): Promise<void> {
     .option('--top-p <x>', 'top-p (1: off)', num('--top-p'), 0.95)
     .option('--min-p <x>', 'min-p (0: off)', num('--min-p'), 0.05)
     .option('--repeat-penalty <x>', 'repetition penalty (1: off)', num('--repeat-penalty'), 1)
+    .option('--presence-penalty <x>', 'presence penalty (0: off)', num('--presence-penalty'), 0)
+    .option('--frequency-penalty <x>', 'frequency penalty (0: off)', num('--frequency-penalty'), 0)
+    .option('--typical-p <x>', 'typical-p (1: off)', num('--typical-p'), 1)
+    .option('--dry-multiplier <x>', 'DRY repetition penalty multiplier (0: off)', num('--dry-multiplier'), 0)
+    .option('--xtc-probability <x>', 'XTC: chance of removing the top choices (0: off)', num('--xtc-probability'), 0)
+    .option('--xtc-threshold <x>', 'XTC probability threshold', num('--xtc-threshold'), 0.1)
+    .option('--mirostat', 'mirostat v2 sampling')
+    .option('--grammar <file>', 'constrain the output to a GBNF grammar file')
     .option('--seed <n>', 'random seed', int('--seed'))
     .option('--stop <text...>', 'stop strings')
     .action(async (prompt: string, o) => {
       const model = await openModel(o.model ?? defaultModelPath, o.threads, o.contextSize);
+      let grammar: Grammar | undefined;
+      if (o.grammar !== undefined) {
+        let text: string;
+        try {
+          text = readFileSync(o.grammar, 'utf8');
+        } catch (err) {
+          throw new HalfbyteError('FILE_NOT_FOUND', `Cannot read the grammar file ${o.grammar}: ${(err as Error).message}`);
+        }
+        grammar = model.createGrammar(text);
+      }
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort());
       try {
@@ -81,6 +100,14 @@ export async function main(argv: string[]): Promise<void> {
           topP: o.topP,
           minP: o.minP,
           repeatPenalty: o.repeatPenalty,
+          presencePenalty: o.presencePenalty,
+          frequencyPenalty: o.frequencyPenalty,
+          typicalP: o.typicalP,
+          dryMultiplier: o.dryMultiplier,
+          xtcProbability: o.xtcProbability,
+          xtcThreshold: o.xtcThreshold,
+          mirostat: o.mirostat ? 2 : 0,
+          grammar,
           seed: o.seed,
           stop: o.stop,
           signal: controller.signal,

@@ -32,6 +32,9 @@ export type HalfbyteErrorCode =
   | 'FILE_WRITE_ERROR'
   | 'NO_CHAT_TEMPLATE'
   | 'INVALID_CHAT_TEMPLATE'
+  | 'GRAMMAR_SYNTAX'
+  | 'GRAMMAR_NO_TOKEN'
+  | 'GRAMMAR_REJECTED'
   | 'INTERNAL'
   | (string & {});
 

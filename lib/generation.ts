@@ -1,12 +1,52 @@
 // The generation loop shared by Model.generate and Session.generate: evaluate, sample, stream
 // text, stop strings, log-probabilities, abort.
-import type { NativeAbortFlag, NativeContext, NativeModel, NativeSampler } from './addon.js';
+import type { NativeAbortFlag, NativeContext, NativeModel, NativeSampler, NativeSamplerOptions } from './addon.js';
 import { addon } from './addon.js';
 import { HalfbyteError, fromNative, native } from './errors.js';
+import { Grammar, toGrammar } from './grammar.js';
 import { StopMatcher, Utf8Stream } from './text.js';
 import * as v from './validate.js';
 
+/** A logit bias: add `bias` to a token's logit, or to every token of `text` (tokenized without BOS); -Infinity bans. */
+export type LogitBiasEntry = { token: number; bias: number } | { text: string; bias: number };
+
+/**
+ * Sampling, as a chain in this order (each stage off unless noted): grammar (only tokens that keep
+ * the output in the grammar), logit bias, penalties (repetition, presence, frequency), DRY, then
+ * greedy (temperature 0), or mirostat v2, or top-k (40), typical-p, top-p (0.95), min-p (0.05),
+ * XTC, temperature (0.8) and the draw. Semantics and defaults are llama.cpp's.
+ */
 export interface SamplingOptions {
+  /** Constrain the output to a GBNF grammar: its text, or a Grammar from model.createGrammar(). */
+  grammar?: string | Grammar;
+  /** Per-token or per-text logit biases. */
+  logitBias?: LogitBiasEntry[] | Map<number | string, number>;
+  /** Subtracted once from the logit of every token seen in the last repeatLastN tokens. Default 0. */
+  presencePenalty?: number;
+  /** Subtracted per occurrence in the last repeatLastN tokens. Default 0. */
+  frequencyPenalty?: number;
+  /** DRY: penalty multiplier (0 disables). Default 0. */
+  dryMultiplier?: number;
+  /** DRY: penalty base, raised to (repeat length - allowed length). Default 1.75. */
+  dryBase?: number;
+  /** DRY: repeats up to this long are free. Default 2. */
+  dryAllowedLength?: number;
+  /** DRY: how many recent tokens it looks at (-1: up to 8192). Default -1. */
+  dryPenaltyLastN?: number;
+  /** DRY: strings that break repeats. Default ["\n", ":", "\"", "*"]. */
+  drySequenceBreakers?: string[];
+  /** XTC: chance of removing the top choices at a step (0 disables). Default 0. */
+  xtcProbability?: number;
+  /** XTC: tokens at or above this probability are the "top choices" (all but the least likely go). Default 0.1. */
+  xtcThreshold?: number;
+  /** Typical-p (1 disables). Default 1. */
+  typicalP?: number;
+  /** 2 turns on mirostat v2 (in place of top-k, typical, top-p, min-p and XTC); 0 is off. Default 0. */
+  mirostat?: 0 | 2;
+  /** Mirostat target surprise. Default 5. */
+  mirostatTau?: number;
+  /** Mirostat learning rate. Default 0.1. */
+  mirostatEta?: number;
   /** 0 is greedy. Default 0.8. */
   temperature?: number;
   /** 0 disables. Default 40. */
@@ -64,24 +104,75 @@ export interface CheckedGenerateOptions {
 }
 
 interface SamplerSettings {
-  temperature: number;
-  topK: number;
-  topP: number;
-  minP: number;
-  repeatPenalty: number;
-  repeatLastN: number;
-  seed: number;
+  native: Omit<NativeSamplerOptions, 'biasTokens' | 'biasValues'>;
+  grammar: Grammar | undefined;
+  logitBias: LogitBiasEntry[];
+}
+
+const defaultBreakers = ['\n', ':', '"', '*'];
+
+function logitBiasEntries(value: unknown): LogitBiasEntry[] {
+  if (value === undefined) return [];
+  const entries: LogitBiasEntry[] = [];
+  const bias = (b: unknown, what: string) => {
+    if (typeof b !== 'number' || Number.isNaN(b) || b === Infinity) throw v.invalid('a finite number or -Infinity', what, b);
+    return b;
+  };
+  if (value instanceof Map) {
+    for (const [k, b] of value) {
+      if (typeof k === 'number') entries.push({ token: v.integer(k, 'logitBias token', 0, 2 ** 31 - 1), bias: bias(b, `logitBias for ${k}`) });
+      else if (typeof k === 'string' && k.length > 0) entries.push({ text: k, bias: bias(b, `logitBias for ${JSON.stringify(k)}`) });
+      else throw v.invalid('token ids or non-empty strings as keys', 'logitBias', k);
+    }
+    return entries;
+  }
+  if (!Array.isArray(value)) throw v.invalid('an array of { token | text, bias } or a Map', 'logitBias', value);
+  value.forEach((e, i) => {
+    if (typeof e !== 'object' || e === null) throw v.invalid('{ token, bias } or { text, bias }', `logitBias[${i}]`, e);
+    const r = e as Record<string, unknown>;
+    const keys = Object.keys(r).filter((k) => k !== 'bias');
+    if (keys.length !== 1 || (keys[0] !== 'token' && keys[0] !== 'text'))
+      throw v.invalid('{ token, bias } or { text, bias }', `logitBias[${i}]`, e);
+    if (keys[0] === 'token') entries.push({ token: v.integer(r.token, `logitBias[${i}].token`, 0, 2 ** 31 - 1), bias: bias(r.bias, `logitBias[${i}].bias`) });
+    else {
+      if (typeof r.text !== 'string' || r.text.length === 0) throw v.invalid('a non-empty string', `logitBias[${i}].text`, r.text);
+      entries.push({ text: r.text, bias: bias(r.bias, `logitBias[${i}].bias`) });
+    }
+  });
+  return entries;
 }
 
 function samplerSettings(o: SamplingOptions): SamplerSettings {
+  if (o.mirostat !== undefined && o.mirostat !== 0 && o.mirostat !== 2)
+    throw v.invalid('0 (off) or 2 (mirostat v2; v1 is not supported)', 'mirostat', o.mirostat);
+  const breakers = o.drySequenceBreakers ?? defaultBreakers;
+  if (!Array.isArray(breakers) || breakers.some((b) => typeof b !== 'string' || b.length === 0))
+    throw v.invalid('an array of non-empty strings', 'drySequenceBreakers', o.drySequenceBreakers);
   return {
-    temperature: v.number(o.temperature, 'temperature', 0, 1e6, 0.8),
-    topK: v.integer(o.topK, 'topK', 0, 2 ** 31 - 1, 40),
-    topP: v.number(o.topP, 'topP', 0, 1, 0.95),
-    minP: v.number(o.minP, 'minP', 0, 1, 0.05),
-    repeatPenalty: v.number(o.repeatPenalty, 'repeatPenalty', Number.MIN_VALUE, 1e6, 1),
-    repeatLastN: v.integer(o.repeatLastN, 'repeatLastN', 0, 1 << 20, 64),
-    seed: v.integer(o.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, Math.floor(Math.random() * 2 ** 32)),
+    native: {
+      temperature: v.number(o.temperature, 'temperature', 0, 1e6, 0.8),
+      topK: v.integer(o.topK, 'topK', 0, 2 ** 31 - 1, 40),
+      topP: v.number(o.topP, 'topP', 0, 1, 0.95),
+      minP: v.number(o.minP, 'minP', 0, 1, 0.05),
+      typicalP: v.number(o.typicalP, 'typicalP', 0, 1, 1),
+      repeatPenalty: v.number(o.repeatPenalty, 'repeatPenalty', Number.MIN_VALUE, 1e6, 1),
+      presencePenalty: v.number(o.presencePenalty, 'presencePenalty', -1e6, 1e6, 0),
+      frequencyPenalty: v.number(o.frequencyPenalty, 'frequencyPenalty', -1e6, 1e6, 0),
+      repeatLastN: v.integer(o.repeatLastN, 'repeatLastN', 0, 1 << 20, 64),
+      dryMultiplier: v.number(o.dryMultiplier, 'dryMultiplier', 0, 1e6, 0),
+      dryBase: v.number(o.dryBase, 'dryBase', 1, 1e6, 1.75),
+      dryAllowedLength: v.integer(o.dryAllowedLength, 'dryAllowedLength', 0, 1 << 20, 2),
+      dryPenaltyLastN: v.integer(o.dryPenaltyLastN, 'dryPenaltyLastN', -1, 1 << 20, -1),
+      drySequenceBreakers: breakers,
+      xtcProbability: v.number(o.xtcProbability, 'xtcProbability', 0, 1, 0),
+      xtcThreshold: v.number(o.xtcThreshold, 'xtcThreshold', 0, 1, 0.1),
+      mirostat: o.mirostat ?? 0,
+      mirostatTau: v.number(o.mirostatTau, 'mirostatTau', 0, 1e6, 5),
+      mirostatEta: v.number(o.mirostatEta, 'mirostatEta', 0, 1e6, 0.1),
+      seed: v.integer(o.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, Math.floor(Math.random() * 2 ** 32)),
+    },
+    grammar: toGrammar(o.grammar),
+    logitBias: logitBiasEntries(o.logitBias),
   };
 }
 
@@ -101,9 +192,19 @@ export function checkGenerateOptions(o: Partial<GenerateOptions>): CheckedGenera
   };
 }
 
-export function newSampler(s: SamplerSettings): NativeSampler {
+export function newSampler(s: SamplerSettings, model: NativeModel): NativeSampler {
   const a = addon();
-  return native(() => new a.SamplerHandle(s.temperature, s.topK, s.topP, s.minP, s.repeatPenalty, s.repeatLastN, s.seed));
+  const ids: number[] = [];
+  const biases: number[] = [];
+  for (const e of s.logitBias) {
+    const tokens = 'token' in e ? [e.token] : Array.from(native(() => model.tokenize(e.text, false, false)));
+    for (const t of tokens) {
+      ids.push(t);
+      biases.push(e.bias);
+    }
+  }
+  const options: NativeSamplerOptions = { ...s.native, biasTokens: Int32Array.from(ids), biasValues: Float32Array.from(biases) };
+  return native(() => new a.SamplerHandle(model, options, s.grammar?.handle));
 }
 
 /** Links an AbortSignal to a native flag; returns a function that unlinks it. */

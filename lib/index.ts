@@ -9,6 +9,7 @@ export type {
   EvaluateResult,
   GenerateOptions,
   GenerationChunk,
+  LogitBiasEntry,
   LoadOptions,
   LoadProgress,
   ModelInfo,
@@ -18,6 +19,7 @@ export type {
 } from './model.js';
 export { getCpuInfo, measureReadBandwidth } from './cpu.js';
 export { Session } from './session.js';
+export { Grammar } from './grammar.js';
 export { readGgufInfo } from './inspect.js';
 export type { TokenizeStreamOptions } from './stream.js';
 export { quantize, quantizationTypes } from './quantize.js';

@@ -2,6 +2,7 @@
 import type { NativeModel, NativeModelInfo } from './addon.js';
 import { addon } from './addon.js';
 import { renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
+import { Grammar } from './grammar.js';
 import { HalfbyteError, fromNative, native, nativeAsync } from './errors.js';
 import {
   embed,
@@ -89,7 +90,7 @@ export interface DetokenizeOptions {
   renderSpecial?: boolean;
 }
 
-export type { GenerateOptions, GenerationChunk, SamplingOptions, TokenLogprob } from './generation.js';
+export type { GenerateOptions, GenerationChunk, LogitBiasEntry, SamplingOptions, TokenLogprob } from './generation.js';
 
 export type ChatOptions = Omit<GenerateOptions, 'addSpecial'> & ChatTemplateOptions;
 
@@ -321,7 +322,7 @@ export class Model {
     // Only nCtx tokens of KV cache, for a generation presented as contextSize long.
     const ctx = native(() => new a.ContextHandle(h, nCtx, contextSize));
     try {
-      const sampler = newSampler(options.sampling);
+      const sampler = newSampler(options.sampling, h);
       native(() => sampler.accept(promptTokens));
       yield* generateTokens({
         model: h,
@@ -371,6 +372,16 @@ export class Model {
   }
 
   /** A KV cache that lives across calls; each call reuses the prefix it shares with the last. */
+  /**
+   * Parses a GBNF grammar once, for reuse as the `grammar` option of generations, chats and
+   * sessions (each keeps its own position in it). Throws GRAMMAR_SYNTAX naming the line and
+   * column of the first error.
+   */
+  createGrammar(gbnf: string): Grammar {
+    this.native();
+    return new Grammar(gbnf);
+  }
+
   createSession(options?: SessionOptions): Session {
     return new Session(this, options);
   }

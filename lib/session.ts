@@ -150,7 +150,7 @@ export class Session {
     try {
       const ctx = this.live();
       const feed = this.reuse(tokens);
-      const sampler = newSampler(checked.sampling);
+      const sampler = newSampler(checked.sampling, this.model.native());
       native(() => sampler.accept(tokens));
       yield* generateTokens({
         model: this.model.native(),

@@ -38,6 +38,35 @@ export interface NativeModel {
 export interface NativeSampler {
     accept(tokens: Int32Array): void;
 }
+export interface NativeGrammar {
+    /** Rules written in the grammar text. */
+    ruleCount(): number;
+}
+/** The sampler's parameters as the addon reads them: every field present. */
+export interface NativeSamplerOptions {
+    temperature: number;
+    topK: number;
+    topP: number;
+    minP: number;
+    typicalP: number;
+    repeatPenalty: number;
+    presencePenalty: number;
+    frequencyPenalty: number;
+    repeatLastN: number;
+    dryMultiplier: number;
+    dryBase: number;
+    dryAllowedLength: number;
+    dryPenaltyLastN: number;
+    drySequenceBreakers: string[];
+    xtcProbability: number;
+    xtcThreshold: number;
+    mirostat: 0 | 2;
+    mirostatTau: number;
+    mirostatEta: number;
+    biasTokens: Int32Array;
+    biasValues: Float32Array;
+    seed: number;
+}
 export interface NativeStepProbs {
     token: number;
     logprob: number;
@@ -73,7 +102,10 @@ export interface NativeCpuInfo {
 export interface NativeAddon {
     AbortFlag: new () => NativeAbortFlag;
     ModelHandle: new () => NativeModel;
-    SamplerHandle: new (temperature: number, topK: number, topP: number, minP: number, repeatPenalty: number, repeatLastN: number, seed: number) => NativeSampler;
+    /** One flat, validated options object (lib/generation.ts NativeSamplerOptions), and an optional grammar. */
+    SamplerHandle: new (model: NativeModel, options: NativeSamplerOptions, grammar?: NativeGrammar) => NativeSampler;
+    /** Parses GBNF; throws GRAMMAR_SYNTAX with the line and column. */
+    GrammarHandle: new (gbnf: string) => NativeGrammar;
     /** ropeContextSize: the context size presented to the caller when less is allocated (LongRoPE picks its factors by it). */
     ContextHandle: new (model: NativeModel, contextSize: number, ropeContextSize?: number) => NativeContext;
     loadModel(path: string, threads: number, vocabOnly: boolean, onProgress?: (loadedBytes: number, totalBytes: number) => void, abort?: NativeAbortFlag, packWeights?: boolean): Promise<NativeModel>;

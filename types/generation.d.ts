@@ -1,6 +1,51 @@
-import type { NativeAbortFlag, NativeContext, NativeModel, NativeSampler } from './addon.js';
+import type { NativeAbortFlag, NativeContext, NativeModel, NativeSampler, NativeSamplerOptions } from './addon.js';
 import { HalfbyteError } from './errors.js';
+import { Grammar } from './grammar.js';
+/** A logit bias: add `bias` to a token's logit, or to every token of `text` (tokenized without BOS); -Infinity bans. */
+export type LogitBiasEntry = {
+    token: number;
+    bias: number;
+} | {
+    text: string;
+    bias: number;
+};
+/**
+ * Sampling, as a chain in this order (each stage off unless noted): grammar (only tokens that keep
+ * the output in the grammar), logit bias, penalties (repetition, presence, frequency), DRY, then
+ * greedy (temperature 0), or mirostat v2, or top-k (40), typical-p, top-p (0.95), min-p (0.05),
+ * XTC, temperature (0.8) and the draw. Semantics and defaults are llama.cpp's.
+ */
 export interface SamplingOptions {
+    /** Constrain the output to a GBNF grammar: its text, or a Grammar from model.createGrammar(). */
+    grammar?: string | Grammar;
+    /** Per-token or per-text logit biases. */
+    logitBias?: LogitBiasEntry[] | Map<number | string, number>;
+    /** Subtracted once from the logit of every token seen in the last repeatLastN tokens. Default 0. */
+    presencePenalty?: number;
+    /** Subtracted per occurrence in the last repeatLastN tokens. Default 0. */
+    frequencyPenalty?: number;
+    /** DRY: penalty multiplier (0 disables). Default 0. */
+    dryMultiplier?: number;
+    /** DRY: penalty base, raised to (repeat length - allowed length). Default 1.75. */
+    dryBase?: number;
+    /** DRY: repeats up to this long are free. Default 2. */
+    dryAllowedLength?: number;
+    /** DRY: how many recent tokens it looks at (-1: up to 8192). Default -1. */
+    dryPenaltyLastN?: number;
+    /** DRY: strings that break repeats. Default ["\n", ":", "\"", "*"]. */
+    drySequenceBreakers?: string[];
+    /** XTC: chance of removing the top choices at a step (0 disables). Default 0. */
+    xtcProbability?: number;
+    /** XTC: tokens at or above this probability are the "top choices" (all but the least likely go). Default 0.1. */
+    xtcThreshold?: number;
+    /** Typical-p (1 disables). Default 1. */
+    typicalP?: number;
+    /** 2 turns on mirostat v2 (in place of top-k, typical, top-p, min-p and XTC); 0 is off. Default 0. */
+    mirostat?: 0 | 2;
+    /** Mirostat target surprise. Default 5. */
+    mirostatTau?: number;
+    /** Mirostat learning rate. Default 0.1. */
+    mirostatEta?: number;
     /** 0 is greedy. Default 0.8. */
     temperature?: number;
     /** 0 disables. Default 40. */
@@ -53,17 +98,13 @@ export interface CheckedGenerateOptions {
     topLogprobs: number;
 }
 interface SamplerSettings {
-    temperature: number;
-    topK: number;
-    topP: number;
-    minP: number;
-    repeatPenalty: number;
-    repeatLastN: number;
-    seed: number;
+    native: Omit<NativeSamplerOptions, 'biasTokens' | 'biasValues'>;
+    grammar: Grammar | undefined;
+    logitBias: LogitBiasEntry[];
 }
 /** Validates the options every generation shares (not the prompt or context size). */
 export declare function checkGenerateOptions(o: Partial<GenerateOptions>): CheckedGenerateOptions;
-export declare function newSampler(s: SamplerSettings): NativeSampler;
+export declare function newSampler(s: SamplerSettings, model: NativeModel): NativeSampler;
 /** Links an AbortSignal to a native flag; returns a function that unlinks it. */
 export declare function linkAbort(signal: AbortSignal | undefined): {
     flag: NativeAbortFlag;

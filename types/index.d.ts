@@ -1,9 +1,10 @@
 export { HalfbyteError } from './errors.js';
 export type { HalfbyteErrorCode } from './errors.js';
 export { load, LoadTask, Model } from './model.js';
-export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, GenerateOptions, GenerationChunk, LoadOptions, LoadProgress, ModelInfo, SamplingOptions, TokenLogprob, TokenizeOptions, } from './model.js';
+export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, GenerateOptions, GenerationChunk, LogitBiasEntry, LoadOptions, LoadProgress, ModelInfo, SamplingOptions, TokenLogprob, TokenizeOptions, } from './model.js';
 export { getCpuInfo, measureReadBandwidth } from './cpu.js';
 export { Session } from './session.js';
+export { Grammar } from './grammar.js';
 export { readGgufInfo } from './inspect.js';
 export type { TokenizeStreamOptions } from './stream.js';
 export { quantize, quantizationTypes } from './quantize.js';

@@ -1,5 +1,6 @@
 import type { NativeModel } from './addon.js';
 import { type ChatMessage, type ChatTemplateOptions } from './chat.js';
+import { Grammar } from './grammar.js';
 import { type EmbedOptions, type PerplexityOptions, type PerplexityResult, type ScoreOptions, type ScoreResult } from './evaluation.js';
 import { type GenerateOptions, type GenerationChunk } from './generation.js';
 import { Session, type SessionOptions } from './session.js';
@@ -69,7 +70,7 @@ export interface DetokenizeOptions {
     /** Render control tokens (BOS, EOS, ...) as their text. Default false. */
     renderSpecial?: boolean;
 }
-export type { GenerateOptions, GenerationChunk, SamplingOptions, TokenLogprob } from './generation.js';
+export type { GenerateOptions, GenerationChunk, LogitBiasEntry, SamplingOptions, TokenLogprob } from './generation.js';
 export type ChatOptions = Omit<GenerateOptions, 'addSpecial'> & ChatTemplateOptions;
 export interface EvaluateOptions {
     /** 'last': only the last position's row (default); 'all': one row per token. */
@@ -141,6 +142,12 @@ export declare class Model {
     /** Generates the assistant's reply to a conversation, formatted with the file's chat template. */
     chat(messages: ChatMessage[], options?: ChatOptions): AsyncIterable<GenerationChunk>;
     /** A KV cache that lives across calls; each call reuses the prefix it shares with the last. */
+    /**
+     * Parses a GBNF grammar once, for reuse as the `grammar` option of generations, chats and
+     * sessions (each keeps its own position in it). Throws GRAMMAR_SYNTAX naming the line and
+     * column of the first error.
+     */
+    createGrammar(gbnf: string): Grammar;
     createSession(options?: SessionOptions): Session;
     /**
      * log p(continuation | prompt) for each continuation (multiple-choice scoring). The prompt is

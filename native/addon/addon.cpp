@@ -16,6 +16,7 @@
 
 #include "../core/error.h"
 #include "../core/gguf.h"
+#include "../core/grammar.h"
 #include "../core/membw.h"
 #include "../core/threadpool.h"
 #include "../core/model.h"
@@ -79,7 +80,7 @@ class AbortFlag : public Napi::ObjectWrap<AbortFlag> {
 
 // Constructors per environment (main thread and each worker_thread load their own copy).
 struct AddonData {
-  Napi::FunctionReference abort_ctor, model_ctor, sampler_ctor;
+  Napi::FunctionReference abort_ctor, model_ctor, sampler_ctor, grammar_ctor;
 };
 AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
@@ -97,6 +98,17 @@ struct StepRequest;
 
 struct ModelState {
   std::unique_ptr<hb::Model> model;
+  // The vocabulary as a byte trie for grammars, built on first use.
+  std::mutex trie_mu;
+  std::shared_ptr<const hb::TokenTrie> trie;
+  std::shared_ptr<const hb::TokenTrie> Trie() {
+    std::lock_guard<std::mutex> lock(trie_mu);
+    if (!trie) trie = hb::TokenTrie::build(model->tokenizer());
+    return trie;
+  }
+  // DRY sequence breakers of the last request (the default set is asked for again and again).
+  std::vector<std::string> breaker_texts;
+  std::vector<std::vector<int32_t>> breakers;
   // Single-token generation steps waiting to be evaluated; concurrent generations on this model
   // are evaluated together (Context::decode_batch reads each weight once for all of them).
   std::mutex step_mu;
@@ -308,32 +320,86 @@ ModelHandle* UnwrapModel(Napi::Env env, const Napi::Value& v) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// GrammarHandle: a parsed GBNF grammar (new GrammarHandle(text) throws GRAMMAR_SYNTAX), with the
+// per-vocabulary caches of the last model it was used with.
+
+class GrammarHandle : public Napi::ObjectWrap<GrammarHandle> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "GrammarHandle", {InstanceMethod("ruleCount", &GrammarHandle::RuleCount)});
+  }
+  explicit GrammarHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GrammarHandle>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for grammar");
+    const std::string text = info[0].As<Napi::String>().Utf8Value();
+    Guard(env, [&] { grammar = hb::Grammar::parse(text); });
+  }
+  std::shared_ptr<const hb::Grammar> grammar;
+  // The caches for one model's vocabulary (a new model gets new ones).
+  std::shared_ptr<hb::GrammarVocab> VocabFor(const std::shared_ptr<ModelState>& m) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!vocab_ || vocab_model_.lock() != m) {
+      vocab_ = std::make_shared<hb::GrammarVocab>(grammar, m->Trie());
+      vocab_model_ = m;
+    }
+    return vocab_;
+  }
+
+ private:
+  Napi::Value RuleCount(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(grammar->n_written_rules));
+  }
+  std::mutex mu_;
+  std::shared_ptr<hb::GrammarVocab> vocab_;
+  std::weak_ptr<ModelState> vocab_model_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // SamplerHandle
+
+// Each string as llama.cpp's DRY turns a sequence breaker into token sequences: every token
+// whose text contains it breaks alone; a token whose text ends with a proper prefix of it heads
+// a sequence whose tail is the rest, tokenized (at most 20 tokens).
+std::vector<std::vector<int32_t>> DryBreakers(const hb::Tokenizer& tok, const std::vector<std::string>& texts) {
+  std::vector<std::vector<int32_t>> out;
+  for (std::string str : texts) {
+    if (str.empty()) continue;
+    if (str.size() > 40) str.resize(40);
+    for (int32_t id = 0; id < tok.n_vocab(); id++) {
+      const std::string word = tok.detokenize({id}, true);
+      if (word.find(str) != std::string::npos) {
+        out.push_back({id});
+        continue;
+      }
+      for (size_t pos = word.find(str[0]); pos != std::string::npos; pos = word.find(str[0], pos + 1)) {
+        size_t i = 1;
+        bool match = true;
+        for (; i < str.size() && pos + i < word.size(); i++)
+          if (word[pos + i] != str[i]) {
+            match = false;
+            break;
+          }
+        if (!match) continue;
+        std::vector<int32_t> seq = {id};
+        std::vector<int32_t> tail = tok.tokenize(str.substr(i), false, false);
+        if (tail.size() > 20) tail.resize(20);
+        seq.insert(seq.end(), tail.begin(), tail.end());
+        if (std::find(out.begin(), out.end(), seq) == out.end()) out.push_back(seq);
+      }
+    }
+  }
+  return out;
+}
 
 class SamplerHandle : public Napi::ObjectWrap<SamplerHandle> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "SamplerHandle", {InstanceMethod("accept", &SamplerHandle::Accept)});
   }
-  // new SamplerHandle(temperature, topK, topP, minP, repeatPenalty, repeatLastN, seed)
-  explicit SamplerHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamplerHandle>(info) {
-    Napi::Env env = info.Env();
-    auto num = [&](size_t i, const char* what) {
-      if (info.Length() <= i || !info[i].IsNumber()) Throw(env, "INVALID_ARGUMENT", std::string("Expected a number for ") + what);
-      double d = info[i].As<Napi::Number>().DoubleValue();
-      if (d != d) Throw(env, "INVALID_ARGUMENT", std::string("Expected a number for ") + what + " but received NaN");
-      return d;
-    };
-    hb::SamplerParams p;
-    p.temperature = static_cast<float>(num(0, "temperature"));
-    p.top_k = static_cast<int32_t>(ArgInt(info, 1, "topK", 0, INT32_MAX));
-    p.top_p = static_cast<float>(num(2, "topP"));
-    p.min_p = static_cast<float>(num(3, "minP"));
-    p.repeat_penalty = static_cast<float>(num(4, "repeatPenalty"));
-    p.repeat_last_n = static_cast<int32_t>(ArgInt(info, 5, "repeatLastN", 0, 1 << 20));
-    p.seed = static_cast<uint64_t>(ArgInt(info, 6, "seed", 0, (int64_t(1) << 53)));
-    sampler = std::make_shared<hb::Sampler>(p);
-  }
+  // new SamplerHandle(model: ModelHandle, options: { temperature, topK, ... }, grammar?: GrammarHandle):
+  // the options object as lib/generation.ts builds it (every field present and validated there;
+  // checked again here only for types, so nothing can crash).
+  explicit SamplerHandle(const Napi::CallbackInfo& info);
   std::shared_ptr<hb::Sampler> sampler;
 
  private:
@@ -343,6 +409,81 @@ class SamplerHandle : public Napi::ObjectWrap<SamplerHandle> {
     return info.Env().Undefined();
   }
 };
+
+SamplerHandle::SamplerHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamplerHandle>(info) {
+  Napi::Env env = info.Env();
+  ModelHandle* mh = UnwrapModel(env, info.Length() > 0 ? info[0] : env.Undefined());
+  const hb::Model& m = mh->Get(env);
+  if (info.Length() < 2 || !info[1].IsObject()) Throw(env, "INVALID_ARGUMENT", "Expected a sampler options object");
+  Napi::Object o = info[1].As<Napi::Object>();
+  auto num = [&](const char* key) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsNumber()) Throw(env, "INVALID_ARGUMENT", std::string("Expected a number for ") + key);
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (std::isnan(d)) Throw(env, "INVALID_ARGUMENT", std::string("Expected a number for ") + key + " but received NaN");
+    return d;
+  };
+  auto integer = [&](const char* key, double lo, double hi) {
+    const double d = num(key);
+    if (!(d >= lo && d <= hi) || d != std::floor(d))
+      Throw(env, "INVALID_ARGUMENT", std::string("Expected an integer in range for ") + key);
+    return d;
+  };
+  hb::SamplerParams p;
+  p.temperature = static_cast<float>(num("temperature"));
+  p.top_k = static_cast<int32_t>(integer("topK", 0, INT32_MAX));
+  p.top_p = static_cast<float>(num("topP"));
+  p.min_p = static_cast<float>(num("minP"));
+  p.typical_p = static_cast<float>(num("typicalP"));
+  p.repeat_penalty = static_cast<float>(num("repeatPenalty"));
+  p.presence_penalty = static_cast<float>(num("presencePenalty"));
+  p.frequency_penalty = static_cast<float>(num("frequencyPenalty"));
+  p.repeat_last_n = static_cast<int32_t>(integer("repeatLastN", 0, 1 << 20));
+  p.dry_multiplier = static_cast<float>(num("dryMultiplier"));
+  p.dry_base = static_cast<float>(num("dryBase"));
+  p.dry_allowed_length = static_cast<int32_t>(integer("dryAllowedLength", 0, 1 << 20));
+  p.dry_penalty_last_n = static_cast<int32_t>(integer("dryPenaltyLastN", -1, 1 << 20));
+  p.xtc_probability = static_cast<float>(num("xtcProbability"));
+  p.xtc_threshold = static_cast<float>(num("xtcThreshold"));
+  p.mirostat = integer("mirostat", 0, 2) == 2;
+  p.mirostat_tau = static_cast<float>(num("mirostatTau"));
+  p.mirostat_eta = static_cast<float>(num("mirostatEta"));
+  p.seed = static_cast<uint64_t>(integer("seed", 0, 9007199254740992.0));
+  Napi::Value ids = o.Get("biasTokens"), biases = o.Get("biasValues");
+  if (!ids.IsTypedArray() || ids.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !biases.IsTypedArray() ||
+      biases.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+      ids.As<Napi::Int32Array>().ElementLength() != biases.As<Napi::Float32Array>().ElementLength())
+    Throw(env, "INVALID_ARGUMENT", "Expected biasTokens (Int32Array) and biasValues (Float32Array) of one length");
+  Napi::Int32Array id_arr = ids.As<Napi::Int32Array>();
+  Napi::Float32Array bias_arr = biases.As<Napi::Float32Array>();
+  for (size_t i = 0; i < id_arr.ElementLength(); i++) p.logit_bias.emplace_back(id_arr[i], bias_arr[i]);
+  if (p.dry_multiplier != 0.0f) {
+    Napi::Value br = o.Get("drySequenceBreakers");
+    if (!br.IsArray()) Throw(env, "INVALID_ARGUMENT", "Expected an array of strings for drySequenceBreakers");
+    Napi::Array arr = br.As<Napi::Array>();
+    std::vector<std::string> texts;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value e = arr.Get(i);
+      if (!e.IsString()) Throw(env, "INVALID_ARGUMENT", "Expected an array of strings for drySequenceBreakers");
+      texts.push_back(e.As<Napi::String>().Utf8Value());
+    }
+    ModelState& st = *mh->state;
+    std::lock_guard<std::mutex> lock(st.trie_mu);
+    if (st.breaker_texts != texts || st.breakers.empty()) {
+      Guard(env, [&] { st.breakers = DryBreakers(m.tokenizer(), texts); });
+      st.breaker_texts = texts;
+    }
+    p.dry_breakers = st.breakers;
+  }
+  std::unique_ptr<hb::GrammarMatcher> matcher;
+  if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull()) {
+    if (!info[2].IsObject() || !info[2].As<Napi::Object>().InstanceOf(Data(env).grammar_ctor.Value()))
+      Throw(env, "INVALID_ARGUMENT", "Expected a GrammarHandle");
+    GrammarHandle* g = GrammarHandle::Unwrap(info[2].As<Napi::Object>());
+    Guard(env, [&] { matcher = std::make_unique<hb::GrammarMatcher>(g->VocabFor(mh->state)); });
+  }
+  sampler = std::make_shared<hb::Sampler>(p, std::move(matcher));
+}
 
 // ---------------------------------------------------------------------------------------------
 // ContextHandle: one KV cache. One operation at a time; a second one is refused with CONTEXT_BUSY.
@@ -399,7 +540,7 @@ class BatchStepWorker : public Napi::AsyncWorker {
           StepRequest* r = run[i];
           r->err.Run([&] {
             r->next = r->sampler->sample(logits_.data() + i * n_vocab, static_cast<int32_t>(n_vocab));
-            r->sampler->accept(r->next);
+            r->sampler->accept_sampled(r->next);
           });
         }
         return;
@@ -412,7 +553,7 @@ class BatchStepWorker : public Napi::AsyncWorker {
         r->st->ctx->decode(&r->token, 1, false, r->st->logits, r->abort.get());
         const int32_t n_vocab = static_cast<int32_t>(r->st->logits.size());
         r->next = r->sampler->sample(r->st->logits.data(), n_vocab);
-        r->sampler->accept(r->next);
+        r->sampler->accept_sampled(r->next);
       });
     }
   }
@@ -507,7 +648,7 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
         const int32_t n_vocab = static_cast<int32_t>(st_->model->model->hparams().n_vocab);
         if (kind_ == DecodeResult::Token || kind_ == DecodeResult::TokenProbs) {
           token_ = sampler->sample(st_->logits.data(), n_vocab);
-          sampler->accept(token_);
+          sampler->accept_sampled(token_);
         }
         if (kind_ == DecodeResult::TokenProbs) {
           // Log-probabilities of the model's own distribution (before sampling transforms).
@@ -982,10 +1123,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->abort_ctor = Napi::Persistent(AbortFlag::Init(env));
   data->model_ctor = Napi::Persistent(ModelHandle::Init(env));
   data->sampler_ctor = Napi::Persistent(SamplerHandle::Init(env));
+  data->grammar_ctor = Napi::Persistent(GrammarHandle::Init(env));
   env.SetInstanceData(data);
   exports.Set("AbortFlag", data->abort_ctor.Value());
   exports.Set("ModelHandle", data->model_ctor.Value());
   exports.Set("SamplerHandle", data->sampler_ctor.Value());
+  exports.Set("GrammarHandle", data->grammar_ctor.Value());
   exports.Set("ContextHandle", ContextHandle::Init(env));
   exports.Set("loadModel", Napi::Function::New(env, LoadModel));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
