@@ -35,6 +35,8 @@ export type HalfbyteErrorCode =
   | 'GRAMMAR_SYNTAX'
   | 'GRAMMAR_NO_TOKEN'
   | 'GRAMMAR_REJECTED'
+  | 'GRAMMAR_INCOMPLETE'
+  | 'UNSUPPORTED_SCHEMA'
   | 'INTERNAL'
   | (string & {});
 

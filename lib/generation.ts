@@ -4,6 +4,7 @@ import type { NativeAbortFlag, NativeContext, NativeModel, NativeSampler, Native
 import { addon } from './addon.js';
 import { HalfbyteError, fromNative, native } from './errors.js';
 import { Grammar, toGrammar } from './grammar.js';
+import { jsonSchemaToGrammar, type JsonSchema } from './json-schema.js';
 import { StopMatcher, Utf8Stream } from './text.js';
 import * as v from './validate.js';
 
@@ -19,6 +20,8 @@ export type LogitBiasEntry = { token: number; bias: number } | { text: string; b
 export interface SamplingOptions {
   /** Constrain the output to a GBNF grammar: its text, or a Grammar from model.createGrammar(). */
   grammar?: string | Grammar;
+  /** Constrain the output to JSON valid against this JSON Schema (see jsonSchemaToGrammar). Not with `grammar`. */
+  jsonSchema?: JsonSchema;
   /** Per-token or per-text logit biases. */
   logitBias?: LogitBiasEntry[] | Map<number | string, number>;
   /** Subtracted once from the logit of every token seen in the last repeatLastN tokens. Default 0. */
@@ -142,6 +145,12 @@ function logitBiasEntries(value: unknown): LogitBiasEntry[] {
   return entries;
 }
 
+function schemaGrammar(o: SamplingOptions): Grammar {
+  if (o.grammar !== undefined)
+    throw new HalfbyteError('INVALID_ARGUMENT', 'Expected either grammar or jsonSchema but received both');
+  return new Grammar(jsonSchemaToGrammar(o.jsonSchema as JsonSchema));
+}
+
 function samplerSettings(o: SamplingOptions): SamplerSettings {
   if (o.mirostat !== undefined && o.mirostat !== 0 && o.mirostat !== 2)
     throw v.invalid('0 (off) or 2 (mirostat v2; v1 is not supported)', 'mirostat', o.mirostat);
@@ -171,7 +180,7 @@ function samplerSettings(o: SamplingOptions): SamplerSettings {
       mirostatEta: v.number(o.mirostatEta, 'mirostatEta', 0, 1e6, 0.1),
       seed: v.integer(o.seed, 'seed', 0, Number.MAX_SAFE_INTEGER, Math.floor(Math.random() * 2 ** 32)),
     },
-    grammar: toGrammar(o.grammar),
+    grammar: o.jsonSchema !== undefined ? schemaGrammar(o) : toGrammar(o.grammar),
     logitBias: logitBiasEntries(o.logitBias),
   };
 }

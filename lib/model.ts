@@ -3,6 +3,7 @@ import type { NativeModel, NativeModelInfo } from './addon.js';
 import { addon } from './addon.js';
 import { renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { Grammar } from './grammar.js';
+import type { JsonSchema } from './json-schema.js';
 import { HalfbyteError, fromNative, native, nativeAsync } from './errors.js';
 import {
   embed,
@@ -372,6 +373,23 @@ export class Model {
   }
 
   /** A KV cache that lives across calls; each call reuses the prefix it shares with the last. */
+  /**
+   * Generates JSON valid against `schema` and resolves to the parsed value. The output is held to
+   * the schema by a grammar (jsonSchemaToGrammar); it ends where the JSON is complete. Throws
+   * GRAMMAR_INCOMPLETE if it stopped before (maxTokens, a stop string, a full context),
+   * UNSUPPORTED_SCHEMA for keywords a grammar cannot enforce.
+   */
+  async generateJson(prompt: string | ArrayLike<number>, schema: JsonSchema, options?: Omit<GenerateOptions, 'grammar' | 'jsonSchema'>): Promise<unknown> {
+    const o = v.optionsObject(options, 'generateJson options');
+    let text = '';
+    for await (const c of this.generate(prompt, { ...o, jsonSchema: schema })) text += c.text;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new HalfbyteError('GRAMMAR_INCOMPLETE', `The output stopped before the JSON was complete: ${JSON.stringify(text.slice(0, 200))}`);
+    }
+  }
+
   /**
    * Parses a GBNF grammar once, for reuse as the `grammar` option of generations, chats and
    * sessions (each keeps its own position in it). Throws GRAMMAR_SYNTAX naming the line and

@@ -1,6 +1,7 @@
 import type { NativeAbortFlag, NativeContext, NativeModel, NativeSampler, NativeSamplerOptions } from './addon.js';
 import { HalfbyteError } from './errors.js';
 import { Grammar } from './grammar.js';
+import { type JsonSchema } from './json-schema.js';
 /** A logit bias: add `bias` to a token's logit, or to every token of `text` (tokenized without BOS); -Infinity bans. */
 export type LogitBiasEntry = {
     token: number;
@@ -18,6 +19,8 @@ export type LogitBiasEntry = {
 export interface SamplingOptions {
     /** Constrain the output to a GBNF grammar: its text, or a Grammar from model.createGrammar(). */
     grammar?: string | Grammar;
+    /** Constrain the output to JSON valid against this JSON Schema (see jsonSchemaToGrammar). Not with `grammar`. */
+    jsonSchema?: JsonSchema;
     /** Per-token or per-text logit biases. */
     logitBias?: LogitBiasEntry[] | Map<number | string, number>;
     /** Subtracted once from the logit of every token seen in the last repeatLastN tokens. Default 0. */

@@ -5,6 +5,8 @@ export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, G
 export { getCpuInfo, measureReadBandwidth } from './cpu.js';
 export { Session } from './session.js';
 export { Grammar } from './grammar.js';
+export { jsonSchemaToGrammar } from './json-schema.js';
+export type { JsonSchema } from './json-schema.js';
 export { readGgufInfo } from './inspect.js';
 export type { TokenizeStreamOptions } from './stream.js';
 export { quantize, quantizationTypes } from './quantize.js';

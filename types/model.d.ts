@@ -1,6 +1,7 @@
 import type { NativeModel } from './addon.js';
 import { type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { Grammar } from './grammar.js';
+import type { JsonSchema } from './json-schema.js';
 import { type EmbedOptions, type PerplexityOptions, type PerplexityResult, type ScoreOptions, type ScoreResult } from './evaluation.js';
 import { type GenerateOptions, type GenerationChunk } from './generation.js';
 import { Session, type SessionOptions } from './session.js';
@@ -142,6 +143,13 @@ export declare class Model {
     /** Generates the assistant's reply to a conversation, formatted with the file's chat template. */
     chat(messages: ChatMessage[], options?: ChatOptions): AsyncIterable<GenerationChunk>;
     /** A KV cache that lives across calls; each call reuses the prefix it shares with the last. */
+    /**
+     * Generates JSON valid against `schema` and resolves to the parsed value. The output is held to
+     * the schema by a grammar (jsonSchemaToGrammar); it ends where the JSON is complete. Throws
+     * GRAMMAR_INCOMPLETE if it stopped before (maxTokens, a stop string, a full context),
+     * UNSUPPORTED_SCHEMA for keywords a grammar cannot enforce.
+     */
+    generateJson(prompt: string | ArrayLike<number>, schema: JsonSchema, options?: Omit<GenerateOptions, 'grammar' | 'jsonSchema'>): Promise<unknown>;
     /**
      * Parses a GBNF grammar once, for reuse as the `grammar` option of generations, chats and
      * sessions (each keeps its own position in it). Throws GRAMMAR_SYNTAX naming the line and
