@@ -12,7 +12,7 @@
 // matrices in TYPE, output.weight (or the tied token_embd) Q6_K, norms and the expert router F32;
 // Q4_K_M / Q5_K_M give attn_v and ffn_down Q6_K in the layers llama.cpp's "use more bits" rule
 // picks and Q4_K / Q5_K elsewhere.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const SHAPES = {
@@ -36,7 +36,14 @@ const FILE_TYPE = { Q4_0: 2, Q8_0: 7, Q4_K_M: 15, Q5_K_M: 17, Q6_K: 18 };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { shape: { type: 'string', default: '1b' }, type: { type: 'string', default: 'Q4_0' }, seed: { type: 'string', default: '1' } },
+  options: {
+    shape: { type: 'string', default: '1b' },
+    type: { type: 'string', default: 'Q4_0' },
+    seed: { type: 'string', default: '1' },
+    // A vocabulary-only GGUF whose tokenizer to use (its size replaces the shape's vocabulary),
+    // e.g. test/fixtures/tokenizer/ggml-vocab-llama-bpe.gguf for Llama 3's 128k tokens.
+    vocab: { type: 'string' },
+  },
 });
 const out = positionals[0];
 if (!out || !SHAPES[values.shape] || !FILE_TYPE[values.type]) {
@@ -44,7 +51,33 @@ if (!out || !SHAPES[values.shape] || !FILE_TYPE[values.type]) {
   process.exit(2);
 }
 const shape = SHAPES[values.shape];
-const [dim, L, H, KV, FF, V] = shape.dims;
+const [dim, L, H, KV, FF] = shape.dims;
+const vocabKvs = values.vocab ? tokenizerKvs(values.vocab) : null;
+const V = vocabKvs ? vocabKvs.nTokens : shape.dims[5];
+
+// The encoded tokenizer.* key/values of a GGUF file, and its token count.
+function tokenizerKvs(path) {
+  const b = readFileSync(path);
+  const sizes = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  let p = 8;
+  const u32 = () => ((p += 4), b.readUInt32LE(p - 4));
+  const u64 = () => ((p += 8), Number(b.readBigUInt64LE(p - 8)));
+  const str = () => { const n = u64(); p += n; return b.subarray(p - n, p).toString('utf8'); };
+  const skip = (t) => { if (t === 8) str(); else if (t === 9) { const et = u32(); const n = u64(); for (let i = 0; i < n; i++) skip(et); } else p += sizes[t]; };
+  u64();
+  const nKv = u64();
+  const kvs = [];
+  let nTokens = 0;
+  for (let i = 0; i < nKv; i++) {
+    const start = p;
+    const key = str();
+    const type = u32();
+    if (key === 'tokenizer.ggml.tokens') { const at = p; u32(); nTokens = u64(); p = at; }
+    skip(type);
+    if (key.startsWith('tokenizer.')) kvs.push(Buffer.from(b.subarray(start, p)));
+  }
+  return { kvs, nTokens };
+}
 const arch = shape.arch;
 const hd = shape.hd ?? dim / H;
 const E = shape.experts ?? 0;
@@ -173,17 +206,22 @@ if (E) {
   kvU32(`${arch}.expert_count`, E);
   kvU32(`${arch}.expert_used_count`, shape.used);
 }
-const toks = ['<unk>', '<s>', '</s>'];
-for (let i = 0; i < 256; i++) toks.push(`<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`);
-for (let i = 0; toks.length < V; i++) toks.push(`\u2581t${i}`);
-kvStr('tokenizer.ggml.model', 'llama');
-kvArr('tokenizer.ggml.tokens', 8, toks, str);
-kvArr('tokenizer.ggml.scores', 6, toks.map((_, i) => (i < 259 ? 0 : -(i - 259))), f32);
-kvArr('tokenizer.ggml.token_type', 5, toks.map((_, i) => u32(i === 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1)), (b) => b);
-kvU32('tokenizer.ggml.bos_token_id', 1);
-kvU32('tokenizer.ggml.eos_token_id', 2);
-kvU32('tokenizer.ggml.unknown_token_id', 0);
-kvBool('tokenizer.ggml.add_bos_token', true);
+if (vocabKvs) kv.push(...vocabKvs.kvs);
+const toks = vocabKvs ? [] : ['<unk>', '<s>', '</s>'];
+if (!vocabKvs) {
+  for (let i = 0; i < 256; i++) toks.push(`<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`);
+  for (let i = 0; toks.length < V; i++) toks.push(`\u2581t${i}`);
+}
+if (!vocabKvs) {
+  kvStr('tokenizer.ggml.model', 'llama');
+  kvArr('tokenizer.ggml.tokens', 8, toks, str);
+  kvArr('tokenizer.ggml.scores', 6, toks.map((_, i) => (i < 259 ? 0 : -(i - 259))), f32);
+  kvArr('tokenizer.ggml.token_type', 5, toks.map((_, i) => u32(i === 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1)), (b) => b);
+  kvU32('tokenizer.ggml.bos_token_id', 1);
+  kvU32('tokenizer.ggml.eos_token_id', 2);
+  kvU32('tokenizer.ggml.unknown_token_id', 0);
+  kvBool('tokenizer.ggml.add_bos_token', true);
+}
 
 const ALIGN = 32;
 parts.push(Buffer.from('GGUF'), u32(3), u64(tensors.length), u64(kv.length), ...kv);

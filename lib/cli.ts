@@ -6,6 +6,7 @@ import { getCpuInfo } from './cpu.js';
 import { readGgufInfo } from './inspect.js';
 import { HalfbyteError } from './errors.js';
 import type { Grammar } from './grammar.js';
+import { jsonSchemaToGrammar, type JsonSchema } from './json-schema.js';
 import { load, type Model } from './model.js';
 import { packageRequire, packageRoot } from './root.js';
 import { quantize, quantizationTypes, type QuantizationType } from './quantize.js';
@@ -73,19 +74,31 @@ export async function main(argv: string[]): Promise<void> {
     .option('--xtc-threshold <x>', 'XTC probability threshold', num('--xtc-threshold'), 0.1)
     .option('--mirostat', 'mirostat v2 sampling')
     .option('--grammar <file>', 'constrain the output to a GBNF grammar file')
+    .option('--json-schema <file>', 'constrain the output to JSON valid against a JSON Schema file')
     .option('--seed <n>', 'random seed', int('--seed'))
     .option('--stop <text...>', 'stop strings')
     .action(async (prompt: string, o) => {
       const model = await openModel(o.model ?? defaultModelPath, o.threads, o.contextSize);
-      let grammar: Grammar | undefined;
-      if (o.grammar !== undefined) {
-        let text: string;
+      const readText = (file: string, what: string) => {
         try {
-          text = readFileSync(o.grammar, 'utf8');
+          return readFileSync(file, 'utf8');
         } catch (err) {
-          throw new HalfbyteError('FILE_NOT_FOUND', `Cannot read the grammar file ${o.grammar}: ${(err as Error).message}`);
+          throw new HalfbyteError('FILE_NOT_FOUND', `Cannot read the ${what} file ${file}: ${(err as Error).message}`);
         }
-        grammar = model.createGrammar(text);
+      };
+      if (o.grammar !== undefined && o.jsonSchema !== undefined)
+        throw new HalfbyteError('INVALID_ARGUMENT', 'Expected --grammar or --json-schema but received both');
+      let grammar: Grammar | undefined;
+      if (o.grammar !== undefined) grammar = model.createGrammar(readText(o.grammar, 'grammar'));
+      if (o.jsonSchema !== undefined) {
+        let schema: JsonSchema;
+        try {
+          schema = JSON.parse(readText(o.jsonSchema, 'JSON Schema'));
+        } catch (err) {
+          if (err instanceof HalfbyteError) throw err;
+          throw new HalfbyteError('INVALID_ARGUMENT', `Expected JSON in ${o.jsonSchema} but it does not parse: ${(err as Error).message}`);
+        }
+        grammar = model.createGrammar(jsonSchemaToGrammar(schema));
       }
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort());

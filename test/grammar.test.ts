@@ -78,6 +78,11 @@ describe('grammars', () => {
     for await (const c of session.generate(prompts[0], opts(0))) viaSession.push(c.token);
     expect(viaSession).toEqual(sequential[0]);
     session.dispose();
+    // chat() as well
+    const chat = [];
+    for await (const c of model.chat([{ role: 'user', content: 'Hi' }], { template: '{% for m in messages %}{{ m.content }}{% endfor %}', grammar: 'root ::= "Yes" | "No"', temperature: 0 }))
+      chat.push(c.text);
+    expect(['Yes', 'No']).toContain(chat.join(''));
   });
 
   it('a bad grammar is a GRAMMAR_SYNTAX error naming the place, never unconstrained output', async () => {
@@ -159,5 +164,12 @@ describe('halfbyte generate --grammar', () => {
     }
     expect(err).toContain('GRAMMAR_SYNTAX');
     expect(err).toContain('line 1, column 10');
+    const schemaFile = join(dir, 'schema.json');
+    writeFileSync(schemaFile, JSON.stringify({ type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] }));
+    const json = execFileSync(process.execPath, [bin, 'generate', '', '--json-schema', schemaFile, '--seed', '5'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    expect(typeof JSON.parse(json).ok).toBe('boolean');
   });
 });

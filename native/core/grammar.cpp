@@ -27,11 +27,10 @@ bool CharSet::intersects(uint32_t lo, uint32_t hi) const {
       if (r.first <= hi && r.second >= lo) return true;
     return false;
   }
-  // Negated: some point of [lo, hi] outside every range. Walk the covered prefix.
-  std::vector<std::pair<uint32_t, uint32_t>> rs = ranges;
-  std::sort(rs.begin(), rs.end());
+  // Negated: some point of [lo, hi] outside every range. Walk the covered prefix (the ranges
+  // are sorted and merged when the set is made).
   uint32_t next = lo;
-  for (const auto& r : rs) {
+  for (const auto& r : ranges) {
     if (r.second < next) continue;
     if (r.first > next) return true;
     if (r.second >= hi) return false;
@@ -178,6 +177,14 @@ class Parser {
   }
 
   uint32_t add_set(CharSet cs) {
+    // sorted and merged, so membership and overlap tests walk them once
+    std::sort(cs.ranges.begin(), cs.ranges.end());
+    std::vector<std::pair<uint32_t, uint32_t>> merged;
+    for (const auto& r : cs.ranges) {
+      if (!merged.empty() && r.first <= merged.back().second + 1) merged.back().second = std::max(merged.back().second, r.second);
+      else merged.push_back(r);
+    }
+    cs.ranges = std::move(merged);
     g_.sets.push_back(std::move(cs));
     return static_cast<uint32_t>(g_.sets.size() - 1);
   }
@@ -428,44 +435,34 @@ std::shared_ptr<const TokenTrie> TokenTrie::from_pieces(std::vector<std::string>
   auto t = std::make_shared<TokenTrie>();
   t->n_vocab = static_cast<int32_t>(pieces.size());
   t->eog = std::move(eog);
+  std::sort(t->eog.begin(), t->eog.end());
   std::vector<std::pair<std::string, int32_t>> order;
   for (int32_t id = 0; id < t->n_vocab; id++)
     if (!pieces[static_cast<size_t>(id)].empty()) order.emplace_back(pieces[static_cast<size_t>(id)], id);
   t->pieces = std::move(pieces);
   std::sort(order.begin(), order.end());
-  // Build level by level from the sorted list: a node's children are contiguous.
-  struct Pending {
-    uint32_t node;
-    size_t lo, hi, depth;  // tokens order[lo, hi) share the first `depth` bytes
-  };
-  t->nodes.push_back(TokenTrie::Node{});
-  std::vector<Pending> queue = {{0, 0, order.size(), 0}};
-  for (size_t qi = 0; qi < queue.size(); qi++) {
-    const Pending p = queue[qi];
-    size_t i = p.lo;
-    // tokens that end exactly here
-    int32_t first_id = static_cast<int32_t>(t->ids.size());
-    while (i < p.hi && order[i].first.size() == p.depth) t->ids.push_back(order[i++].second);
+  // Depth first from the sorted list: tokens order[lo, hi) share their first `depth` bytes.
+  std::function<void(size_t, size_t, size_t, uint8_t)> build = [&](size_t lo, size_t hi, size_t depth, uint8_t byte) {
+    const size_t self = t->nodes.size();
+    t->nodes.push_back(TokenTrie::Node{});
+    t->nodes[self].byte = byte;
+    size_t i = lo;
+    const int32_t first_id = static_cast<int32_t>(t->ids.size());
+    while (i < hi && order[i].first.size() == depth) t->ids.push_back(order[i++].second);
     if (static_cast<int32_t>(t->ids.size()) > first_id) {
-      t->nodes[p.node].first_token = first_id;
-      t->nodes[p.node].n_tokens = static_cast<int32_t>(t->ids.size()) - first_id;
+      t->nodes[self].first_token = first_id;
+      t->nodes[self].n_tokens = static_cast<int32_t>(t->ids.size()) - first_id;
     }
-    const uint32_t first_child = static_cast<uint32_t>(t->nodes.size());
-    uint32_t n_children = 0;
-    while (i < p.hi) {
-      const uint8_t b = static_cast<uint8_t>(order[i].first[p.depth]);
+    while (i < hi) {
+      const uint8_t b = static_cast<uint8_t>(order[i].first[depth]);
       size_t j = i;
-      while (j < p.hi && static_cast<uint8_t>(order[j].first[p.depth]) == b) j++;
-      TokenTrie::Node child;
-      child.byte = b;
-      t->nodes.push_back(child);
-      queue.push_back({first_child + n_children, i, j, p.depth + 1});
-      n_children++;
+      while (j < hi && static_cast<uint8_t>(order[j].first[depth]) == b) j++;
+      build(i, j, depth + 1, b);
       i = j;
     }
-    t->nodes[p.node].first_child = first_child;
-    t->nodes[p.node].n_children = n_children;
-  }
+    t->nodes[self].end = static_cast<uint32_t>(t->nodes.size());
+  };
+  build(0, order.size(), 0, 0);
   return t;
 }
 
@@ -521,9 +518,35 @@ int32_t GrammarVocab::intern(StateKey&& key) {
 }
 
 int32_t GrammarVocab::step(int32_t state, uint32_t cp) {
+  int32_t* ascii = nullptr;
+  if (cp < 128) {
+    if (ascii_.size() <= static_cast<size_t>(state)) ascii_.resize(states_.size());
+    std::unique_ptr<int32_t[]>& row = ascii_[static_cast<size_t>(state)];
+    if (!row) {
+      row.reset(new int32_t[128]);
+      std::fill(row.get(), row.get() + 128, -2);
+    }
+    ascii = row.get();
+    if (ascii[cp] != -2) return ascii[cp];
+  }
   const uint64_t k = (static_cast<uint64_t>(state) << 21) | cp;
-  auto it = transitions_.find(k);
-  if (it != transitions_.end()) return it->second;
+  uint64_t signature = 0;
+  const StateKey& stacks = states_[static_cast<size_t>(state)];
+  const bool by_sig = !ascii && stacks.size() <= 64;
+  if (by_sig) {
+    for (size_t i = 0; i < stacks.size(); i++) {
+      const Stack& st = stacks[i];
+      if (st.empty()) continue;
+      const Frame& top = st.back();
+      if (g_->sets[g_->rules[top.rule].alts[top.alt][top.index].id].contains(cp)) signature |= uint64_t(1) << i;
+    }
+    if (by_signature_.size() <= static_cast<size_t>(state)) by_signature_.resize(states_.size());
+    for (const auto& e : by_signature_[static_cast<size_t>(state)])
+      if (e.first == signature) return e.second;
+  } else if (!ascii) {
+    auto it = transitions_.find(k);
+    if (it != transitions_.end()) return it->second;
+  }
   StateKey next;
   for (const Stack& s : states_[static_cast<size_t>(state)]) {
     if (s.empty()) continue;
@@ -542,7 +565,11 @@ int32_t GrammarVocab::step(int32_t state, uint32_t cp) {
     id = intern(std::move(next));
   }
   if (states_.size() > 2000000) fail("OUT_OF_MEMORY", "The grammar reached over 2000000 distinct states");
-  transitions_.emplace(k, id);
+  if (ascii) ascii[cp] = id;
+  else if (by_sig) {
+    if (by_signature_.size() <= static_cast<size_t>(state)) by_signature_.resize(states_.size());
+    by_signature_[static_cast<size_t>(state)].emplace_back(signature, id);
+  } else transitions_.emplace(k, id);
   return id;
 }
 
@@ -627,8 +654,7 @@ void GrammarVocab::walk(uint32_t node, Position p, std::vector<uint8_t>& mask) {
     if (ok)
       for (int32_t i = 0; i < n.n_tokens; i++) mask[static_cast<size_t>(trie_->ids[static_cast<size_t>(n.first_token + i)])] = 1;
   }
-  for (uint32_t c = 0; c < n.n_children; c++) {
-    const uint32_t child = n.first_child + c;
+  for (uint32_t child = node + 1; child < n.end; child = trie_->nodes[child].end) {
     Position q = p;
     uint32_t cp;
     const int r = feed_utf8(q.partial, q.need, q.len, trie_->nodes[child].byte, &cp);
@@ -639,6 +665,32 @@ void GrammarVocab::walk(uint32_t node, Position p, std::vector<uint8_t>& mask) {
     }
     walk(child, q, mask);
   }
+}
+
+bool GrammarVocab::token_allowed(const Position& p, int32_t token) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (p.state < 0) return false;
+  auto it = masks_.find(std::make_tuple(p.state, p.partial, static_cast<uint8_t>(p.need | (p.len << 4))));
+  if (it != masks_.end()) return (*it->second)[static_cast<size_t>(token)] != 0;
+  if (std::binary_search(trie_->eog.begin(), trie_->eog.end(), token)) return p.need == 0 && accepting_[static_cast<size_t>(p.state)];
+  const std::string& piece = trie_->pieces[static_cast<size_t>(token)];
+  if (piece.empty()) return false;
+  Position q = p;
+  for (char ch : piece) {
+    uint32_t cp;
+    const int r = feed_utf8(q.partial, q.need, q.len, static_cast<uint8_t>(ch), &cp);
+    if (r < 0) return false;
+    if (r == 1) {
+      q.state = step(q.state, cp);
+      if (q.state < 0) return false;
+    }
+  }
+  if (q.need == 0) return true;
+  const uint32_t shift = 6u * q.need;
+  const uint32_t min_cp = q.len == 2 ? 0x80 : q.len == 3 ? 0x800 : 0x10000;
+  const uint32_t lo = std::max(q.partial << shift, min_cp);
+  const uint32_t hi = std::min((q.partial << shift) | ((1u << shift) - 1), 0x10FFFFu);
+  return lo <= hi && partial_ok(q.state, lo, hi);
 }
 
 std::shared_ptr<const std::vector<uint8_t>> GrammarVocab::mask(const Position& p) {
@@ -666,6 +718,11 @@ bool GrammarMatcher::allowed(int32_t token) {
   return (*gv_->mask(pos_))[static_cast<size_t>(token)] != 0;
 }
 
+bool GrammarMatcher::allowed_alone(int32_t token) {
+  if (ended_ || token < 0 || token >= gv_->trie().n_vocab) return false;
+  return gv_->token_allowed(pos_, token);
+}
+
 void GrammarMatcher::apply(float* logits, int32_t n_vocab) {
   if (ended_) fail("GRAMMAR_NO_TOKEN", "The grammar is already complete: no token may follow");
   const auto shared = gv_->mask(pos_);
@@ -684,7 +741,7 @@ void GrammarMatcher::apply(float* logits, int32_t n_vocab) {
 }
 
 void GrammarMatcher::accept(int32_t token) {
-  if (!allowed(token))
+  if (!allowed_alone(token))
     fail("GRAMMAR_REJECTED", "Expected a token the grammar allows but received token " + std::to_string(token));
   const TokenTrie& t = gv_->trie();
   if (std::find(t.eog.begin(), t.eog.end(), token) != t.eog.end()) {

@@ -24,7 +24,8 @@ namespace hb {
 
 class Tokenizer;
 
-// A set of code points: ranges [lo, hi], possibly negated ([^...]); `.` is the negation of none.
+// A set of code points: ranges [lo, hi] (sorted, merged), possibly negated ([^...]); `.` is the
+// negation of none.
 struct CharSet {
   std::vector<std::pair<uint32_t, uint32_t>> ranges;
   bool negated = false;
@@ -57,10 +58,12 @@ class Grammar {
 
 // Token bytes of a vocabulary arranged as a trie, built once per tokenizer.
 struct TokenTrie {
+  // Nodes in depth-first order, so a walk reads them front to back: node i's subtree is
+  // [i, end), its first child (if any) is i + 1, and each child's subtree ends where the next begins.
   struct Node {
-    uint32_t first_child = 0, n_children = 0;  // children are nodes [first_child, +n), by byte
+    uint32_t end = 0;
     uint8_t byte = 0;
-    int32_t first_token = -1, n_tokens = 0;    // tokens ending here: ids[first_token, +n)
+    int32_t first_token = -1, n_tokens = 0;  // tokens ending here: ids[first_token, +n)
   };
   std::vector<Node> nodes;  // [0] is the root
   std::vector<int32_t> ids;
@@ -94,6 +97,8 @@ class GrammarVocab {
   // Allowed tokens at p (n_vocab bytes, 1 = allowed), EOG tokens included when accepting.
   // Cached per position (shared, so a cache eviction elsewhere cannot pull it away).
   std::shared_ptr<const std::vector<uint8_t>> mask(const Position& p);
+  // Whether one token is allowed at p, by its bytes (or the cached mask, if there is one).
+  bool token_allowed(const Position& p, int32_t token);
   size_t n_states() const { return states_.size(); }
 
  private:
@@ -118,7 +123,13 @@ class GrammarVocab {
   std::map<StateKey, int32_t> index_;
   std::vector<StateKey> states_;
   std::vector<int8_t> accepting_;
-  std::unordered_map<uint64_t, int32_t> transitions_;  // (state << 21 | cp) -> state
+  std::unordered_map<uint64_t, int32_t> transitions_;  // (state << 21 | cp) -> state, cp >= 128
+  // ASCII transitions per state, dense (most token bytes are ASCII): -2 not known yet, -1 dead.
+  std::vector<std::unique_ptr<int32_t[]>> ascii_;
+  // Other code points: the next state depends only on which of the state's stacks accept the
+  // character (a bit per stack), so each state keeps (accepting stacks, next state) pairs: a few
+  // set tests and a short scan instead of a hash lookup per character.
+  std::vector<std::vector<std::pair<uint64_t, int32_t>>> by_signature_;
   std::map<std::tuple<int32_t, uint32_t, uint8_t>, std::shared_ptr<const std::vector<uint8_t>>> masks_;
 };
 
@@ -129,6 +140,9 @@ class GrammarMatcher {
   // allowed (the grammar cannot go on with this vocabulary).
   void apply(float* logits, int32_t n_vocab);
   bool allowed(int32_t token);
+  // The same answer as allowed(), found by walking this one token's bytes (no vocabulary mask;
+  // the cached mask is used if this position already has one).
+  bool allowed_alone(int32_t token);
   // Advances past a token (it must be allowed; EOG tokens end the grammar). Throws
   // GRAMMAR_REJECTED otherwise.
   void accept(int32_t token);

@@ -131,7 +131,7 @@ void Sampler::dry() {
   }
 }
 
-void Sampler::prepare(const float* logits, int32_t n_vocab, int last) {
+void Sampler::prepare(const float* logits, int32_t n_vocab, int last, bool lazy) {
   cand_.resize(static_cast<size_t>(n_vocab));  // allocates only on the first call
   for (int32_t i = 0; i < n_vocab; i++) cand_[static_cast<size_t>(i)] = {logits[i], i};
   n_ = cand_.size();
@@ -144,6 +144,13 @@ void Sampler::prepare(const float* logits, int32_t n_vocab, int last) {
   if (last >= 3) penalize();
   if (last >= 4) dry();
   const bool bans = !p_.logit_bias.empty();
+  // With greedy decoding or top-k, only the best allowed tokens matter: find them in logit order,
+  // checking tokens one by one, instead of masking the whole vocabulary (the same result; the
+  // full mask is the fallback when too many of the best tokens are not allowed).
+  if (grammar_ && lazy && (p_.temperature <= 0.0f || (p_.top_k > 0 && !p_.mirostat))) {
+    const size_t want = p_.temperature <= 0.0f ? 1 : static_cast<size_t>(p_.top_k);
+    if (lazy_grammar(want)) return;
+  }
   if (grammar_ || bans) {
     if (grammar_) {
       scratch_.assign(static_cast<size_t>(n_vocab), 0.0f);
@@ -151,12 +158,38 @@ void Sampler::prepare(const float* logits, int32_t n_vocab, int last) {
     }
     size_t kept = 0;
     for (size_t i = 0; i < n_; i++) {
-      const bool allowed = !grammar_ || scratch_[i] == 0.0f;
+      const bool allowed = !grammar_ || scratch_[static_cast<size_t>(cand_[i].id)] == 0.0f;
       if (allowed && cand_[i].logit != -std::numeric_limits<float>::infinity()) cand_[kept++] = cand_[i];
     }
     if (kept == 0) fail("INVALID_ARGUMENT", "Expected a logit bias that leaves some token possible but it bans every token the grammar allows");
     n_ = kept;
   }
+}
+
+// cand_ (index = id) -> the best `want` allowed candidates, sorted best first (ties by id), as
+// top-k would leave them after the grammar's mask. False (cand_ untouched) if that takes more
+// than a few thousand checks: then the caller masks the vocabulary.
+bool Sampler::lazy_grammar(size_t want) {
+  const auto better = [](const Cand& a, const Cand& b) { return by_logit_desc_pair(a.logit, a.id, b.logit, b.id); };
+  size_t sorted = 0, kept = 0, checked = 0;
+  for (size_t chunk = 64; kept < want;) {
+    const size_t upto = std::min(n_, sorted + chunk);
+    if (upto == sorted) break;  // everything seen
+    std::partial_sort(cand_.begin() + static_cast<long>(sorted), cand_.begin() + static_cast<long>(upto),
+                      cand_.begin() + static_cast<long>(n_), better);
+    for (size_t i = sorted; i < upto && kept < want; i++) {
+      if (++checked > 4096) return false;
+      const Cand c = cand_[i];
+      if (c.logit == -std::numeric_limits<float>::infinity()) continue;  // banned
+      if (grammar_->allowed_alone(c.id)) cand_[kept++] = c;             // kept <= i: order preserved
+    }
+    sorted = upto;
+    chunk *= 4;
+  }
+  if (kept == 0) return false;  // nothing allowed among the best: the full mask decides (and reports)
+  n_ = kept;
+  sorted_ = true;
+  return true;
 }
 
 int32_t Sampler::draw_softmax(float inv_t) {
@@ -270,12 +303,12 @@ void Sampler::filter(int last) {
 // logits (n_vocab,) -> token id
 int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
   if (n_vocab <= 0) return -1;
-  prepare(logits, n_vocab, 4);
+  prepare(logits, n_vocab, 4, true);
 
   if (p_.temperature <= 0.0f) {
-    size_t best = 0;
+    size_t best = 0;  // the highest logit, the lowest id among equals
     for (size_t i = 1; i < n_; i++)
-      if (cand_[i].logit > cand_[best].logit) best = i;
+      if (by_logit_desc_pair(cand_[i].logit, cand_[i].id, cand_[best].logit, cand_[best].id)) best = i;
     return cand_[best].id;
   }
 
@@ -319,8 +352,8 @@ int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
   return draw_softmax(1.0f / p_.temperature);
 }
 
-std::vector<std::pair<int32_t, float>> Sampler::candidates_after(const float* logits, int32_t n_vocab, int stage) {
-  prepare(logits, n_vocab, std::min(stage, 4));
+std::vector<std::pair<int32_t, float>> Sampler::candidates_after(const float* logits, int32_t n_vocab, int stage, bool lazy) {
+  prepare(logits, n_vocab, std::min(stage, 4), lazy);
   if (stage >= 5) filter(stage);
   std::vector<std::pair<int32_t, float>> out;
   for (size_t i = 0; i < n_; i++) out.emplace_back(cand_[i].id, cand_[i].logit);

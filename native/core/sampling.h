@@ -70,7 +70,8 @@ class Sampler {
 
   // The candidates after stages 1..stage (stage <= 9, as numbered above), for tests: (id, logit)
   // sorted by id. Stage 9 (XTC) draws from the generator as sampling does.
-  std::vector<std::pair<int32_t, float>> candidates_after(const float* logits, int32_t n_vocab, int stage);
+  // lazy: as sample() does it (with a grammar and top-k, the best allowed tokens found one by one).
+  std::vector<std::pair<int32_t, float>> candidates_after(const float* logits, int32_t n_vocab, int stage, bool lazy = false);
 
  private:
   struct Cand {
@@ -78,8 +79,9 @@ class Sampler {
     int32_t id;
   };
   // Runs stages 1..last on cand_ (n_ kept); returns false if greedy or mirostat took over.
-  void prepare(const float* logits, int32_t n_vocab, int last);
+  void prepare(const float* logits, int32_t n_vocab, int last, bool lazy = false);
   void filter(int last);
+  bool lazy_grammar(size_t want);
   void penalize();
   void dry();
   double uniform();

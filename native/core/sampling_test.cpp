@@ -161,3 +161,38 @@ TEST(sampling_grammar_stage_comes_first) {
   const float no_eog[4] = {5, 1, 4, -9};
   CHECK_EQ(s.sample(no_eog, 4), 0);  // "a"; "ab" is out (b may not follow)
 }
+
+TEST(sampling_grammar_top_k_found_lazily_equals_the_full_mask) {
+  // A vocabulary of digits, letters and words; a grammar that allows few of them at some steps
+  // and most at others. The best allowed top-k found token by token must equal the full mask's.
+  std::vector<std::string> pieces;
+  for (char c = '0'; c <= '9'; c++) pieces.push_back(std::string(1, c));
+  for (char c = 'a'; c <= 'z'; c++) pieces.push_back(std::string(1, c));
+  for (const char* w : {"ab", "abc", "12", "1a", "a1", "zz", "\"", "{", "}", ":", " "}) pieces.push_back(w);
+  pieces.push_back("");  // EOG
+  const int32_t n = static_cast<int32_t>(pieces.size());
+  auto trie = hb::TokenTrie::from_pieces(pieces, {n - 1});
+  auto gv = std::make_shared<hb::GrammarVocab>(hb::Grammar::parse("root ::= [a-z]+ [0-9]{2,3} \"zz\"?\n"), trie);
+  uint32_t x = 12345;
+  int compared = 0;
+  for (int trial = 0; trial < 40; trial++) {
+    std::vector<float> logits(static_cast<size_t>(n));
+    for (float& l : logits) {
+      x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+      l = static_cast<float>(x % 1000) / 100.0f;
+    }
+    hb::SamplerParams p = off();
+    p.top_k = 1 + trial % 7;
+    hb::Sampler lazy(p, std::make_unique<hb::GrammarMatcher>(gv)), full(p, std::make_unique<hb::GrammarMatcher>(gv));
+    // the same position in both: a prefix drawn from the trial number
+    const std::string prefix = std::string(1 + trial % 3, 'q') + (trial % 2 ? "7" : "");
+    for (char ch : prefix) {
+      const int32_t id = ch >= 'a' ? 10 + (ch - 'a') : ch - '0';
+      lazy.accept_sampled(id);
+      full.accept_sampled(id);
+    }
+    CHECK(lazy.candidates_after(logits.data(), n, 5, true) == full.candidates_after(logits.data(), n, 5, false));
+    compared++;
+  }
+  CHECK_EQ(compared, 40);
+}
