@@ -37,6 +37,8 @@ export type HalfbyteErrorCode =
   | 'GRAMMAR_REJECTED'
   | 'GRAMMAR_INCOMPLETE'
   | 'UNSUPPORTED_SCHEMA'
+  | 'INVALID_TOOL_CALL'
+  | 'TOOL_LOOP_LIMIT'
   | 'INTERNAL'
   | (string & {});
 

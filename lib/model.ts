@@ -2,6 +2,7 @@
 import type { NativeModel, NativeModelInfo } from './addon.js';
 import { addon } from './addon.js';
 import { renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
+import { ChatSession, type ChatSessionOptions } from './chat-session.js';
 import { Grammar } from './grammar.js';
 import type { JsonSchema } from './json-schema.js';
 import { HalfbyteError, fromNative, native, nativeAsync } from './errors.js';
@@ -398,6 +399,15 @@ export class Model {
   createGrammar(gbnf: string): Grammar {
     this.native();
     return new Grammar(gbnf);
+  }
+
+  /**
+   * A conversation that keeps its history as messages and its KV cache across turns (see
+   * ChatSession): prompt(text) streams the reply, with tools, reasoning and context shifts.
+   */
+  createChatSession(options?: ChatSessionOptions): ChatSession {
+    this.native();
+    return new ChatSession(this, options);
   }
 
   createSession(options?: SessionOptions): Session {

@@ -1,6 +1,19 @@
 export interface ChatMessage {
     role: 'system' | 'user' | 'assistant' | 'tool' | (string & {});
     content: string;
+    /** An assistant message's reasoning (templates such as Qwen3's render or drop it). */
+    reasoning_content?: string;
+    /** An assistant message's tool calls. */
+    tool_calls?: {
+        type: 'function';
+        function: {
+            name: string;
+            arguments: Record<string, unknown>;
+        };
+    }[];
+    /** A tool message's tool name. */
+    name?: string;
+    tool_call_id?: string;
 }
 export interface ChatTemplateOptions {
     /** A Jinja chat template to use instead of the file's. */

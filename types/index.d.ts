@@ -5,6 +5,10 @@ export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, G
 export { getCpuInfo, measureReadBandwidth } from './cpu.js';
 export { Session } from './session.js';
 export { Grammar } from './grammar.js';
+export { ChatSession } from './chat-session.js';
+export type { ChatChunk, ChatEvent, ChatPromptOptions, ChatSessionOptions, ChatTool } from './chat-session.js';
+export { parseToolCalls, toolCallGrammar } from './tool-calls.js';
+export type { ToolCall, ToolCallFormat } from './tool-calls.js';
 export { jsonSchemaToGrammar } from './json-schema.js';
 export type { JsonSchema } from './json-schema.js';
 export { readGgufInfo } from './inspect.js';

@@ -1,5 +1,6 @@
 import type { NativeModel } from './addon.js';
 import { type ChatMessage, type ChatTemplateOptions } from './chat.js';
+import { ChatSession, type ChatSessionOptions } from './chat-session.js';
 import { Grammar } from './grammar.js';
 import type { JsonSchema } from './json-schema.js';
 import { type EmbedOptions, type PerplexityOptions, type PerplexityResult, type ScoreOptions, type ScoreResult } from './evaluation.js';
@@ -156,6 +157,11 @@ export declare class Model {
      * column of the first error.
      */
     createGrammar(gbnf: string): Grammar;
+    /**
+     * A conversation that keeps its history as messages and its KV cache across turns (see
+     * ChatSession): prompt(text) streams the reply, with tools, reasoning and context shifts.
+     */
+    createChatSession(options?: ChatSessionOptions): ChatSession;
     createSession(options?: SessionOptions): Session;
     /**
      * log p(continuation | prompt) for each continuation (multiple-choice scoring). The prompt is
