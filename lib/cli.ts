@@ -14,6 +14,10 @@ import { quantize, quantizationTypes, type QuantizationType } from './quantize.j
 /** The model bundled with the package: stories260K (MIT, karpathy/tinyllamas), 1.2 MB. */
 export const defaultModelPath = join(packageRoot, 'models', 'stories260K.gguf');
 
+/** For models without a chat template (the bundled story model among them). */
+const SIMPLE_TEMPLATE =
+  "{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}{{ m.content }}\n\n{% elif m.role == 'user' %}User: {{ m.content }}\n{% else %}Assistant: {{ m.content }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}";
+
 function int(what: string) {
   return (value: string) => {
     const n = Number(value);
@@ -140,6 +144,108 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   program
+    .command('chat')
+    .description('Chat with a model in the terminal (one message per line when stdin is not a terminal)')
+    .option('-m, --model <file>', 'GGUF model file (default: the bundled stories260K, with a simple template)')
+    .option('-s, --system <text>', 'system prompt')
+    .option('-t, --threads <n>', 'worker threads (default: physical cores)', int('--threads'))
+    .option('-c, --context-size <n>', 'context size in tokens', int('--context-size'))
+    .option('-n, --max-tokens <n>', 'most tokens per answer', int('--max-tokens'), 256)
+    .option('--temperature <x>', 'sampling temperature, 0 for greedy', num('--temperature'), 0.8)
+    .option('--seed <n>', 'random seed', int('--seed'))
+    .action(async (o) => {
+      const model = await openModel(o.model ?? defaultModelPath, o.threads, o.contextSize);
+      let template: string | undefined;
+      if (!model.info.chatTemplate) {
+        template = SIMPLE_TEMPLATE;
+        process.stderr.write(
+          `${o.model ? 'This model file has no chat template' : 'The bundled stories260K model is a story writer, not a chat model'}: ` +
+            'using a simple built-in one (User:/Assistant: lines).\n',
+        );
+      }
+      const newChat = () => model.createChatSession({ systemPrompt: o.system, template, contextSize: o.contextSize });
+      let chat = newChat();
+      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+      const { createInterface } = await import('node:readline');
+      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: interactive, prompt: interactive ? '> ' : '' });
+      let answering: AbortController | undefined;
+      // Ctrl-C stops the answer being written, not the program; at the prompt it clears the line.
+      rl.on('SIGINT', () => {
+        if (answering) answering.abort();
+        else {
+          rl.write('', { ctrl: true, name: 'u' });
+          process.stdout.write('\n');
+          rl.prompt();
+        }
+      });
+      const help = '/reset, /save FILE, /load FILE, /exit (Ctrl-D also exits; Ctrl-C stops an answer)';
+      if (interactive) process.stdout.write(`halfbyte chat: ${help}\n`);
+      rl.prompt();
+      try {
+        for await (const line of rl) {
+          const text = line.trim();
+          if (text === '') {
+            rl.prompt();
+            continue;
+          }
+          if (text.startsWith('/')) {
+            const [cmd, ...args] = text.split(/\s+/);
+            try {
+              if (cmd === '/exit' || cmd === '/quit') break;
+              else if (cmd === '/reset') {
+                chat.dispose();
+                chat = newChat();
+                process.stdout.write('(conversation cleared)\n');
+              } else if (cmd === '/save' && args[0]) {
+                await chat.save(args[0]);
+                process.stdout.write(`(saved to ${args[0]})\n`);
+              } else if (cmd === '/load' && args[0]) {
+                await chat.load(args[0]);
+                process.stdout.write(`(loaded ${chat.history.length} messages from ${args[0]})\n`);
+              } else process.stdout.write(`Commands: ${help}\n`);
+            } catch (err) {
+              process.stderr.write(`${(err as Error).message}\n`);
+            }
+            rl.prompt();
+            continue;
+          }
+          answering = new AbortController();
+          try {
+            for await (const e of chat.prompt(text, { maxTokens: o.maxTokens, temperature: o.temperature, seed: o.seed, signal: answering.signal }))
+              if (e.kind === 'answer' || e.kind === 'reasoning') process.stdout.write(e.text);
+          } catch (err) {
+            if ((err as HalfbyteError).code === 'ABORTED') process.stdout.write(' [stopped]');
+            else process.stderr.write(`\n${(err as Error).message}`);
+          } finally {
+            answering = undefined;
+          }
+          process.stdout.write('\n');
+          rl.prompt();
+        }
+      } finally {
+        rl.close();
+        chat.dispose();
+        model.dispose();
+      }
+    });
+
+  program
+    .command('tokenize')
+    .description('Print the token ids (and pieces) of a text')
+    .argument('<file>', 'GGUF model or vocabulary file')
+    .argument('<text>', 'the text')
+    .option('--no-special', 'do not add BOS/EOS')
+    .option('--json', 'print { ids, pieces } as JSON')
+    .action(async (file: string, text: string, o: { special: boolean; json?: boolean }) => {
+      const model = await load(file, { vocabOnly: true });
+      const ids = model.tokenize(text, { addSpecial: o.special });
+      const pieces = Array.from(ids, (id) => new TextDecoder().decode(model.tokenBytes(id)));
+      if (o.json) console.log(JSON.stringify({ ids: Array.from(ids), pieces }));
+      else console.log(Array.from(ids, (id, i) => `${id} ${JSON.stringify(pieces[i])}`).join('\n'));
+      model.dispose();
+    });
+
+  program
     .command('info')
     .description('Print what a model file holds (architecture, sizes, tokenizer, tensor types)')
     .argument('[file]', 'GGUF file (default: the bundled model)')
@@ -186,8 +292,9 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('cpu')
     .description('Print the CPU features found and the kernels in use')
-    .action(() => {
-      console.log(JSON.stringify(getCpuInfo(), null, 2));
+    .option('--json', 'print as one line of JSON')
+    .action((o: { json?: boolean }) => {
+      console.log(JSON.stringify(getCpuInfo(), null, o.json ? 0 : 2));
     });
 
   program
