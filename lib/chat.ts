@@ -1,6 +1,6 @@
 // Chat templates: the GGUF file's tokenizer.chat_template (a Hugging Face Jinja template),
 // rendered with @huggingface/jinja the way transformers' apply_chat_template does.
-import { Template } from '@huggingface/jinja';
+import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { HalfbyteError } from './errors.js';
 import * as v from './validate.js';
 
@@ -26,6 +26,67 @@ export interface ChatTemplateOptions {
 }
 
 const compiled = new Map<string, Template>();
+
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+/**
+ * Renders with the globals transformers' apply_chat_template gives a template (raise_exception,
+ * strftime_now, range, the Python constants, tools and documents as None when absent); a
+ * caller's variable of the same name replaces a global (Template.render would refuse it).
+ */
+function renderWithGlobals(t: Template, variables: Record<string, unknown>): string {
+  const globals: Record<string, unknown> = {
+    false: false,
+    true: true,
+    none: null,
+    False: false,
+    True: true,
+    None: null,
+    raise_exception: (message: unknown) => {
+      throw new HalfbyteError('INVALID_CHAT_TEMPLATE', `The chat template raised: ${String(message)}`);
+    },
+    range: (start: number, stop?: number, step = 1) => {
+      if (stop === undefined) [start, stop] = [0, start];
+      if (step === 0) throw new HalfbyteError('INVALID_CHAT_TEMPLATE', 'range() step must not be zero');
+      const out: number[] = [];
+      for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
+      return out;
+    },
+    strftime_now: (format: unknown) => strftime(String(format), new Date()),
+    tools: null,
+    documents: null,
+  };
+  const env = new Environment();
+  for (const [k, value] of Object.entries({ ...globals, ...variables })) env.set(k, value);
+  const parsed = (t as unknown as { parsed: Parameters<Interpreter['run']>[0] }).parsed;
+  return new Interpreter(env).run(parsed).value as string;
+}
+
+/** Python's strftime for the directives chat templates use (%d %m %Y %y %B %b %A %a %H %M %S %I %p %j %%). */
+export function strftime(format: string, d: Date): string {
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  const start = new Date(d.getFullYear(), 0, 1);
+  const day = Math.floor((d.getTime() - start.getTime()) / 86400000) + 1;
+  const map: Record<string, string> = {
+    d: pad(d.getDate()),
+    m: pad(d.getMonth() + 1),
+    Y: String(d.getFullYear()),
+    y: pad(d.getFullYear() % 100),
+    B: MONTHS[d.getMonth()],
+    b: MONTHS[d.getMonth()].slice(0, 3),
+    A: DAYS[d.getDay()],
+    a: DAYS[d.getDay()].slice(0, 3),
+    H: pad(d.getHours()),
+    M: pad(d.getMinutes()),
+    S: pad(d.getSeconds()),
+    I: pad(((d.getHours() + 11) % 12) + 1),
+    p: d.getHours() < 12 ? 'AM' : 'PM',
+    j: pad(day, 3),
+    '%': '%',
+  };
+  return format.replace(/%([a-zA-Z%])/g, (m, c) => map[c] ?? m);
+}
 
 function compile(source: string): Template {
   let t = compiled.get(source);
@@ -74,7 +135,7 @@ export function renderChatTemplate(
   if (o.variables !== undefined && (typeof o.variables !== 'object' || o.variables === null))
     throw v.invalid('an object', 'variables', o.variables);
   try {
-    return compile(source).render({
+    return renderWithGlobals(compile(source), {
       ...(o.variables ?? {}),
       messages,
       bos_token: special.bos,

@@ -11,8 +11,8 @@ import json
 import os
 from datetime import datetime
 
-from jinja2 import TemplateError
-from jinja2.ext import loopcontrols
+from jinja2 import TemplateError, nodes
+from jinja2.ext import Extension, loopcontrols
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "fixtures", "chat")
@@ -66,6 +66,21 @@ CASES = [
 ]
 
 
+class AssistantTracker(Extension):
+    """transformers' {% generation %} ... {% endgeneration %} block (it marks the assistant's
+    part for training masks; for rendering, the body is output as is)."""
+
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return nodes.CallBlock(self.call_method("_render"), [], [], body).set_lineno(lineno)
+
+    def _render(self, caller):
+        return caller()
+
+
 def environment():
     def raise_exception(message):
         raise TemplateError(message)
@@ -74,9 +89,10 @@ def environment():
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
     def strftime_now(fmt):
-        return datetime.now().strftime(fmt)
+        # a fixed moment, so the references do not change with the day (the test passes the same)
+        return datetime(2026, 1, 15, 12, 0, 0).strftime(fmt)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[AssistantTracker, loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
@@ -117,6 +133,34 @@ def main():
         json.dump(out, f, indent=1, ensure_ascii=False)
         f.write("\n")
     print(f"wrote {len(out)} cases")
+
+    # The templates real GGUF files ship (llama.cpp's models/templates): three conversations each,
+    # with the generation prompt.
+    conversations = {
+        "one message": [{"role": "user", "content": "Hello!"}],
+        "multi-turn": CASES[1]["messages"],
+        "with a system message": CASES[2]["messages"],
+    }
+    special = {"bos_token": "<s>", "eos_token": "</s>"}
+    tdir = os.path.join(HERE, "templates")
+    refs = []
+    for name in sorted(os.listdir(tdir)):
+        if not name.endswith(".jinja"):
+            continue
+        source = open(os.path.join(tdir, name), encoding="utf-8").read()
+        for case, messages in conversations.items():
+            entry = {"template": name, "case": case, "messages": messages}
+            try:
+                entry["expected"] = env.from_string(source).render(
+                    messages=messages, tools=None, documents=None, add_generation_prompt=True, **special
+                )
+            except Exception as e:  # jinja2 raised: halfbyte must raise too
+                entry["error"] = f"{type(e).__name__}: {e}"
+            refs.append(entry)
+    with open(os.path.join(HERE, "refs-templates.json"), "w", encoding="utf-8") as f:
+        json.dump({"special": special, "cases": refs}, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print(f"wrote {len(refs)} template cases ({sum('error' in r for r in refs)} raise)")
 
 
 if __name__ == "__main__":

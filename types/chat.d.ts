@@ -23,6 +23,8 @@ export interface ChatTemplateOptions {
     /** More variables for the template (e.g. tools, date_string). */
     variables?: Record<string, unknown>;
 }
+/** Python's strftime for the directives chat templates use (%d %m %Y %y %B %b %A %a %H %M %S %I %p %j %%). */
+export declare function strftime(format: string, d: Date): string;
 export declare function validateMessages(messages: unknown): ChatMessage[];
 /**
  * Renders messages with a chat template. `special` gives the vocabulary's BOS/EOS texts, which
