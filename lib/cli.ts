@@ -8,6 +8,7 @@ import { HalfbyteError } from './errors.js';
 import type { Grammar } from './grammar.js';
 import { jsonSchemaToGrammar, type JsonSchema } from './json-schema.js';
 import { load, type Model } from './model.js';
+import { pull, resolveModel } from './pull.js';
 import { packageRequire, packageRoot } from './root.js';
 import { quantize, quantizationTypes, type QuantizationType } from './quantize.js';
 
@@ -33,7 +34,8 @@ function num(what: string) {
   };
 }
 
-async function openModel(path: string, threads: number | undefined, contextSize?: number): Promise<Model> {
+async function openModel(ref: string, threads: number | undefined, contextSize?: number): Promise<Model> {
+  const path = resolveModel(ref); // hf: and URL references from the cache (no network)
   if (!existsSync(path)) throw new HalfbyteError('FILE_NOT_FOUND', `No such model file: ${path}`);
   const task = load(path, { threads, contextSize });
   // A progress bar only for files big enough to take a while to page in.
@@ -227,6 +229,32 @@ export async function main(argv: string[]): Promise<void> {
         chat.dispose();
         model.dispose();
       }
+    });
+
+  program
+    .command('pull')
+    .description('Download a GGUF file into the cache: an https URL, hf:owner/repo:QUANT or hf:owner/repo/file.gguf')
+    .argument('<ref>', 'what to download')
+    .action(async (ref: string) => {
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort());
+      let bar: InstanceType<typeof import('cli-progress').SingleBar> | undefined;
+      const t0 = performance.now();
+      const r = await pull(ref, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (!process.stderr.isTTY) return;
+          if (!bar) {
+            const { SingleBar, Presets } = packageRequire('cli-progress') as typeof import('cli-progress');
+            bar = new SingleBar({ format: 'pulling [{bar}] {percentage}% {value}/{total} MB  {speed} MB/s  ETA {eta}s', stream: process.stderr }, Presets.shades_classic);
+            bar.start(Math.ceil((p.totalBytes ?? p.receivedBytes) / 1e6), 0, { speed: '0.0' });
+          }
+          const seconds = (performance.now() - t0) / 1000;
+          bar.update(Math.floor(p.receivedBytes / 1e6), { speed: (p.receivedBytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(1) });
+        },
+      }).finally(() => bar?.stop());
+      process.stderr.write(`${r.path}: ${(r.bytes / 2 ** 20).toFixed(1)} MiB${r.resumedBytes ? `, resumed after ${(r.resumedBytes / 2 ** 20).toFixed(1)} MiB` : ''}${r.sha256 ? ', sha256 verified' : ''}\n`);
+      console.log(r.path);
     });
 
   program

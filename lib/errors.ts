@@ -39,6 +39,10 @@ export type HalfbyteErrorCode =
   | 'UNSUPPORTED_SCHEMA'
   | 'INVALID_TOOL_CALL'
   | 'TOOL_LOOP_LIMIT'
+  | 'NETWORK_ERROR'
+  | 'CHECKSUM_MISMATCH'
+  | 'MODEL_NOT_CACHED'
+  | 'UNKNOWN_QUANTIZATION'
   | 'INTERNAL'
   | (string & {});
 

@@ -5,6 +5,8 @@ export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, G
 export { getCpuInfo, measureReadBandwidth } from './cpu.js';
 export { Session } from './session.js';
 export { Grammar } from './grammar.js';
+export { pull, resolveModel } from './pull.js';
+export type { PullOptions, PullResult } from './pull.js';
 export { ChatSession } from './chat-session.js';
 export type { ChatChunk, ChatEvent, ChatPromptOptions, ChatSessionOptions, ChatTool } from './chat-session.js';
 export { parseToolCalls, toolCallGrammar } from './tool-calls.js';
