@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getCpuInfo } from './cpu.js';
+import { getCpuInfo, measureReadBandwidth } from './cpu.js';
 import { readGgufInfo } from './inspect.js';
 import { HalfbyteError } from './errors.js';
 import type { Grammar } from './grammar.js';
@@ -255,6 +255,67 @@ export async function main(argv: string[]): Promise<void> {
       }).finally(() => bar?.stop());
       process.stderr.write(`${r.path}: ${(r.bytes / 2 ** 20).toFixed(1)} MiB${r.resumedBytes ? `, resumed after ${(r.resumedBytes / 2 ** 20).toFixed(1)} MiB` : ''}${r.sha256 ? ', sha256 verified' : ''}\n`);
       console.log(r.path);
+    });
+
+  program
+    .command('bench')
+    .description('Prefill and generation speed on this machine, with the memory bandwidth they imply')
+    .argument('[file]', 'GGUF model file (default: the bundled model)')
+    .option('-t, --threads <n>', 'worker threads (default: physical cores)', int('--threads'))
+    .option('-p, --prompt <n>', 'prompt tokens for prefill', int('--prompt'), 128)
+    .option('-g, --gen <n>', 'tokens to generate', int('--gen'), 64)
+    .option('-r, --reps <n>', 'repetitions (medians are reported)', int('--reps'), 3)
+    .option('--json', 'print the figures as one line of JSON')
+    .action(async (file: string | undefined, o: { threads?: number; prompt: number; gen: number; reps: number; json?: boolean }) => {
+      const path = resolveModel(file ?? defaultModelPath);
+      const model = await openModel(path, o.threads, Math.max(o.prompt + o.gen + 8, 256));
+      try {
+        const { tensors, metadata } = await readGgufInfo(path);
+        const arch = String(metadata['general.architecture']);
+        const experts = Number(metadata[`${arch}.expert_count`] ?? 0);
+        const used = Number(metadata[`${arch}.expert_used_count`] ?? 0);
+        const tied = !tensors.some((t) => t.name === 'output.weight');
+        // weights read per generated token: all but the embedding table (one row), used experts only
+        const bytesPerToken = tensors.reduce(
+          (sum, t) => sum + (t.name === 'token_embd.weight' && !tied ? 0 : t.bytes * (experts > 0 && t.name.endsWith('_exps.weight') ? used / experts : 1)),
+          0,
+        );
+        const prompt = Int32Array.from({ length: o.prompt }, (_, i) => 1 + ((i * 7919) % (model.info.vocabSize - 1)));
+        const pp: number[] = [];
+        const tg: number[] = [];
+        for (let r = 0; r < o.reps; r++) {
+          let t0 = performance.now();
+          await model.evaluate(prompt);
+          pp.push(o.prompt / ((performance.now() - t0) / 1000));
+          t0 = performance.now();
+          let n = 0;
+          for await (const _ of model.generate(prompt.subarray(0, 1), { temperature: 0, maxTokens: o.gen })) n++;
+          tg.push(n / ((performance.now() - t0) / 1000));
+        }
+        const median = (a: number[]) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+        const bandwidth = await measureReadBandwidth({ threads: model.info.threads });
+        const result = {
+          model: path,
+          cpu: getCpuInfo().activeIsa,
+          threads: model.info.threads,
+          prompt: o.prompt,
+          gen: o.gen,
+          prefillTokensPerSecond: +median(pp).toFixed(2),
+          generationTokensPerSecond: +median(tg).toFixed(2),
+          bytesPerToken,
+          generationGBps: +((median(tg) * bytesPerToken) / 1e9).toFixed(2),
+          readBandwidthGBps: +bandwidth.medianGBps.toFixed(2),
+        };
+        if (o.json) console.log(JSON.stringify(result));
+        else
+          console.log(
+            `${path} (${result.cpu}, ${result.threads} threads): prefill ${result.prefillTokensPerSecond} tok/s (${o.prompt} tokens), ` +
+              `generation ${result.generationTokensPerSecond} tok/s = ${result.generationGBps} GB/s of weights ` +
+              `(${((100 * result.generationGBps) / result.readBandwidthGBps).toFixed(0)}% of the ${result.readBandwidthGBps} GB/s this machine reads)`,
+          );
+      } finally {
+        model.dispose();
+      }
     });
 
   program

@@ -52,3 +52,18 @@ describe('halfbyte chat', () => {
     expect(screen).toContain('halfbyte chat: /reset');
   }, 60000);
 });
+
+describe('halfbyte tokenize, bench, cpu --json', () => {
+  it('print what scripts can parse', () => {
+    const run = (...args: string[]) => execFileSync(process.execPath, [bin, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const tok = JSON.parse(run('tokenize', join(fixtures, 'models', 'stories260K.gguf'), 'Once upon', '--json'));
+    expect(tok.ids).toEqual([1, 403, 407]);
+    expect(tok.pieces).toEqual(['', ' Once', ' upon']);
+    const bench = JSON.parse(run('bench', '--json', '--reps', '1', '--prompt', '32', '--gen', '8'));
+    expect(bench.prefillTokensPerSecond).toBeGreaterThan(0);
+    expect(bench.generationTokensPerSecond).toBeGreaterThan(0);
+    expect(bench.bytesPerToken).toBeGreaterThan(0);
+    expect(bench.readBandwidthGBps).toBeGreaterThan(0);
+    expect(JSON.parse(run('cpu', '--json')).availableIsas).toContain('scalar');
+  });
+});
