@@ -8,27 +8,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HalfbyteError, load } from '../lib/index.js';
 import { encodeGguf, readGguf } from './gguf-edit.js';
-import { modelPath } from './helpers.js';
+import { codeOf, modelPath, tokensOf } from './helpers.js';
 
 const longText = readFileSync(modelPath('long-prompt.txt'), 'utf8');
 const dir = mkdtempSync(join(tmpdir(), 'halfbyte-arch-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function tokensOf(it: AsyncIterable<{ token: number }>): Promise<number[]> {
-  const out: number[] = [];
-  for await (const c of it) out.push(c.token);
-  return out;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(HalfbyteError);
-    return (err as HalfbyteError).code;
-  }
-  return 'no error';
-}
 
 function logSoftmax(row: Float32Array): Float64Array {
   let max = -Infinity;

@@ -1,7 +1,7 @@
 // Log-probabilities, scoring, perplexity, sessions and concurrent generations.
 import { describe, expect, it } from 'vitest';
-import { HalfbyteError, load } from '../lib/index.js';
-import { modelPath } from './helpers.js';
+import { load } from '../lib/index.js';
+import { codeOf, modelPath, tokensOf } from './helpers.js';
 
 const stories = modelPath('stories260K.gguf');
 const model = await load(stories, { threads: 2 });
@@ -14,21 +14,7 @@ function logSoftmax(row: Float32Array): Float64Array {
   return Float64Array.from(row, (x) => x - max - Math.log(sum));
 }
 
-async function greedy(it: AsyncIterable<{ token: number }>): Promise<number[]> {
-  const out: number[] = [];
-  for await (const c of it) out.push(c.token);
-  return out;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(HalfbyteError);
-    return (err as HalfbyteError).code;
-  }
-  return 'no error';
-}
+const greedy = tokensOf;
 
 // Text of our own making for perplexity.
 export const storyText =

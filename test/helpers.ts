@@ -1,5 +1,7 @@
 // Shared test helpers: fixture paths, reference files, logit comparisons.
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { HalfbyteError } from '../lib/index.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -58,4 +60,22 @@ export function top1Margin(row: ArrayLike<number>): number {
     } else if (row[i] > b) b = row[i];
   }
   return a - b;
+}
+
+/** The token ids a generation yields. */
+export async function tokensOf(it: AsyncIterable<{ token: number }>): Promise<number[]> {
+  const out: number[] = [];
+  for await (const c of it) out.push(c.token);
+  return out;
+}
+
+/** The code of the HalfbyteError a promise rejects with ('no error' if it resolves). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(HalfbyteError);
+    return (err as HalfbyteError).code;
+  }
+  return 'no error';
 }

@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HalfbyteError, load, pull, resolveModel } from '../lib/index.js';
-import { fixtures, modelPath } from './helpers.js';
+import { load, pull, resolveModel } from '../lib/index.js';
+import { codeOf, fixtures, modelPath } from './helpers.js';
 
 const model = readFileSync(modelPath('stories260K.gguf'));
 const sha = createHash('sha256').update(model).digest('hex');
@@ -62,15 +62,6 @@ afterAll(() => {
   delete process.env.HALFBYTE_HF_ENDPOINT;
 });
 
-const codeOf = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(HalfbyteError);
-    return (e as HalfbyteError).code;
-  }
-  return 'no error';
-};
 
 describe('pull', () => {
   it('resumes a download that was cut off, and verifies the sha256', async () => {
