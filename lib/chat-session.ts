@@ -66,6 +66,7 @@ export class ChatSession {
   private readonly format: ToolCallFormat;
   private readonly maxToolRounds: number;
   private busy = false;
+  private callCounter = 0;
   /** Figures of the last turn's last generation (tokens reused from the cache and evaluated). */
   get stats() {
     return this.session.stats;
@@ -222,8 +223,14 @@ export class ChatSession {
         }
         const calls = parseToolCalls(raw, this.format);
         if (calls.length === 0) throw new HalfbyteError('INVALID_TOOL_CALL', `Expected a tool call in ${JSON.stringify(raw.slice(0, 200))}`);
-        working.push({ role: 'assistant', content: raw.trim(), tool_calls: calls.map((call) => ({ type: 'function', function: { name: call.name, arguments: call.arguments } })) });
-        for (const call of calls) {
+        // ids of 9 alphanumerics, as Mistral's template demands (the others ignore them)
+        const ids = calls.map(() => (this.callCounter++).toString(36).padStart(9, '0'));
+        working.push({
+          role: 'assistant',
+          content: raw.trim(),
+          tool_calls: calls.map((call, i) => ({ id: ids[i], type: 'function', function: { name: call.name, arguments: call.arguments } })),
+        });
+        for (const [i, call] of calls.entries()) {
           yield { kind: 'tool_call', call };
           const tool = this.tools[call.name];
           let result: unknown;
@@ -235,7 +242,7 @@ export class ChatSession {
             error = err instanceof Error ? err.message : String(err);
           }
           yield error === undefined ? { kind: 'tool_result', call, result } : { kind: 'tool_result', call, error };
-          working.push({ role: 'tool', name: call.name, content: error === undefined ? JSON.stringify(result ?? null) : JSON.stringify({ error }) });
+          working.push({ role: 'tool', name: call.name, tool_call_id: ids[i], content: error === undefined ? JSON.stringify(result ?? null) : JSON.stringify({ error }) });
         }
       }
     } finally {

@@ -10,7 +10,7 @@ export interface ChatMessage {
   /** An assistant message's reasoning (templates such as Qwen3's render or drop it). */
   reasoning_content?: string;
   /** An assistant message's tool calls. */
-  tool_calls?: { type: 'function'; function: { name: string; arguments: Record<string, unknown> } }[];
+  tool_calls?: { id?: string; type: 'function'; function: { name: string; arguments: Record<string, unknown> } }[];
   /** A tool message's tool name. */
   name?: string;
   tool_call_id?: string;

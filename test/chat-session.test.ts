@@ -162,6 +162,8 @@ describe('tool calls', () => {
     expect(roles[0]).toBe('user');
     expect(roles).toContain('tool');
     expect(roles[roles.length - 1]).toBe('assistant');
-    expect(chat.history.find((m) => m.role === 'assistant' && m.tool_calls)).toBeDefined();
+    const withCalls = chat.history.find((m) => m.role === 'assistant' && m.tool_calls)!;
+    expect(withCalls.tool_calls![0].id).toMatch(/^[0-9a-z]{9}$/);
+    expect(chat.history.find((m) => m.role === 'tool')!.tool_call_id).toBe(withCalls.tool_calls![0].id);
   });
 });

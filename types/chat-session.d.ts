@@ -55,6 +55,7 @@ export declare class ChatSession {
     private readonly format;
     private readonly maxToolRounds;
     private busy;
+    private callCounter;
     /** Figures of the last turn's last generation (tokens reused from the cache and evaluated). */
     get stats(): import("./session.js").SessionStats;
     /** @internal Use model.createChatSession(). */

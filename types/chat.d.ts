@@ -5,6 +5,7 @@ export interface ChatMessage {
     reasoning_content?: string;
     /** An assistant message's tool calls. */
     tool_calls?: {
+        id?: string;
         type: 'function';
         function: {
             name: string;
