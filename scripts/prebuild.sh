@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# N-API prebuilds into prebuilds/: linux-arm64 (Debian's aarch64 cross compiler), then the host's
+# linux-x64 (last, so build/ is left with the host's addon). One binary per platform serves every
+# Node >= 20 and Electron; all CPU kernels are inside and chosen at run time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf prebuilds
+if command -v aarch64-linux-gnu-g++ > /dev/null; then
+  CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ AR=aarch64-linux-gnu-ar \
+    npx --no-install prebuildify --napi --strip --arch arm64 --strip-bin aarch64-linux-gnu-strip > /dev/null
+else
+  echo "prebuild: no aarch64-linux-gnu-g++ (apt-get install g++-aarch64-linux-gnu): skipping linux-arm64" >&2
+fi
+npx --no-install prebuildify --napi --strip > /dev/null
+file prebuilds/*/*.node
