@@ -65,6 +65,7 @@ const std::vector<ArchSpec>& table() {
       s.swa_default_window = 4096;
       s.swa_rope = SwaRope::SameAsGlobal;
       s.attn_softcap_default = 50.0f;
+      s.reads_final_softcap = true;
       s.final_softcap_default = 30.0f;
       s.scale_q = true;
       s.gemma_scale_layers = 46;  // 27B: 1/sqrt(n_embd / n_head)
@@ -79,6 +80,7 @@ const std::vector<ArchSpec>& table() {
       s.scale_embeddings = true;
       s.swa_period = 6;
       s.swa_rope = SwaRope::Own;
+      s.reads_final_softcap = true;  // off unless the file sets it
       s.scale_q = true;
       s.gemma_scale_layers = 62;
       t.push_back(s);
@@ -201,7 +203,7 @@ void resolve_arch_config(const GgufFile& g, HParams& hp) {
   hp.final_softcap = 0.0f;
   if (s.attn_softcap_default > 0)
     hp.attn_softcap = float_key(g, a + ".attn_logit_softcapping", s.attn_softcap_default, 1e-3, 1e6);
-  if (s.final_softcap_default > 0 || s.post_norms)  // gemma3: optional, off by default
+  if (s.reads_final_softcap)
     hp.final_softcap = float_key(g, a + ".final_logit_softcapping", s.final_softcap_default, 0, 1e6);
   hp.embd_scale = s.scale_embeddings ? std::sqrt(static_cast<float>(hp.n_embd)) : 1.0f;
 

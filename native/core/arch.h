@@ -62,9 +62,10 @@ struct ArchSpec {
   int swa_period = 0;
   int64_t swa_default_window = 0;
   SwaRope swa_rope = SwaRope::None;
-  // Soft-caps (<arch>.attn_logit_softcapping, final_logit_softcapping) and their defaults; 0:
-  // not read (attention) / off unless the key is there (final, for post_norms architectures).
+  // Soft-caps (<arch>.attn_logit_softcapping, final_logit_softcapping) and their defaults; an
+  // architecture that reads the final one's key may leave it off by default (0).
   float attn_softcap_default = 0.0f;
+  bool reads_final_softcap = false;
   float final_softcap_default = 0.0f;
   // q *= attention scale after rope, then attention with scale 1 (Gemma, Phi-3), instead of
   // scaling the scores. The scale is 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for the

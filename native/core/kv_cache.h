@@ -15,7 +15,7 @@ struct HParams;
 
 class KvCache {
  public:
-  // n_kv: K/V row width (Hkv * hd). full_windows: give sliding-window layers all n_ctx slots too.
+  // Rows of Hkv * hd values per position. full_windows: give sliding-window layers all n_ctx slots too.
   KvCache(const HParams& hp, int64_t n_ctx, int64_t max_batch, int64_t chunk, bool full_windows);
 
   // Layer il: K rows (cap, n_kv), one per slot; V transposed (n_kv, cap), so attention's weighted
