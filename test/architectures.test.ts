@@ -8,20 +8,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HalfbyteError, load } from '../lib/index.js';
 import { encodeGguf, readGguf } from './gguf-edit.js';
-import { codeOf, modelPath, tokensOf } from './helpers.js';
+import { codeOf, logSoftmax, modelPath, tokensOf } from './helpers.js';
 
 const longText = readFileSync(modelPath('long-prompt.txt'), 'utf8');
 const dir = mkdtempSync(join(tmpdir(), 'halfbyte-arch-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 
-function logSoftmax(row: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const x of row) max = Math.max(max, x);
-  let sum = 0;
-  for (const x of row) sum += Math.exp(x - max);
-  return Float64Array.from(row, (x) => x - max - Math.log(sum));
-}
 
 const files = ['tiny-qwen3-Q8_0', 'tiny-qwen3moe-Q4_K_M', 'tiny-olmoe-Q8_0', 'tiny-gemma2-Q8_0', 'tiny-gemma3-Q4_K_M', 'tiny-phi3-Q8_0'];
 

@@ -1,18 +1,11 @@
 // Log-probabilities, scoring, perplexity, sessions and concurrent generations.
 import { describe, expect, it } from 'vitest';
 import { load } from '../lib/index.js';
-import { codeOf, modelPath, tokensOf } from './helpers.js';
+import { codeOf, logSoftmax, modelPath, tokensOf } from './helpers.js';
 
 const stories = modelPath('stories260K.gguf');
 const model = await load(stories, { threads: 2 });
 
-function logSoftmax(row: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const x of row) max = Math.max(max, x);
-  let sum = 0;
-  for (const x of row) sum += Math.exp(x - max);
-  return Float64Array.from(row, (x) => x - max - Math.log(sum));
-}
 
 const greedy = tokensOf;
 

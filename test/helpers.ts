@@ -23,7 +23,8 @@ export function readRef(name: string): RefCase[] {
   return JSON.parse(readFileSync(modelPath(name), 'utf8'));
 }
 
-function logSoftmax(row: ArrayLike<number>): Float64Array {
+/** log softmax of a logit row, in double. */
+export function logSoftmax(row: ArrayLike<number>): Float64Array {
   let max = -Infinity;
   for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]);
   let sum = 0;
