@@ -138,21 +138,65 @@ export interface NativeAddon {
 
 let cached: NativeAddon | undefined;
 
-/** Loads the addon once: a matching prebuild from prebuilds/, else the local build/ output. */
+export interface AddonFailure {
+  reason: string; // what the loader said
+  platform: string;
+  arch: string;
+  musl: boolean; // a musl libc Linux (Alpine); the prebuilds are built against glibc
+  prebuilds: string[]; // the platform-arch folders of prebuilds/ in the package
+  hasLocalBuild: boolean; // build/Release exists
+}
+
+const BUILD_HINT =
+  '`npm rebuild halfbyte` in your project builds it from source (needs python3, make and a C++17 compiler: ' +
+  'on Debian or Ubuntu `apt-get install -y python3 make g++`, on Alpine `apk add python3 make g++`).';
+
+/** Why the addon did not load, and what to do, from what the loader said and what is installed. */
+export function explainAddonFailure(f: AddonFailure): string {
+  const target = `${f.platform}-${f.arch}`;
+  const head = `Could not load halfbyte's native addon for ${target} (Node ${process.versions.node}, N-API ${process.versions.napi}).`;
+  let why: string;
+  if (/wrong ELF class|invalid ELF header|file too short|Exec format error|not a valid Win32 application|mach-o|slice is not valid|incompatible architecture/i.test(f.reason))
+    why =
+      `The binary it found is for another architecture or operating system, or it is damaged (a truncated download or a copy from another machine). ` +
+      `Reinstall halfbyte on this machine (\`npm ci\`), or: ${BUILD_HINT}`;
+  else if (f.musl && /(GLIBC|glibc|ld-linux|libc\.so\.6|__fprintf_chk|symbol not found)/.test(f.reason))
+    why = `This Linux uses musl libc (Alpine?), and the prebuilt binaries are built for glibc. ${BUILD_HINT}`;
+  else if (!f.hasLocalBuild && !f.prebuilds.includes(target))
+    why =
+      `halfbyte has no prebuilt binary for ${target}${f.musl ? ' with musl libc' : ''} (it ships ${f.prebuilds.length ? f.prebuilds.join(', ') : 'none'}). ${BUILD_HINT}`;
+  else if (/NODE_MODULE_VERSION|napi|was compiled against a different Node.js version/i.test(f.reason))
+    why = `The binary was built for another Node.js ABI. ${BUILD_HINT}`;
+  else why = BUILD_HINT;
+  return `${head}\n${why}\nThe loader said: ${f.reason}`;
+}
+
+function isMusl(): boolean {
+  if (process.platform !== 'linux') return false;
+  const report = (process.report?.getReport?.() ?? {}) as { header?: { glibcVersionRuntime?: string } };
+  return !report.header?.glibcVersionRuntime;
+}
+
+/** Loads the addon once: a local build/ if there is one, else the matching prebuild from prebuilds/. */
 export function addon(): NativeAddon {
   if (cached) return cached;
   try {
     const nodeGypBuild = packageRequire('node-gyp-build') as (dir: string) => NativeAddon;
     cached = nodeGypBuild(packageRoot);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const { existsSync, readdirSync } = packageRequire('node:fs') as typeof import('node:fs');
+    const { join } = packageRequire('node:path') as typeof import('node:path');
+    const prebuildDir = join(packageRoot, 'prebuilds');
     throw new HalfbyteError(
       'ADDON_LOAD_FAILED',
-      `Could not load halfbyte's native addon for ${process.platform}-${process.arch} (Node ${process.versions.node}, ` +
-        `N-API ${process.versions.napi}).\nThe loader said: ${reason}\n` +
-        `To fix it, build the addon from source in the package folder: \`npm rebuild halfbyte\` ` +
-        `(needs python3, make and a C++17 compiler; on Debian: apt-get install -y python3 make g++), ` +
-        `or install a release that ships a prebuild for this platform.`,
+      explainAddonFailure({
+        reason: err instanceof Error ? err.message : String(err),
+        platform: process.platform,
+        arch: process.arch,
+        musl: isMusl(),
+        prebuilds: existsSync(prebuildDir) ? readdirSync(prebuildDir) : [],
+        hasLocalBuild: existsSync(join(packageRoot, 'build', 'Release')),
+      }),
       { cause: err },
     );
   }

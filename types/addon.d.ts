@@ -114,5 +114,15 @@ export interface NativeAddon {
     setIsa(isa: string): void;
     measureReadBandwidth(threads: number, bytes: number, passes: number): Promise<import('./cpu.js').ReadBandwidth>;
 }
-/** Loads the addon once: a matching prebuild from prebuilds/, else the local build/ output. */
+export interface AddonFailure {
+    reason: string;
+    platform: string;
+    arch: string;
+    musl: boolean;
+    prebuilds: string[];
+    hasLocalBuild: boolean;
+}
+/** Why the addon did not load, and what to do, from what the loader said and what is installed. */
+export declare function explainAddonFailure(f: AddonFailure): string;
+/** Loads the addon once: a local build/ if there is one, else the matching prebuild from prebuilds/. */
 export declare function addon(): NativeAddon;
