@@ -50,7 +50,9 @@
         "<!@(node -p \"require('./native/sources.json').addon.join(' ')\")"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      # SWALLOW_UNTHROWABLE: a terminated worker_thread completes pending work while its environment
+      # tears down; JS cannot run then, and node-addon-api would rethrow into std::terminate.
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "conditions": [
         ["target_arch=='x64'", { "dependencies": ["halfbyte_x86_avx2", "halfbyte_x86_avx512"] }],
         ["target_arch=='arm64'", {
