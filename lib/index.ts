@@ -25,7 +25,7 @@ export type { PullOptions, PullResult } from './pull.js';
 export { ChatSession } from './chat-session.js';
 export type { ChatChunk, ChatEvent, ChatPromptOptions, ChatSessionOptions, ChatTool } from './chat-session.js';
 export { parseToolCalls, toolCallGrammar } from './tool-calls.js';
-export type { ToolCall, ToolCallFormat } from './tool-calls.js';
+export type { ToolCall, ToolCallFormat, ToolDefinition } from './tool-calls.js';
 export { jsonSchemaToGrammar } from './json-schema.js';
 export type { JsonSchema } from './json-schema.js';
 export { readGgufInfo } from './inspect.js';

@@ -77,8 +77,11 @@ export function parseToolCalls(text: string, format: ToolCallFormat): ToolCall[]
     .map((p) => toCall(parseJson(p.trim(), 'tool call'), 'parameters'));
 }
 
+/** A tool as `toolCallGrammar` needs it: what it does and the JSON Schema of its arguments. */
 export interface ToolDefinition {
+  /** What the tool does, for the model. */
   description?: string;
+  /** JSON Schema the call's arguments must satisfy (the subset `jsonSchemaToGrammar` supports). */
   parameters: JsonSchema;
 }
 

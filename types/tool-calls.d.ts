@@ -18,8 +18,11 @@ export declare const CALL_OPENERS: Record<ToolCallFormat, string>;
  * when a call starts but is not well-formed.
  */
 export declare function parseToolCalls(text: string, format: ToolCallFormat): ToolCall[];
+/** A tool as `toolCallGrammar` needs it: what it does and the JSON Schema of its arguments. */
 export interface ToolDefinition {
+    /** What the tool does, for the model. */
     description?: string;
+    /** JSON Schema the call's arguments must satisfy (the subset `jsonSchemaToGrammar` supports). */
     parameters: JsonSchema;
 }
 /**
