@@ -13,6 +13,7 @@
 #include "error.h"
 
 #ifdef _WIN32
+#include <io.h>
 #include <process.h>
 #define HB_GETPID _getpid
 #else
@@ -209,12 +210,14 @@ void MemorySink::write(const void* data, size_t n) {
   bytes.insert(bytes.end(), p, p + n);
 }
 
-FileSink::FileSink(const std::string& path) : path_(path) {
+FileSink::FileSink(const std::string& path, std::string noun, bool durable)
+    : path_(path), noun_(std::move(noun)), durable_(durable) {
   static std::atomic<unsigned> counter{0};
   temp_path_ = path + ".tmp-" + std::to_string(static_cast<long long>(HB_GETPID())) + "-" +
                std::to_string(counter.fetch_add(1));
   file_ = std::fopen(temp_path_.c_str(), "wb");
   if (!file_) fail_io("create", errno);
+  std::setvbuf(file_, nullptr, _IOFBF, size_t(1) << 20);
 }
 
 FileSink::~FileSink() {
@@ -224,7 +227,8 @@ FileSink::~FileSink() {
 }
 
 void FileSink::fail_io(const std::string& what, int err) {
-  fail("FILE_WRITE_ERROR", "Cannot " + what + " " + (what == "rename" ? temp_path_ + " to " + path_ : temp_path_) +
+  fail("FILE_WRITE_ERROR", "Cannot " + what + " " + (noun_.empty() ? "" : noun_ + " ") +
+                               (what == "rename" ? temp_path_ + " to " + path_ : temp_path_) +
                                ": " + std::strerror(err));
 }
 
@@ -241,6 +245,13 @@ void FileSink::commit() {
   file_ = nullptr;
   const bool flushed = std::fflush(f) == 0;
   const int flush_err = errno;
+  if (flushed && durable_) {
+#ifdef _WIN32
+    _commit(_fileno(f));
+#else
+    fsync(fileno(f));
+#endif
+  }
   const bool closed = std::fclose(f) == 0;
   if (!flushed) fail_io("write", flush_err);
   if (!closed) fail_io("close", errno);

@@ -37,7 +37,9 @@ class MemorySink : public ByteSink {
 // so no partial output is ever left at `path`. Errors: FILE_WRITE_ERROR naming the path.
 class FileSink : public ByteSink {
  public:
-  explicit FileSink(const std::string& path);
+  // `noun` names the file in errors ("the session file"); `durable` fsyncs before the rename, so
+  // a power loss cannot leave the renamed file without its data.
+  explicit FileSink(const std::string& path, std::string noun = {}, bool durable = false);
   ~FileSink() override;
   FileSink(const FileSink&) = delete;
   FileSink& operator=(const FileSink&) = delete;
@@ -48,7 +50,8 @@ class FileSink : public ByteSink {
 
  private:
   [[noreturn]] void fail_io(const std::string& what, int err);
-  std::string path_, temp_path_;
+  std::string path_, temp_path_, noun_;
+  bool durable_;
   std::FILE* file_ = nullptr;
   uint64_t written_ = 0;
   bool committed_ = false;

@@ -1,20 +1,11 @@
 // Session state files (Context::save_state / load_state).
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
-#if defined(_WIN32)
-#include <io.h>
-#include <process.h>
-#define HB_GETPID _getpid
-#else
-#include <unistd.h>
-#define HB_GETPID getpid
-#endif
-
 #include "context_impl.h"
 #include "error.h"
+#include "gguf_writer.h"
 
 namespace hb {
 
@@ -42,57 +33,25 @@ void check_magic(const std::string& magic) {
                                  " bytes but received " + std::to_string(magic.size()));
 }
 
-// Writes to a temporary file beside `path`, renamed over it by commit(); the destructor removes
-// the temporary file if commit() was never reached (error or exception), so `path` never holds
-// a partial file.
+// The session file through a durable FileSink (temporary file renamed by commit(), removed if
+// commit() is never reached), with the checksum chained over every piece and appended by commit().
 class StateWriter {
  public:
-  explicit StateWriter(const std::string& path) : path_(path) {
-    static std::atomic<unsigned> counter{0};
-    temp_ = path + ".tmp-" + std::to_string(static_cast<long long>(HB_GETPID())) + "-" +
-            std::to_string(counter.fetch_add(1));
-    file_ = std::fopen(temp_.c_str(), "wb");
-    if (!file_) fail_io("create", errno);
-    std::setvbuf(file_, nullptr, _IOFBF, size_t(1) << 20);
-  }
-  ~StateWriter() {
-    if (file_) std::fclose(file_);
-    if (!committed_) std::remove(temp_.c_str());
-  }
+  explicit StateWriter(const std::string& path) : sink_(path, "the session file", /*durable=*/true) {}
   void put(const void* data, size_t n) {
-    if (n && std::fwrite(data, 1, n, file_) != n) fail_io("write", errno);
+    sink_.write(data, n);
     sum_ = hash_bytes(data, n, sum_);
   }
   template <class T>
   void put_value(T v) { put(&v, sizeof(v)); }
   void commit() {
     const uint64_t sum = sum_;
-    if (std::fwrite(&sum, 1, sizeof(sum), file_) != sizeof(sum)) fail_io("write", errno);
-    if (std::fflush(file_) != 0) fail_io("write", errno);
-#if defined(_WIN32)
-    _commit(_fileno(file_));
-#else
-    fsync(fileno(file_));  // the rename below must not be able to outlive the data on a power loss
-#endif
-    std::FILE* f = file_;
-    file_ = nullptr;
-    if (std::fclose(f) != 0) fail_io("close", errno);
-#if defined(_WIN32)
-    std::remove(path_.c_str());  // rename() does not replace an existing file on Windows
-#endif
-    if (std::rename(temp_.c_str(), path_.c_str()) != 0) fail_io("rename", errno);
-    committed_ = true;
+    sink_.write(&sum, sizeof(sum));
+    sink_.commit();
   }
 
  private:
-  [[noreturn]] void fail_io(const char* what, int err) {
-    fail("FILE_WRITE_ERROR", std::string("Cannot ") + what + " the session file " + temp_ +
-                                 (std::strcmp(what, "rename") == 0 ? " to " + path_ : std::string()) + ": " +
-                                 std::strerror(err));
-  }
-  std::string path_, temp_;
-  std::FILE* file_ = nullptr;
-  bool committed_ = false;
+  FileSink sink_;
   uint64_t sum_ = 0;
 };
 
