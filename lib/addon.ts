@@ -1,5 +1,6 @@
 // The native addon's interface (native/addon/addon.cpp) and its loader. Internal: the public API
 // in model.ts validates every argument before calling in here.
+import { outsideAsar } from './asar.js';
 import { HalfbyteError } from './errors.js';
 import { packageRequire, packageRoot } from './root.js';
 
@@ -182,7 +183,7 @@ export function addon(): NativeAddon {
   if (cached) return cached;
   try {
     const nodeGypBuild = packageRequire('node-gyp-build') as (dir: string) => NativeAddon;
-    cached = nodeGypBuild(packageRoot);
+    cached = nodeGypBuild(outsideAsar(packageRoot));  // a packaged Electron app: the unpacked copy
   } catch (err) {
     const { existsSync, readdirSync } = packageRequire('node:fs') as typeof import('node:fs');
     const { join } = packageRequire('node:path') as typeof import('node:path');

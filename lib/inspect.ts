@@ -1,4 +1,5 @@
 // Reading a GGUF file's header, metadata and tensor table without loading its weights.
+import { outsideAsar } from './asar.js';
 import { addon } from './addon.js';
 import { nativeAsync } from './errors.js';
 import * as v from './validate.js';
@@ -32,5 +33,5 @@ export interface GgufInfo {
 /** Header, metadata and tensor table of a GGUF file; reads no tensor data, so it is fast on any size. */
 export function readGgufInfo(path: string): Promise<GgufInfo> {
   v.string(path, 'path');
-  return nativeAsync(addon().readGgufInfo(path));
+  return nativeAsync(addon().readGgufInfo(outsideAsar(path)));
 }

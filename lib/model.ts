@@ -1,4 +1,5 @@
 // The public Model API: load(), tokenize/detokenize, generate (async iterator), evaluate.
+import { outsideAsar } from './asar.js';
 import type { NativeModel, NativeModelInfo } from './addon.js';
 import { addon } from './addon.js';
 import { renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
@@ -186,7 +187,7 @@ export function load(path: string, options?: LoadOptions): LoadTask {
   };
   if (checked.onProgress !== undefined && typeof checked.onProgress !== 'function')
     throw v.invalid('a function', 'onProgress', checked.onProgress);
-  return new LoadTask(path, checked);
+  return new LoadTask(outsideAsar(path), checked);
 }
 
 export class Model {

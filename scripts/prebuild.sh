@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# N-API prebuilds into prebuilds/: linux-arm64 (Debian's aarch64 cross compiler), then the host's
-# linux-x64 (last, so build/ is left with the host's addon). One binary per platform serves every
+# N-API prebuilds into prebuilds/: linux-arm64 (Debian's aarch64 cross compiler), win32-x64
+# (Debian's mingw-w64; checked under wine by scripts/test-windows.sh), then the host's linux-x64
+# (last, so build/ is left with the host's addon). One binary per platform serves every
 # Node >= 20 and Electron; all CPU kernels are inside and chosen at run time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,13 @@ if command -v aarch64-linux-gnu-g++ > /dev/null; then
     npx --no-install prebuildify --napi --strip --arch arm64 --strip-bin aarch64-linux-gnu-strip > /dev/null
 else
   echo "prebuild: no aarch64-linux-gnu-g++ (apt-get install g++-aarch64-linux-gnu): skipping linux-arm64" >&2
+fi
+if command -v x86_64-w64-mingw32-g++-posix > /dev/null; then
+  bash scripts/build-windows.sh addon
+  mkdir -p prebuilds/win32-x64
+  x86_64-w64-mingw32-strip -o prebuilds/win32-x64/halfbyte.node build-windows-addon/halfbyte.node
+else
+  echo "prebuild: no x86_64-w64-mingw32-g++-posix (apt-get install g++-mingw-w64-x86-64-posix): skipping win32-x64" >&2
 fi
 npx --no-install prebuildify --napi --strip > /dev/null
 file prebuilds/*/*.node

@@ -11,6 +11,7 @@
 #include "../tests/check.h"
 #include "arch.h"
 #include "model.h"
+#include "platform.h"
 
 namespace {
 
@@ -33,7 +34,8 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 
 std::string temp_file(const char* tag) {
   static int counter = 0;
-  return "/tmp/halfbyte-arch-test-" + std::string(tag) + "-" + std::to_string(counter++);
+  return hb::platform::temp_dir() + "/halfbyte-arch-test-" + std::to_string(hb::platform::process_id()) + "-" +
+         std::string(tag) + "-" + std::to_string(counter++);
 }
 
 }  // namespace

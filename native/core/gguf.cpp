@@ -2,17 +2,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <cstdint>
 #include <limits>
 
 #include "error.h"
 
-#if !defined(_WIN32)
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#endif
+#include "platform.h"
 
 namespace hb {
 
@@ -21,79 +16,44 @@ namespace hb {
 
 std::unique_ptr<MappedFile> MappedFile::open(const std::string& path) {
   std::unique_ptr<MappedFile> f(new MappedFile());
-#if !defined(_WIN32)
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    if (e == ENOENT) fail("FILE_NOT_FOUND", "No such file: " + path);
-    fail("FILE_READ_ERROR", "Cannot open " + path + ": " + std::strerror(e));
+  const platform::ReadOnlyFile file = platform::ReadOnlyFile::open(path);
+  if (file.size() > SIZE_MAX)
+    fail("FILE_READ_ERROR", "Expected a file that fits the address space for " + path + " but received " +
+                                std::to_string(file.size()) + " bytes");
+  f->size_ = static_cast<size_t>(file.size());
+  if (f->size_ == 0) return f;
+  f->data_ = file.map();
+  if (f->data_) {
+    f->mapped_ = true;
+    return f;
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("FILE_READ_ERROR", "Expected a regular file for path but received something else: " + path);
-  }
-  f->size_ = static_cast<size_t>(st.st_size);
-  if (f->size_ > 0) {
-    void* p = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p != MAP_FAILED) {
-      f->data_ = static_cast<const uint8_t*>(p);
-      f->mapped_ = true;
-    }
-  }
-  ::close(fd);
-  if (f->mapped_ || f->size_ == 0) return f;
-#endif
-  // Fallback: read the whole file (no mmap available).
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("FILE_NOT_FOUND", "Cannot open " + path);
-  in.seekg(0, std::ios::end);
-  std::streamoff len = in.tellg();
-  if (len < 0) fail("FILE_READ_ERROR", "Cannot read " + path);
-  in.seekg(0);
-  f->owned_.resize(static_cast<size_t>(len));
-  if (len > 0 && !in.read(reinterpret_cast<char*>(f->owned_.data()), len))
-    fail("FILE_READ_ERROR", "Cannot read " + path);
+  // The system refused a mapping: read the whole file instead.
+  f->owned_.resize(f->size_);
+  file.read_at(0, f->owned_.data(), f->size_);
   f->data_ = f->owned_.data();
-  f->size_ = f->owned_.size();
   return f;
 }
 
 MappedFile::~MappedFile() {
-#if !defined(_WIN32)
-  if (mapped_) munmap(const_cast<uint8_t*>(data_), size_);
-#endif
+  if (mapped_) platform::unmap(data_, size_);
 }
 
 void MappedFile::release(const uint8_t* p, size_t n) const {
-#if !defined(_WIN32)
   if (!mapped_ || p < data_ || n > size_ || p - data_ > static_cast<ptrdiff_t>(size_ - n)) return;
-  const uintptr_t page = 4096;
-  const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
-  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(page - 1);
-  if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_DONTNEED);
-#else
-  (void)p;
-  (void)n;
-#endif
+  platform::drop_resident_pages(p, n);
 }
 
 bool MappedFile::prefetch(size_t begin, size_t end, const std::function<bool(size_t)>& progress) const {
   if (end > size_) end = size_;
   if (begin >= end) return progress ? progress(0) : true;
-#if !defined(_WIN32)
-  if (mapped_) {
-    // Ask the kernel to read ahead; touching pages below then mostly finds them resident.
-    const size_t page = 4096;
-    uintptr_t a = reinterpret_cast<uintptr_t>(data_ + begin) & ~(uintptr_t)(page - 1);
-    madvise(reinterpret_cast<void*>(a), (reinterpret_cast<uintptr_t>(data_) + end) - a, MADV_WILLNEED);
-  }
-#endif
+  // Ask the system to read ahead; touching pages below then mostly finds them resident.
+  if (mapped_) platform::will_need(data_ + begin, end - begin);
   const size_t step = 16u << 20;  // report every 16 MiB
+  const size_t page = platform::page_size();
   volatile uint8_t sink = 0;
   for (size_t chunk = begin; chunk < end; chunk += step) {
     size_t stop = chunk + step < end ? chunk + step : end;
-    for (size_t p = chunk; p < stop; p += 4096) sink ^= data_[p];
+    for (size_t p = chunk; p < stop; p += page) sink ^= data_[p];
     if (progress && !progress(stop - begin)) return false;
   }
   (void)sink;

@@ -51,7 +51,8 @@ struct GgufTensor {
   GgmlType type() const { return static_cast<GgmlType>(type_id); }
 };
 
-// A read-only mapping of a file (mmap on POSIX). Falls back to reading into memory if mmap fails.
+// A read-only mapping of a file (mmap on POSIX, MapViewOfFile on Windows: platform.h). Falls back
+// to reading into memory if the system refuses the mapping. Only regular files open (no FIFOs).
 class MappedFile {
  public:
   static std::unique_ptr<MappedFile> open(const std::string& path);  // throws FILE_NOT_FOUND / FILE_READ_ERROR
@@ -61,7 +62,7 @@ class MappedFile {
   // Touches every page of [begin, end) so later reads do not fault; calls progress(done_bytes)
   // every few MB; returns false if progress returned false (cancelled).
   bool prefetch(size_t begin, size_t end, const std::function<bool(size_t)>& progress) const;
-  // Drops this mapping's resident pages lying wholly inside [p, p + n) (POSIX mappings only; the
+  // Drops this mapping's resident pages lying wholly inside [p, p + n) (mapped files only; the
   // bytes stay readable and fault back in from the file if read again). For weights that were
   // copied elsewhere, so they are not resident twice.
   void release(const uint8_t* p, size_t n) const;

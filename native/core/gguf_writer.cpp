@@ -12,14 +12,7 @@
 
 #include "error.h"
 
-#ifdef _WIN32
-#include <io.h>
-#include <process.h>
-#define HB_GETPID _getpid
-#else
-#include <unistd.h>
-#define HB_GETPID getpid
-#endif
+#include "platform.h"
 
 namespace hb {
 
@@ -213,9 +206,9 @@ void MemorySink::write(const void* data, size_t n) {
 FileSink::FileSink(const std::string& path, std::string noun, bool durable)
     : path_(path), noun_(std::move(noun)), durable_(durable) {
   static std::atomic<unsigned> counter{0};
-  temp_path_ = path + ".tmp-" + std::to_string(static_cast<long long>(HB_GETPID())) + "-" +
+  temp_path_ = path + ".tmp-" + std::to_string(platform::process_id()) + "-" +
                std::to_string(counter.fetch_add(1));
-  file_ = std::fopen(temp_path_.c_str(), "wb");
+  file_ = platform::create_file(temp_path_);
   if (!file_) fail_io("create", errno);
   std::setvbuf(file_, nullptr, _IOFBF, size_t(1) << 20);
 }
@@ -223,7 +216,7 @@ FileSink::FileSink(const std::string& path, std::string noun, bool durable)
 FileSink::~FileSink() {
   if (committed_) return;
   if (file_) std::fclose(file_);
-  std::remove(temp_path_.c_str());
+  platform::remove_file(temp_path_);
 }
 
 void FileSink::fail_io(const std::string& what, int err) {
@@ -245,20 +238,11 @@ void FileSink::commit() {
   file_ = nullptr;
   const bool flushed = std::fflush(f) == 0;
   const int flush_err = errno;
-  if (flushed && durable_) {
-#ifdef _WIN32
-    _commit(_fileno(f));
-#else
-    fsync(fileno(f));
-#endif
-  }
+  if (flushed && durable_) platform::flush_to_disk(f);
   const bool closed = std::fclose(f) == 0;
   if (!flushed) fail_io("write", flush_err);
   if (!closed) fail_io("close", errno);
-#ifdef _WIN32
-  std::remove(path_.c_str());  // rename() does not replace an existing file on Windows
-#endif
-  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) fail_io("rename", errno);
+  if (!platform::replace_file(temp_path_, path_)) fail_io("rename", errno);
   committed_ = true;
 }
 

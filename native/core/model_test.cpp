@@ -23,6 +23,7 @@
 #include "ggml_types.h"
 #include "gguf.h"
 #include "model.h"
+#include "platform.h"
 #include "quant/kernels.h"
 #include "sampling.h"
 #include "threadpool.h"
@@ -622,8 +623,7 @@ struct GgufParts {
 std::string temp_path(const char* tag) {
   static std::atomic<int> counter(0);
   static const unsigned salt = std::random_device{}();
-  const char* dir = std::getenv("TMPDIR");
-  return std::string(dir && *dir ? dir : "/tmp") + "/halfbyte-model-test-" + tag + "-" + std::to_string(salt) + "-" +
+  return hb::platform::temp_dir() + "/halfbyte-model-test-" + tag + "-" + std::to_string(salt) + "-" +
          std::to_string(counter++) + ".gguf";
 }
 
@@ -1306,9 +1306,10 @@ TEST(model_long_context_attention) {
     }
   }
   std::printf("  700 positions, token at a time vs one batch: max |diff| %.3g (max |logit| %.3g)\n", max_diff, max_abs);
-  // Measured 8e-5 relative (one softmax over all 700 positions, before chunking, gave 2.7e-4;
-  // this tiny model's logits are sensitive: its prompts here are pseudo-random token ids).
-  CHECK(max_diff <= 2e-4 * std::max(1.0, max_abs));
+  // Measured 8e-5 relative with glibc (one softmax over all 700 positions, before chunking, gave
+  // 2.7e-4; this tiny model's logits are sensitive: its prompts here are pseudo-random token ids).
+  // With mingw-w64's libm, whose sinf/cosf round some rope angles differently, 2.1e-4.
+  CHECK(max_diff <= 3e-4 * std::max(1.0, max_abs));
 
   // Thread counts 1, 2, 3: the same bits, prefill and decode at 600..616.
   std::vector<std::vector<float>> runs;

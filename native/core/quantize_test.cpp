@@ -10,11 +10,11 @@
 #include <map>
 #include <random>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "../tests/check.h"
 #include "gguf.h"
 #include "gguf_writer.h"
+#include "platform.h"
 #include "quant/kernels.h"
 #include "quantize.h"
 
@@ -36,10 +36,7 @@ bool file_exists(const std::string& p) {
   return stat(p.c_str(), &st) == 0;
 }
 
-std::string temp_dir() {
-  const char* t = std::getenv("TMPDIR");
-  return t && *t ? t : "/tmp";
-}
+std::string temp_dir() { return hb::platform::temp_dir(); }
 
 // Gaussian rows with a few outliers per block, like real weight matrices.
 std::vector<float> weight_like(int64_t n, uint32_t seed) {
@@ -604,7 +601,7 @@ std::vector<uint8_t> read_all(const std::string& path) {
 TEST(quant_file_matches_llama_quantize) {
   // tiny-llama-<TYPE>.gguf were made from tiny-llama-F32.gguf by llama-quantize: the same
   // algorithms in the same arithmetic order give the same bytes, header included.
-  const std::string out = temp_dir() + "/hb-quant-test-" + std::to_string(::getpid()) + ".gguf";
+  const std::string out = temp_dir() + "/hb-quant-test-" + std::to_string(hb::platform::process_id()) + ".gguf";
   for (const char* preset : kFixturePresets) {
     hb::QuantizeOptions o;
     o.preset = preset;
@@ -640,7 +637,7 @@ TEST(quant_file_matches_llama_quantize) {
 }
 
 TEST(quant_file_progress_and_metadata) {
-  const std::string out = temp_dir() + "/hb-quant-meta-" + std::to_string(::getpid()) + ".gguf";
+  const std::string out = temp_dir() + "/hb-quant-meta-" + std::to_string(hb::platform::process_id()) + ".gguf";
   hb::QuantizeOptions o;
   o.preset = "Q5_K_S";
   std::vector<size_t> indices;
@@ -677,7 +674,7 @@ TEST(quant_file_progress_and_metadata) {
 }
 
 TEST(quant_file_errors_leave_no_output) {
-  const std::string out = temp_dir() + "/hb-quant-err-" + std::to_string(::getpid()) + ".gguf";
+  const std::string out = temp_dir() + "/hb-quant-err-" + std::to_string(hb::platform::process_id()) + ".gguf";
   std::remove(out.c_str());
   hb::QuantizeOptions o;
   o.preset = "Q4_K_M";
@@ -730,7 +727,7 @@ TEST(quant_file_errors_leave_no_output) {
   w.add_tensor("blk.0.ffn_up.weight", 2, ne, GgmlType::F32);
   std::vector<float> x(512, 0.25f);
   x[300] = std::nanf("");
-  const std::string nan_src = temp_dir() + "/hb-quant-nan-" + std::to_string(::getpid()) + ".gguf";
+  const std::string nan_src = temp_dir() + "/hb-quant-nan-" + std::to_string(hb::platform::process_id()) + ".gguf";
   {
     hb::FileSink s(nan_src);
     w.begin(s);

@@ -5,6 +5,7 @@
 
 #include "context_impl.h"
 #include "error.h"
+#include "platform.h"
 #include "gguf_writer.h"
 
 namespace hb {
@@ -58,12 +59,7 @@ class StateWriter {
 class StateReader {
  public:
   explicit StateReader(const std::string& path) : path_(path) {
-    file_ = std::fopen(path.c_str(), "rb");
-    if (!file_) {
-      const int e = errno;
-      if (e == ENOENT) fail("FILE_NOT_FOUND", "No such file: " + path);
-      fail("FILE_READ_ERROR", "Cannot open " + path + ": " + std::strerror(e));
-    }
+    file_ = platform::ReadOnlyFile::open(path).into_stdio();  // regular files only: a FIFO would block
     std::setvbuf(file_, nullptr, _IOFBF, size_t(1) << 20);
   }
   ~StateReader() { std::fclose(file_); }

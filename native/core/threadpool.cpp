@@ -1,13 +1,13 @@
 #include "threadpool.h"
 
 #include <algorithm>
-#include <fstream>
-#include <set>
 #include <string>
 #include <utility>
 
-#if defined(__linux__)
-#include <sched.h>
+#include "platform.h"
+
+#if defined(_MSC_VER)
+#include <intrin.h>
 #endif
 
 namespace hb {
@@ -15,7 +15,11 @@ namespace hb {
 namespace {
 
 inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+  _mm_pause();
+#elif defined(_MSC_VER) && defined(_M_ARM64)
+  __yield();
+#elif defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #elif defined(__aarch64__)
   asm volatile("yield");
@@ -26,41 +30,12 @@ inline void cpu_relax() {
 // each other within microseconds, so a short spin avoids the condition variable's wake-up cost.
 constexpr int kSpinRounds = 1 << 14;
 
-bool read_int_file(const std::string& path, long* out) {
-  std::ifstream f(path);
-  if (!f) return false;
-  f >> *out;
-  return static_cast<bool>(f);
-}
-
 }  // namespace
 
 int ThreadPool::default_threads() {
-  int logical = static_cast<int>(std::thread::hardware_concurrency());
-#if defined(__linux__)
-  // Count distinct (package, core) pairs among the CPUs this process may run on, so SMT
-  // siblings count once (matmuls are bound by memory and FMA units, shared by siblings).
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    int allowed = CPU_COUNT(&set);
-    std::set<std::pair<long, long>> cores;
-    bool topology_ok = true;
-    for (int cpu = 0; cpu < CPU_SETSIZE && topology_ok; cpu++) {
-      if (!CPU_ISSET(cpu, &set)) continue;
-      std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
-      long core = 0, pkg = 0;
-      if (!read_int_file(base + "core_id", &core) || !read_int_file(base + "physical_package_id", &pkg)) {
-        topology_ok = false;
-        break;
-      }
-      cores.insert({pkg, core});
-    }
-    if (topology_ok && !cores.empty()) return static_cast<int>(cores.size());
-    if (allowed > 0) logical = allowed;
-  }
-#endif
-  return std::max(1, logical);
+  const int cores = platform::physical_cores();
+  if (cores > 0) return cores;
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -93,6 +68,7 @@ void ThreadPool::work_on(uint64_t job, int thread) {
 }
 
 void ThreadPool::worker_main(int thread) {
+  platform::name_this_thread(("halfbyte-" + std::to_string(thread)).c_str());
   uint64_t seen = job_word_.load(std::memory_order_acquire) >> (2 * kTaskBits);
   for (;;) {
     uint64_t w = job_word_.load(std::memory_order_acquire);

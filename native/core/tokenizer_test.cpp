@@ -161,13 +161,21 @@ std::vector<uint32_t> stl_split(const std::basic_string<C>& text, const std::bas
   return out;
 }
 
+const char* const kOracleCategories[] = {"\\p{N}", "\\p{L}", "\\p{P}", "\\p{M}", "\\p{S}", "\\p{Lu}", "\\p{Ll}", "\\p{Lt}", "\\p{Lm}", "\\p{Lo}"};
+
+// Regexes with Unicode categories run on text collapsed to one byte per class; the rest run on
+// the code points themselves (std::wregex).
+bool oracle_collapses(const std::string& re) {
+  for (const char* c : kOracleCategories)
+    if (re.find(c) != std::string::npos) return true;
+  return false;
+}
+
 std::vector<uint32_t> oracle_split(const std::string& re, const std::vector<uint32_t>& cp) {
-  static const char* cats[] = {"\\p{N}", "\\p{L}", "\\p{P}", "\\p{M}", "\\p{S}", "\\p{Lu}", "\\p{Ll}", "\\p{Lt}", "\\p{Lm}", "\\p{Lo}"};
+  const char* const* cats = kOracleCategories;
   static const char* ascii[] = {"0-9", "A-Za-z", "!-#%-*,-/:-;?-@\\[-\\]_\\{\\}", "", "\\$\\+<->^`\\|", "A-Za-z", "A-Za-z", "A-Za-z", "A-Za-z", "A-Za-z"};
   static const char bytes[] = {'\xD1', '\xD2', '\xD3', '\xD4', '\xD5', '\xD2', '\xD2', '\xD2', '\xD2', '\xD2'};
-  bool collapsed = false;
-  for (const char* c : cats) collapsed |= re.find(c) != std::string::npos;
-  if (!collapsed) {
+  if (!oracle_collapses(re)) {
     std::wstring_convert<std::codecvt_utf8<wchar_t>> conv;
     std::wstring w(cp.begin(), cp.end());
     for (auto& c : w) {
@@ -291,6 +299,9 @@ TEST(tok_regex_engine_matches_std_regex) {
     hb::unicode::set_regex_memo_always_for_test(memo);
     for (const std::string& re : all_pre_regexes()) {
       if (re == "\\p{Han}+" || re == "\\p{AFMoE_digits}") continue;  // llama.cpp's hand-written splitters
+      // The wide oracle is std::wregex: with a 16-bit wchar_t (Windows) it sees surrogate pairs,
+      // not code points, so only the collapsed (byte) oracle is meaningful there.
+      if (sizeof(wchar_t) < 4 && !oracle_collapses(re)) continue;
       hb::unicode::PreTokenizer pre({re});
       int bad_generic = 0, bad_fast = 0;
       for (int it = 0; it < 100; ++it) {

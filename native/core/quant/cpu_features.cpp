@@ -9,7 +9,10 @@
 #include "kernels.h"
 #include "kernels_internal.h"
 
-#if defined(__x86_64__)
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_AMD64))
+#include <intrin.h>  // __cpuid, __cpuidex, _xgetbv (MSVC and clang-cl)
+#define HB_X86_MSVC 1
+#elif defined(__x86_64__)
 #include <cpuid.h>
 #endif
 #if defined(__aarch64__) && defined(__linux__)
@@ -66,31 +69,53 @@ size_t act_row_bytes(ActFormat f, int64_t n) {
 
 static CpuFeatures detect_cpu() {
   CpuFeatures f;
-#if defined(__x86_64__)
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
-  const bool osxsave = (c >> 27) & 1;
-  const bool avx = (c >> 28) & 1;
-  const bool fma = (c >> 12) & 1;
-  const bool f16c = (c >> 29) & 1;
-  uint64_t xcr0 = 0;
-  if (osxsave) {
-    // XGETBV(0): which register states the OS saves on context switch. Inline asm so this file
-    // needs no -mxsave.
-    uint32_t lo = 0, hi = 0;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    xcr0 = (static_cast<uint64_t>(hi) << 32) | lo;
-  }
-  const bool os_avx = osxsave && (xcr0 & 0x6) == 0x6;             // XMM + YMM state
-  const bool os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;         // opmask + ZMM state
-  unsigned max_leaf = __get_cpuid_max(0, nullptr);
+#if defined(__x86_64__) || defined(HB_X86_MSVC)
+  unsigned a = 0, b = 0, c = 0, d = 0, max_leaf = 0;
   unsigned b7 = 0, c7 = 0, a71 = 0;
+#if defined(HB_X86_MSVC)
+  int r[4];
+  __cpuid(r, 0);
+  max_leaf = static_cast<unsigned>(r[0]);
+  if (max_leaf < 1) return f;
+  __cpuid(r, 1);
+  c = static_cast<unsigned>(r[2]);
+  if (max_leaf >= 7) {
+    __cpuidex(r, 7, 0);
+    b7 = static_cast<unsigned>(r[1]), c7 = static_cast<unsigned>(r[2]);
+    if (r[0] >= 1) {
+      __cpuidex(r, 7, 1);
+      a71 = static_cast<unsigned>(r[0]);
+    }
+  }
+#else
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  max_leaf = __get_cpuid_max(0, nullptr);
   if (max_leaf >= 7) {
     unsigned a7 = 0, d7 = 0;
     __cpuid_count(7, 0, a7, b7, c7, d7);
     unsigned b71 = 0, c71 = 0, d71 = 0;
     if (a7 >= 1) __cpuid_count(7, 1, a71, b71, c71, d71);
   }
+#endif
+  (void)a, (void)b, (void)d;
+  const bool osxsave = (c >> 27) & 1;
+  const bool avx = (c >> 28) & 1;
+  const bool fma = (c >> 12) & 1;
+  const bool f16c = (c >> 29) & 1;
+  uint64_t xcr0 = 0;
+  if (osxsave) {
+    // XGETBV(0): which register states the OS saves on context switch.
+#if defined(HB_X86_MSVC)
+    xcr0 = _xgetbv(0);
+#else
+    // Inline asm so this file needs no -mxsave.
+    uint32_t lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    xcr0 = (static_cast<uint64_t>(hi) << 32) | lo;
+#endif
+  }
+  const bool os_avx = osxsave && (xcr0 & 0x6) == 0x6;             // XMM + YMM state
+  const bool os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;         // opmask + ZMM state
   if (os_avx && avx) {
     f.avx2 = (b7 >> 5) & 1;
     f.fma = fma;

@@ -1,0 +1,64 @@
+// What the core asks of the operating system, in one place: opening and mapping files, page
+// hints, thread names, core counts, free memory. Linux and other POSIX systems, Windows
+// (CreateFileMapping/MapViewOfFile, GetLogicalProcessorInformationEx), and macOS (POSIX plus
+// sysctl). Everything else in the core is portable C++.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace hb {
+namespace platform {
+
+// A regular file open for reading. Opening never blocks: a FIFO, a device, a socket or a
+// directory is refused (FILE_READ_ERROR) before any byte is read, a missing file is FILE_NOT_FOUND.
+class ReadOnlyFile {
+ public:
+  static ReadOnlyFile open(const std::string& path);
+  ReadOnlyFile(ReadOnlyFile&& o) noexcept;
+  ReadOnlyFile& operator=(ReadOnlyFile&&) = delete;
+  ReadOnlyFile(const ReadOnlyFile&) = delete;
+  ~ReadOnlyFile();
+
+  uint64_t size() const { return size_; }
+  // A read-only mapping of the whole file (free it with unmap), or nullptr where the system
+  // refuses one (the caller then reads the file instead).
+  const uint8_t* map() const;
+  // Reads n bytes at offset; FILE_READ_ERROR if the file ends early or the read fails.
+  void read_at(uint64_t offset, void* dst, size_t n) const;
+  // Hands the open file to stdio ("rb"); this object no longer owns it. The caller fcloses it.
+  std::FILE* into_stdio();
+
+ private:
+  ReadOnlyFile(std::string path, intptr_t handle, uint64_t size) : path_(std::move(path)), handle_(handle), size_(size) {}
+  std::string path_;
+  intptr_t handle_ = -1;  // fd on POSIX, HANDLE on Windows; -1 when moved from
+  uint64_t size_ = 0;
+};
+
+void unmap(const uint8_t* data, uint64_t size);
+// Hints for a mapping made by ReadOnlyFile::map(). The bytes stay readable either way.
+void drop_resident_pages(const uint8_t* p, size_t n);  // pages wholly inside [p, p + n) leave RAM
+void will_need(const uint8_t* p, size_t n);            // start reading [p, p + n) ahead
+size_t page_size();
+
+// fopen for writing ("wb") with a UTF-8 path (Windows needs the wide-character call for that).
+// nullptr and errno set on failure, as fopen.
+std::FILE* create_file(const std::string& path);
+// rename that replaces an existing file on every system; false and errno set on failure.
+bool replace_file(const std::string& from, const std::string& to);
+bool flush_to_disk(std::FILE* f);  // fsync / _commit
+void remove_file(const std::string& path);  // no error if it is not there
+
+int process_id();
+std::string temp_dir();  // TMPDIR / TEMP, else the system's
+void name_this_thread(const char* name);  // shows in debuggers and `top -H`; at most 15 characters kept
+// Physical cores this process may run on (SMT siblings counted once; the process's affinity
+// mask respected), or 0 when the system does not say.
+int physical_cores();
+// Bytes of RAM the system can give without swapping (Linux MemAvailable, Windows ullAvailPhys),
+// or 0 when it does not say (macOS: no check is made).
+uint64_t available_memory();
+
+}  // namespace platform
+}  // namespace hb
