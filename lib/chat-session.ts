@@ -4,7 +4,7 @@
 // holds to each tool's parameter schema.
 import type { ChatMessage } from './chat.js';
 import { HalfbyteError } from './errors.js';
-import type { GenerateOptions, GenerationChunk } from './generation.js';
+import { GENERATE_KEYS, keysWithout, type GenerateOptions, type GenerationChunk } from './generation.js';
 import { jsonSchemaToGrammar } from './json-schema.js';
 import type { JsonSchema } from './json-schema.js';
 import type { Model } from './model.js';
@@ -42,6 +42,11 @@ export interface ChatPromptOptions extends Omit<GenerateOptions, 'contextSize' |
   toolChoice?: 'auto' | 'required' | 'none';
 }
 
+const CHAT_SESSION_KEYS = v.optionKeys<ChatSessionOptions>({
+  systemPrompt: true, contextSize: true, template: true, contextShift: true, tools: true, toolCallFormat: true, maxToolRounds: true,
+});
+const PROMPT_KEYS = [...keysWithout(GENERATE_KEYS, 'contextSize', 'addSpecial', 'grammar', 'jsonSchema'), 'toolChoice'];
+
 export interface ChatChunk extends GenerationChunk {
   /** 'reasoning' inside <think>…</think>, else 'answer'. */
   kind: 'answer' | 'reasoning';
@@ -77,7 +82,7 @@ export class ChatSession {
     private readonly model: Model,
     options: ChatSessionOptions | undefined,
   ) {
-    const o = v.optionsObject(options, 'chat session options');
+    const o = v.optionsObject(options, 'chat session options', CHAT_SESSION_KEYS);
     this.systemPrompt = o.systemPrompt === undefined ? undefined : v.string(o.systemPrompt, 'systemPrompt');
     this.template = o.template === undefined ? undefined : v.string(o.template, 'template');
     this.shift = v.boolean(o.contextShift, 'contextShift', true);
@@ -151,7 +156,7 @@ export class ChatSession {
    */
   prompt(text: string, options?: ChatPromptOptions): AsyncIterable<ChatEvent> {
     v.string(text, 'text');
-    const o = v.optionsObject(options, 'prompt options');
+    const o = v.optionsObject(options, 'prompt options', PROMPT_KEYS);
     const toolChoice = o.toolChoice ?? 'auto';
     if (!['auto', 'required', 'none'].includes(toolChoice)) throw v.invalid("'auto', 'required' or 'none'", 'toolChoice', toolChoice);
     if (toolChoice === 'required' && Object.keys(this.tools).length === 0)

@@ -25,6 +25,8 @@ export interface ChatTemplateOptions {
   variables?: Record<string, unknown>;
 }
 
+export const CHAT_TEMPLATE_KEYS = v.optionKeys<ChatTemplateOptions>({ template: true, addGenerationPrompt: true, variables: true });
+
 const compiled = new Map<string, Template>();
 
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
@@ -123,7 +125,7 @@ export function renderChatTemplate(
   special: { bos: string; eos: string },
   options: ChatTemplateOptions = {},
 ): string {
-  const o = v.optionsObject(options, 'chat template options');
+  const o = v.optionsObject(options, 'chat template options', CHAT_TEMPLATE_KEYS);
   const source = o.template ?? fileTemplate;
   if (o.template !== undefined && typeof o.template !== 'string') throw v.invalid('a string', 'template', o.template);
   if (!source)

@@ -42,9 +42,11 @@ export interface ReadBandwidth {
  * Runs on a worker thread; it allocates and touches the buffer first, then takes about
  * passes x megabytes / bandwidth.
  */
+const READ_BANDWIDTH_KEYS = v.optionKeys<ReadBandwidthOptions>({ threads: true, megabytes: true, passes: true });
+
 export async function measureReadBandwidth(options?: ReadBandwidthOptions): Promise<ReadBandwidth> {
-  const o = v.optionsObject(options, 'options');
-  const threads = o.threads === undefined ? 0 : v.integer(o.threads, 'threads', 1, 1024);
+  const o = v.optionsObject(options, 'read bandwidth options', READ_BANDWIDTH_KEYS);
+  const threads = o.threads === undefined ? 0 : v.threads(o.threads);
   const megabytes = v.integer(o.megabytes, 'megabytes', 1, 1 << 20, 256);
   const passes = v.integer(o.passes, 'passes', 1, 1000, 5);
   return nativeAsync(addon().measureReadBandwidth(threads, megabytes * 2 ** 20, passes));

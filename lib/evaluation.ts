@@ -52,6 +52,10 @@ function commonPrefix(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * as one text (as evaluation harnesses do, so a word keeps its leading-space token); the tokens
  * after the prompt's are the continuation's. The prefix all of them share is evaluated once.
  */
+const SCORE_KEYS = v.optionKeys<ScoreOptions>({ signal: true });
+const PERPLEXITY_KEYS = v.optionKeys<PerplexityOptions>({ contextSize: true, batchSize: true, signal: true });
+const EMBED_KEYS = v.optionKeys<EmbedOptions>({ pooling: true, normalize: true, signal: true });
+
 export async function score(
   h: NativeModel,
   tok: Tokenizer,
@@ -64,7 +68,7 @@ export async function score(
   if (!Array.isArray(continuations) || continuations.length === 0)
     throw v.invalid('a non-empty array of strings', 'continuations', continuations);
   continuations.forEach((c, i) => v.string(c, `continuations[${i}]`));
-  const o = v.optionsObject(options, 'score options');
+  const o = v.optionsObject(options, 'score options', SCORE_KEYS);
   const signal = v.signal(o.signal, 'signal');
 
   const promptTokens = tok.tokenize(prompt);
@@ -148,7 +152,7 @@ export async function perplexity(
   options?: PerplexityOptions,
 ): Promise<PerplexityResult> {
   v.string(text, 'text');
-  const o = v.optionsObject(options, 'perplexity options');
+  const o = v.optionsObject(options, 'perplexity options', PERPLEXITY_KEYS);
   const nCtx = v.integer(o.contextSize, 'contextSize', 4, 1 << 20, 512);
   const batch = v.integer(o.batchSize, 'batchSize', 1, 1 << 20, nCtx);
   const signal = v.signal(o.signal, 'signal');
@@ -209,7 +213,7 @@ export async function embed(
   texts: string[],
   options?: EmbedOptions,
 ): Promise<Float32Array[]> {
-  const o = v.optionsObject(options, 'embed options');
+  const o = v.optionsObject(options, 'embed options', EMBED_KEYS);
   if (o.pooling !== undefined && o.pooling !== 'mean' && o.pooling !== 'last') throw v.invalid("'mean' or 'last'", 'pooling', o.pooling);
   const pooling = o.pooling ?? 'mean';
   const normalize = v.boolean(o.normalize, 'normalize', true);

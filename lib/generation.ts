@@ -83,6 +83,24 @@ export interface GenerateOptions extends SamplingOptions {
   topLogprobs?: number;
 }
 
+/** The names of SamplingOptions and GenerateOptions, checked against the interfaces by the compiler. */
+export const SAMPLING_KEYS = v.optionKeys<SamplingOptions>({
+  grammar: true, jsonSchema: true, logitBias: true, presencePenalty: true, frequencyPenalty: true,
+  dryMultiplier: true, dryBase: true, dryAllowedLength: true, dryPenaltyLastN: true, drySequenceBreakers: true,
+  xtcProbability: true, xtcThreshold: true, typicalP: true, mirostat: true, mirostatTau: true, mirostatEta: true,
+  temperature: true, topK: true, topP: true, minP: true, repeatPenalty: true, repeatLastN: true, seed: true,
+});
+export const GENERATE_KEYS: readonly string[] = [
+  ...SAMPLING_KEYS,
+  ...v.optionKeys<Omit<GenerateOptions, keyof SamplingOptions>>({
+    maxTokens: true, stop: true, signal: true, contextSize: true, addSpecial: true, logprobs: true, topLogprobs: true,
+  }),
+];
+/** GENERATE_KEYS without the named ones. */
+export function keysWithout(keys: readonly string[], ...drop: string[]): readonly string[] {
+  return keys.filter((k) => !drop.includes(k));
+}
+
 export interface TokenLogprob {
   token: number;
   text: string;
@@ -292,6 +310,8 @@ export async function* generateTokens(run: GenerationRun): AsyncGenerator<Genera
     const tail = utf8.flush();
     if (tail && held.length > 0) held[held.length - 1].text += tail;
     yield* held;
+  } catch (err) {
+    throw fromNative(err); // e.g. DISPOSED from a model disposed mid-loop: every error is a HalfbyteError
   } finally {
     unlink();
   }

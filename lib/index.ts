@@ -1,5 +1,5 @@
 // halfbyte: run LLaMA-family GGUF models locally.
-export { HalfbyteError } from './errors.js';
+export { HalfbyteError, errorCodes, errorCodeMeanings } from './errors.js';
 export type { HalfbyteErrorCode } from './errors.js';
 export { load, LoadTask, Model } from './model.js';
 export type {

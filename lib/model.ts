@@ -2,7 +2,7 @@
 import { outsideAsar } from './asar.js';
 import type { NativeModel, NativeModelInfo } from './addon.js';
 import { addon } from './addon.js';
-import { renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
+import { CHAT_TEMPLATE_KEYS, renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { ChatSession, type ChatSessionOptions } from './chat-session.js';
 import { Grammar } from './grammar.js';
 import type { JsonSchema } from './json-schema.js';
@@ -21,6 +21,8 @@ import {
   abortedError,
   checkGenerateOptions,
   generateTokens,
+  GENERATE_KEYS,
+  keysWithout,
   linkAbort,
   newSampler,
   type CheckedGenerateOptions,
@@ -173,12 +175,21 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
   }
 }
 
+const LOAD_KEYS = v.optionKeys<LoadOptions>({
+  threads: true, contextSize: true, vocabOnly: true, packWeights: true, signal: true, onProgress: true,
+});
+const TOKENIZE_KEYS = v.optionKeys<TokenizeOptions>({ addSpecial: true, parseSpecial: true });
+const DETOKENIZE_KEYS = v.optionKeys<DetokenizeOptions>({ renderSpecial: true });
+const EVALUATE_KEYS = v.optionKeys<EvaluateOptions>({ logits: true, signal: true });
+const CHAT_KEYS = [...keysWithout(GENERATE_KEYS, 'addSpecial'), ...CHAT_TEMPLATE_KEYS];
+const GENERATE_JSON_KEYS = keysWithout(GENERATE_KEYS, 'grammar', 'jsonSchema');
+
 /** Loads a GGUF model. Await the result for the Model; iterate it for progress events. */
 export function load(path: string, options?: LoadOptions): LoadTask {
   v.string(path, 'path');
-  const o = v.optionsObject(options, 'load options');
+  const o = v.optionsObject(options, 'load options', LOAD_KEYS);
   const checked: LoadOptions = {
-    threads: o.threads === undefined ? undefined : v.integer(o.threads, 'threads', 1, 1024),
+    threads: o.threads === undefined ? undefined : v.threads(o.threads),
     contextSize: o.contextSize === undefined ? undefined : v.integer(o.contextSize, 'contextSize', 1, 1 << 24),
     vocabOnly: v.boolean(o.vocabOnly, 'vocabOnly', false),
     packWeights: v.boolean(o.packWeights, 'packWeights', true),
@@ -243,7 +254,7 @@ export class Model {
 
   tokenize(text: string, options?: TokenizeOptions): Int32Array {
     v.string(text, 'text');
-    const o = v.optionsObject(options, 'tokenize options');
+    const o = v.optionsObject(options, 'tokenize options', TOKENIZE_KEYS);
     const addSpecial = v.boolean(o.addSpecial, 'addSpecial', true);
     const parseSpecial = v.boolean(o.parseSpecial, 'parseSpecial', false);
     const h = this.native();
@@ -263,7 +274,7 @@ export class Model {
   /** Text of a token sequence; bytes that do not form valid UTF-8 become U+FFFD. */
   detokenize(tokens: ArrayLike<number>, options?: DetokenizeOptions): string {
     const ids = v.tokens(tokens, 'tokens');
-    const o = v.optionsObject(options, 'detokenize options');
+    const o = v.optionsObject(options, 'detokenize options', DETOKENIZE_KEYS);
     const renderSpecial = v.boolean(o.renderSpecial, 'renderSpecial', false);
     const h = this.native();
     return new TextDecoder().decode(native(() => h.detokenize(ids, renderSpecial)));
@@ -272,7 +283,7 @@ export class Model {
   /** The raw bytes of one token's text (may be part of a multi-byte character). */
   tokenBytes(token: number, options?: DetokenizeOptions): Uint8Array {
     v.integer(token, 'token', -(2 ** 31), 2 ** 31 - 1);
-    const o = v.optionsObject(options, 'detokenize options');
+    const o = v.optionsObject(options, 'detokenize options', DETOKENIZE_KEYS);
     const h = this.native();
     return native(() => h.tokenPiece(token, v.boolean(o.renderSpecial, 'renderSpecial', false)));
   }
@@ -290,7 +301,7 @@ export class Model {
    * Breaking out of the loop frees the native state at once.
    */
   generate(prompt: string | ArrayLike<number>, options?: GenerateOptions): AsyncIterable<GenerationChunk> {
-    const o = v.optionsObject(options, 'generate options');
+    const o = v.optionsObject(options, 'generate options', GENERATE_KEYS);
     const addSpecial = v.boolean(o.addSpecial, 'addSpecial', true);
     const promptTokens = typeof prompt === 'string' ? this.tokenize(prompt, { addSpecial }) : v.tokens(prompt, 'prompt');
     if (promptTokens.length === 0)
@@ -369,7 +380,7 @@ export class Model {
 
   /** Generates the assistant's reply to a conversation, formatted with the file's chat template. */
   chat(messages: ChatMessage[], options?: ChatOptions): AsyncIterable<GenerationChunk> {
-    const o = v.optionsObject(options, 'chat options');
+    const o = v.optionsObject(options, 'chat options', CHAT_KEYS);
     const { template, addGenerationPrompt, variables, ...generateOptions } = o;
     return this.generate(this.chatTokens(messages, { template, addGenerationPrompt, variables }), generateOptions);
   }
@@ -382,7 +393,7 @@ export class Model {
    * UNSUPPORTED_SCHEMA for keywords a grammar cannot enforce.
    */
   async generateJson(prompt: string | ArrayLike<number>, schema: JsonSchema, options?: Omit<GenerateOptions, 'grammar' | 'jsonSchema'>): Promise<unknown> {
-    const o = v.optionsObject(options, 'generateJson options');
+    const o = v.optionsObject(options, 'generateJson options', GENERATE_JSON_KEYS);
     let text = '';
     for await (const c of this.generate(prompt, { ...o, jsonSchema: schema })) text += c.text;
     try {
@@ -446,7 +457,7 @@ export class Model {
    */
   async evaluate(tokens: ArrayLike<number>, options?: EvaluateOptions): Promise<EvaluateResult> {
     const ids = v.tokens(tokens, 'tokens');
-    const o = v.optionsObject(options, 'evaluate options');
+    const o = v.optionsObject(options, 'evaluate options', EVALUATE_KEYS);
     if (o.logits !== undefined && o.logits !== 'last' && o.logits !== 'all')
       throw v.invalid("'last' or 'all'", 'logits', o.logits);
     if (ids.length === 0)

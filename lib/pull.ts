@@ -148,9 +148,11 @@ async function sha256Of(path: string): Promise<string> {
 }
 
 /** Downloads a model into the cache (resuming an interrupted download) and resolves to its path. */
+const PULL_KEYS = v.optionKeys<PullOptions>({ cacheDir: true, onProgress: true, signal: true });
+
 export async function pull(ref: string, options?: PullOptions): Promise<PullResult> {
   v.string(ref, 'model reference');
-  const o = v.optionsObject(options, 'pull options');
+  const o = v.optionsObject(options, 'pull options', PULL_KEYS);
   const signal = v.signal(o.signal, 'signal');
   const cacheDir = cacheDirOf(o);
   const t = await resolveTarget(ref, cacheDir, signal);
@@ -200,7 +202,7 @@ export async function pull(ref: string, options?: PullOptions): Promise<PullResu
  */
 export function resolveModel(ref: string, options?: Pick<PullOptions, 'cacheDir'>): string {
   v.string(ref, 'model reference');
-  const o = v.optionsObject(options, 'resolveModel options');
+  const o = v.optionsObject(options, 'resolveModel options', ['cacheDir']);
   if (!ref.startsWith('hf:') && !/^https?:\/\//.test(ref)) return ref;
   const cacheDir = cacheDirOf(o);
   const missing = () => new HalfbyteError('MODEL_NOT_CACHED', `${ref} is not in the cache (${cacheDir}): run \`halfbyte pull ${ref}\` first`);

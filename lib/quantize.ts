@@ -102,15 +102,19 @@ function nonEmptyString(value: unknown, what: string): string {
  * UNSUPPORTED_SOURCE (quantized source tensors without allowRequantize), BAD_TENSOR_DATA
  * (NaN or infinite weights), FILE_WRITE_ERROR, ABORTED.
  */
+const QUANTIZE_KEYS = v.optionKeys<QuantizeOptions>({
+  type: true, pure: true, allowRequantize: true, threads: true, signal: true, onProgress: true,
+});
+
 export async function quantize(inPath: string, outPath: string, options: QuantizeOptions): Promise<QuantizeResult> {
   nonEmptyString(inPath, 'inPath');
   nonEmptyString(outPath, 'outPath');
-  const o = v.optionsObject(options, 'quantize options');
+  const o = v.optionsObject(options, 'quantize options', QUANTIZE_KEYS);
   if (typeof o.type !== 'string' || !(quantizationTypes as readonly string[]).includes(o.type))
     throw v.invalid(`one of ${quantizationTypes.join(', ')}`, 'type', o.type);
   const pure = v.boolean(o.pure, 'pure', false);
   const allowRequantize = v.boolean(o.allowRequantize, 'allowRequantize', false);
-  const threads = o.threads === undefined ? 0 : v.integer(o.threads, 'threads', 1, 1024);
+  const threads = o.threads === undefined ? 0 : v.threads(o.threads);
   const signal = v.signal(o.signal, 'signal');
   const onProgress = o.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') throw v.invalid('a function', 'onProgress', onProgress);

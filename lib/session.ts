@@ -2,11 +2,13 @@
 // with what is cached and evaluates only the rest.
 import type { NativeContext } from './addon.js';
 import { addon } from './addon.js';
-import type { ChatMessage, ChatTemplateOptions } from './chat.js';
+import { CHAT_TEMPLATE_KEYS, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { HalfbyteError, native } from './errors.js';
 import {
   checkGenerateOptions,
+  GENERATE_KEYS,
   generateTokens,
+  keysWithout,
   nativeCall,
   newSampler,
   type GenerateOptions,
@@ -29,6 +31,10 @@ export interface SessionOptions {
 
 export type SessionGenerateOptions = Omit<GenerateOptions, 'contextSize'>;
 export type SessionChatOptions = Omit<SessionGenerateOptions, 'addSpecial'> & ChatTemplateOptions;
+
+const SESSION_KEYS = v.optionKeys<SessionOptions>({ contextSize: true, contextOverflow: true, keep: true });
+const SESSION_GENERATE_KEYS = keysWithout(GENERATE_KEYS, 'contextSize');
+const SESSION_CHAT_KEYS = [...keysWithout(SESSION_GENERATE_KEYS, 'addSpecial'), ...CHAT_TEMPLATE_KEYS];
 
 export interface SessionStats {
   /** Tokens the last call found in the cache and did not evaluate again. */
@@ -56,7 +62,7 @@ export class Session {
     private readonly model: Model,
     options: SessionOptions | undefined,
   ) {
-    const o = v.optionsObject(options, 'session options');
+    const o = v.optionsObject(options, 'session options', SESSION_KEYS);
     this.contextSize = v.integer(o.contextSize, 'contextSize', 2, 1 << 24, model.contextSize);
     if (o.contextOverflow !== undefined && o.contextOverflow !== 'error' && o.contextOverflow !== 'shift')
       throw v.invalid("'error' or 'shift'", 'contextOverflow', o.contextOverflow);
@@ -130,7 +136,7 @@ export class Session {
    * the cached prefix it shares is not evaluated again.
    */
   generate(prompt: string | ArrayLike<number>, options?: SessionGenerateOptions): AsyncIterable<GenerationChunk> {
-    const o = v.optionsObject(options, 'generate options');
+    const o = v.optionsObject(options, 'generate options', SESSION_GENERATE_KEYS);
     const addSpecial = v.boolean(o.addSpecial, 'addSpecial', true);
     this.live();
     const tokens = typeof prompt === 'string' ? this.model.tokenize(prompt, { addSpecial }) : v.tokens(prompt, 'prompt');
@@ -181,7 +187,7 @@ export class Session {
 
   /** Like generate, for chat messages formatted with the model's chat template. */
   chat(messages: ChatMessage[], options?: SessionChatOptions): AsyncIterable<GenerationChunk> {
-    const o = v.optionsObject(options, 'chat options');
+    const o = v.optionsObject(options, 'chat options', SESSION_CHAT_KEYS);
     const { template, addGenerationPrompt, variables, ...rest } = o;
     return this.generate(this.model.chatTokens(messages, { template, addGenerationPrompt, variables }), rest);
   }

@@ -48,6 +48,8 @@ async function* chunksOf(source: AsyncIterable<string> | ReadableStream<string>)
   }
 }
 
+const TOKENIZE_STREAM_KEYS = v.optionKeys<TokenizeStreamOptions>({ addSpecial: true, parseSpecial: true });
+
 export async function* tokenizeStream(
   model: StreamTokenizer,
   source: AsyncIterable<string> | ReadableStream<string>,
@@ -55,7 +57,7 @@ export async function* tokenizeStream(
 ): AsyncGenerator<Int32Array> {
   if (source === null || typeof source !== 'object' || (!(Symbol.asyncIterator in source) && typeof (source as ReadableStream).getReader !== 'function'))
     throw v.invalid('an AsyncIterable<string> or a ReadableStream<string>', 'source', source);
-  const o = v.optionsObject(options, 'tokenizeStream options');
+  const o = v.optionsObject(options, 'tokenizeStream options', TOKENIZE_STREAM_KEYS);
   const addSpecial = v.boolean(o.addSpecial, 'addSpecial', true);
   const parseSpecial = v.boolean(o.parseSpecial, 'parseSpecial', false);
   const t = model.info.tokenizer;

@@ -1,4 +1,5 @@
 // The public API's contract: generation options, stop strings, abort, dispose, guards, errors.
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { HalfbyteError, getCpuInfo, load, measureReadBandwidth, type Model } from '../lib/index.js';
 import { modelPath, readRef } from './helpers.js';
@@ -225,10 +226,10 @@ describe('measureReadBandwidth', () => {
   });
   it('rejects bad options with typed errors', async () => {
     for (const [options, message] of [
-      [{ threads: 0 }, 'Expected an integer from 1 to 1024 for threads but received 0'],
+      [{ threads: 0 }, `Expected an integer from 1 to ${Math.max(4, 4 * availableParallelism())} (4x the ${availableParallelism()} logical CPUs) for threads but received 0`],
       [{ megabytes: 1.5 }, 'Expected an integer from 1 to 1048576 for megabytes but received 1.5'],
       [{ passes: '3' }, 'Expected an integer from 1 to 1000 for passes but received "3"'],
-      ['fast', 'Expected an options object for options but received "fast"'],
+      ['fast', 'Expected an options object for read bandwidth options but received "fast"'],
     ] as const) {
       const err = await measureReadBandwidth(options as never).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(HalfbyteError);

@@ -1,5 +1,5 @@
 import type { ChatMessage } from './chat.js';
-import type { GenerateOptions, GenerationChunk } from './generation.js';
+import { type GenerateOptions, type GenerationChunk } from './generation.js';
 import type { JsonSchema } from './json-schema.js';
 import type { Model } from './model.js';
 import { type ToolCall, type ToolCallFormat } from './tool-calls.js';

@@ -24,6 +24,7 @@ export interface ChatTemplateOptions {
     /** More variables for the template (e.g. tools, date_string). */
     variables?: Record<string, unknown>;
 }
+export declare const CHAT_TEMPLATE_KEYS: readonly string[];
 /** Python's strftime for the directives chat templates use (%d %m %Y %y %B %b %A %a %H %M %S %I %p %j %%). */
 export declare function strftime(format: string, d: Date): string;
 export declare function validateMessages(messages: unknown): ChatMessage[];

@@ -26,10 +26,4 @@ export interface ReadBandwidth {
     bytes: number;
     passes: number;
 }
-/**
- * Measures how fast this machine's memory can be read: the ceiling for generation speed, since
- * each generated token reads every weight once (tokens/s x weight bytes <= this figure).
- * Runs on a worker thread; it allocates and touches the buffer first, then takes about
- * passes x megabytes / bandwidth.
- */
 export declare function measureReadBandwidth(options?: ReadBandwidthOptions): Promise<ReadBandwidth>;

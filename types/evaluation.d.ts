@@ -31,11 +31,6 @@ export interface Tokenizer {
         parseSpecial?: boolean;
     }): Int32Array;
 }
-/**
- * log p(continuation | prompt) for each continuation. Each prompt + continuation is tokenized
- * as one text (as evaluation harnesses do, so a word keeps its leading-space token); the tokens
- * after the prompt's are the continuation's. The prefix all of them share is evaluated once.
- */
 export declare function score(h: NativeModel, tok: Tokenizer, maxContext: number, prompt: string, continuations: string[], options?: ScoreOptions): Promise<ScoreResult[]>;
 /**
  * Perplexity by llama.cpp's method (llama-perplexity): tokenize the whole text with BOS; cut it

@@ -80,6 +80,11 @@ export interface GenerateOptions extends SamplingOptions {
     /** Also report the k most likely tokens at each step (implies logprobs). */
     topLogprobs?: number;
 }
+/** The names of SamplingOptions and GenerateOptions, checked against the interfaces by the compiler. */
+export declare const SAMPLING_KEYS: readonly string[];
+export declare const GENERATE_KEYS: readonly string[];
+/** GENERATE_KEYS without the named ones. */
+export declare function keysWithout(keys: readonly string[], ...drop: string[]): readonly string[];
 export interface TokenLogprob {
     token: number;
     text: string;

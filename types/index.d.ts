@@ -1,4 +1,4 @@
-export { HalfbyteError } from './errors.js';
+export { HalfbyteError, errorCodes, errorCodeMeanings } from './errors.js';
 export type { HalfbyteErrorCode } from './errors.js';
 export { load, LoadTask, Model } from './model.js';
 export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, GenerateOptions, GenerationChunk, LogitBiasEntry, LoadOptions, LoadProgress, ModelInfo, SamplingOptions, TokenLogprob, TokenizeOptions, } from './model.js';

@@ -17,7 +17,6 @@ export interface PullResult {
     /** Bytes taken from an earlier, interrupted download. */
     resumedBytes: number;
 }
-/** Downloads a model into the cache (resuming an interrupted download) and resolves to its path. */
 export declare function pull(ref: string, options?: PullOptions): Promise<PullResult>;
 /**
  * A model reference as a local path, without the network: a path is returned as is; an hf: or

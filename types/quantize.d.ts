@@ -40,15 +40,4 @@ export interface QuantizeResult {
     outputBytes: number;
     seconds: number;
 }
-/**
- * Quantizes the GGUF model at `inPath` (F32, F16 or BF16 tensors) into a new GGUF file at
- * `outPath`, as `llama-quantize inPath outPath <type>` does: the same algorithms (without an
- * importance matrix), the same per-tensor types, all metadata copied, general.file_type set.
- * The output is written to a temporary file and renamed into place when complete, so a failure
- * or an abort never leaves a partial file (an existing file at `outPath` is then untouched).
- *
- * Errors (HalfbyteError codes): INVALID_ARGUMENT, FILE_NOT_FOUND, GGUF_* (a malformed source),
- * UNSUPPORTED_SOURCE (quantized source tensors without allowRequantize), BAD_TENSOR_DATA
- * (NaN or infinite weights), FILE_WRITE_ERROR, ABORTED.
- */
 export declare function quantize(inPath: string, outPath: string, options: QuantizeOptions): Promise<QuantizeResult>;

@@ -1,4 +1,4 @@
-import type { ChatMessage, ChatTemplateOptions } from './chat.js';
+import { type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { type GenerateOptions, type GenerationChunk } from './generation.js';
 import type { Model } from './model.js';
 export interface SessionOptions {

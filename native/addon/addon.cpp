@@ -220,8 +220,14 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   Napi::Value IsEog(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const hb::Model& m = Get(env);
+    // Range-checked like every other token argument (is_eog itself answers false out of range).
     int64_t id = ArgInt(info, 0, "token", INT32_MIN, INT32_MAX);
-    return Napi::Boolean::New(env, m.tokenizer().is_eog(static_cast<int32_t>(id)));
+    return Guard(env, [&] {
+      if (id < 0 || id >= m.tokenizer().n_vocab())
+        hb::fail("TOKEN_OUT_OF_RANGE", "Expected a token id in [0, " + std::to_string(m.tokenizer().n_vocab()) +
+                                           ") but received " + std::to_string(id));
+      return Napi::Boolean::New(env, m.tokenizer().is_eog(static_cast<int32_t>(id)));
+    });
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {

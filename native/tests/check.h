@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../core/error_codes.h"
 
 namespace hbtest {
 
@@ -63,4 +64,6 @@ inline void report(const char* file, int line, const std::string& what) {
     catch (const std::exception& e_) { threw_ = true; hbtest::report(__FILE__, __LINE__,          \
         std::string("expected hb::Error ") + want_code + " got std::exception: " + e_.what()); }  \
     if (!threw_) hbtest::report(__FILE__, __LINE__, std::string("expected throw ") + want_code);  \
+    if (!hb::is_error_code(want_code)) hbtest::report(__FILE__, __LINE__,                         \
+        std::string("code not in native/core/error_codes.h: ") + want_code);                      \
   } while (0)

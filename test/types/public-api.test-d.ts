@@ -9,6 +9,7 @@ import {
   LoadTask,
   Model,
   Session,
+  errorCodes,
   getCpuInfo,
   jsonSchemaToGrammar,
   load,
@@ -134,5 +135,9 @@ describe('errors', () => {
     expectTypeOf<HalfbyteError>().toMatchTypeOf<Error>();
     expectTypeOf<HalfbyteError['code']>().toEqualTypeOf<HalfbyteErrorCode>();
     expectTypeOf<'FILE_NOT_FOUND'>().toMatchTypeOf<HalfbyteErrorCode>();
+    expectTypeOf(errorCodes).toMatchTypeOf<readonly HalfbyteErrorCode[]>();
+    // @ts-expect-error: not a code halfbyte throws (the union is closed)
+    const bad: HalfbyteErrorCode = 'NOT_A_CODE';
+    void bad;
   });
 });
