@@ -32,6 +32,7 @@ export interface NativeModelInfo {
   eogTokens: number[];
   tensorTypes: Record<string, number>;
   packedBytes: number;
+  packSkipped?: string;
   chatTemplate: string | null;
 }
 
@@ -46,6 +47,8 @@ export interface NativeModel {
 
 export interface NativeSampler {
   accept(tokens: Int32Array): void;
+  /** Frees it now; accept() and steps with it then throw DISPOSED (a step in flight finishes). */
+  dispose(): void;
 }
 
 export interface NativeGrammar {
@@ -178,12 +181,19 @@ function isMusl(): boolean {
   return !report.header?.glibcVersionRuntime;
 }
 
-/** Loads the addon once: a local build/ if there is one, else the matching prebuild from prebuilds/. */
+/**
+ * Loads the addon once: the file HALFBYTE_ADDON names if set (a sanitizer or debug build), else a
+ * local build/ if there is one, else the matching prebuild from prebuilds/.
+ */
 export function addon(): NativeAddon {
   if (cached) return cached;
   try {
-    const nodeGypBuild = packageRequire('node-gyp-build') as (dir: string) => NativeAddon;
-    cached = nodeGypBuild(outsideAsar(packageRoot));  // a packaged Electron app: the unpacked copy
+    const override = process.env.HALFBYTE_ADDON;
+    if (override) cached = packageRequire(override) as NativeAddon;
+    else {
+      const nodeGypBuild = packageRequire('node-gyp-build') as (dir: string) => NativeAddon;
+      cached = nodeGypBuild(outsideAsar(packageRoot)); // a packaged Electron app: the unpacked copy
+    }
   } catch (err) {
     const { existsSync, readdirSync } = packageRequire('node:fs') as typeof import('node:fs');
     const { join } = packageRequire('node:path') as typeof import('node:path');

@@ -37,6 +37,35 @@ const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 
  * strftime_now, range, the Python constants, tools and documents as None when absent); a
  * caller's variable of the same name replaces a global (Template.render would refuse it).
  */
+// Chat templates come inside model files, from strangers. @huggingface/jinja interprets them
+// with no access to JavaScript (no process, require or globalThis: test/chat.test.ts checks), and
+// these limits keep one from hanging or exhausting the process: a template gets this many
+// evaluation steps (real ones use a few thousand per conversation), strings up to this length,
+// and range() up to this many numbers.
+const TEMPLATE_MAX_STEPS = 500_000;
+const TEMPLATE_MAX_STRING = 16 << 20;
+const TEMPLATE_MAX_RANGE = 1_000_000;
+
+// The package's declarations do not resolve under NodeNext (Interpreter types as any), so the
+// two methods used here are typed by hand.
+const InterpreterBase = Interpreter as unknown as new (env: Environment) => {
+  evaluate(statement: unknown, environment: unknown): unknown;
+  run(program: unknown): { value: unknown };
+};
+
+class BudgetedInterpreter extends InterpreterBase {
+  private steps = 0;
+  evaluate(statement: unknown, environment: unknown): unknown {
+    if (++this.steps > TEMPLATE_MAX_STEPS)
+      throw new HalfbyteError('INVALID_CHAT_TEMPLATE', `The chat template did not finish within ${TEMPLATE_MAX_STEPS} evaluation steps`);
+    const r = super.evaluate(statement, environment);
+    const value = (r as { value?: unknown } | undefined)?.value;
+    if (typeof value === 'string' && value.length > TEMPLATE_MAX_STRING)
+      throw new HalfbyteError('INVALID_CHAT_TEMPLATE', `The chat template built a string longer than ${TEMPLATE_MAX_STRING} characters`);
+    return r;
+  }
+}
+
 function renderWithGlobals(t: Template, variables: Record<string, unknown>): string {
   const globals: Record<string, unknown> = {
     false: false,
@@ -51,6 +80,8 @@ function renderWithGlobals(t: Template, variables: Record<string, unknown>): str
     range: (start: number, stop?: number, step = 1) => {
       if (stop === undefined) [start, stop] = [0, start];
       if (step === 0) throw new HalfbyteError('INVALID_CHAT_TEMPLATE', 'range() step must not be zero');
+      if (![start, stop, step].every(Number.isFinite) || Math.abs((stop - start) / step) > TEMPLATE_MAX_RANGE)
+        throw new HalfbyteError('INVALID_CHAT_TEMPLATE', `Expected a finite range() of at most ${TEMPLATE_MAX_RANGE} numbers but received range(${start}, ${stop}, ${step})`);
       const out: number[] = [];
       for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
       return out;
@@ -62,7 +93,7 @@ function renderWithGlobals(t: Template, variables: Record<string, unknown>): str
   const env = new Environment();
   for (const [k, value] of Object.entries({ ...globals, ...variables })) env.set(k, value);
   const parsed = (t as unknown as { parsed: Parameters<Interpreter['run']>[0] }).parsed;
-  return new Interpreter(env).run(parsed).value as string;
+  return new BudgetedInterpreter(env).run(parsed).value as string;
 }
 
 /** Python's strftime for the directives chat templates use (%d %m %Y %y %B %b %A %a %H %M %S %I %p %j %%). */

@@ -314,5 +314,6 @@ export async function* generateTokens(run: GenerationRun): AsyncGenerator<Genera
     throw fromNative(err); // e.g. DISPOSED from a model disposed mid-loop: every error is a HalfbyteError
   } finally {
     unlink();
+    sampler.dispose(); // now, not when the GC gets to it: V8 does not see its native memory
   }
 }

@@ -80,6 +80,8 @@ export interface ModelInfo {
   tensorTypes: Record<string, number>;
   /** Bytes of weights copied into the 8-row layout at load (see LoadOptions.packWeights); 0 if none. */
   packedBytes: number;
+  /** Set when packWeights was on but the packed copy would not fit in available memory: why (the weights stay in place). */
+  packSkipped?: string;
   chatTemplate: string | null;
 }
 
@@ -236,6 +238,7 @@ export class Model {
       }),
       tensorTypes: Object.freeze({ ...n.tensorTypes }),
       packedBytes: n.packedBytes,
+      ...(n.packSkipped ? { packSkipped: n.packSkipped } : {}),
       chatTemplate: n.chatTemplate,
     });
     this.defaultContextSize = contextSize ?? Math.max(1, Math.min(n.contextLength || 4096, 4096));

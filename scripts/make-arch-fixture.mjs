@@ -83,7 +83,10 @@ const SPECS = {
   },
 };
 
-const [name, out] = process.argv.slice(2);
+// --micro: the same architecture at the smallest shape it allows (width 32, one layer), as a
+// fuzzing seed (scripts/fuzz.mjs): every code path, a few tens of KB.
+const micro = process.argv.includes('--micro');
+const [name, out] = process.argv.slice(2).filter((a) => a !== '--micro');
 if (name === '--list') {
   console.log(Object.keys(SPECS).join('\n'));
   process.exit(0);
@@ -139,6 +142,11 @@ function rand() {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
 
+if (micro) {
+  Object.assign(spec, { d: 32, L: Math.min(spec.L, 2), H: 2, KV: spec.KV === spec.H ? 2 : 1, F: 64, hd: spec.hd ? 32 : 0 });
+  if (spec.keys.expert_feed_forward_length) spec.keys.expert_feed_forward_length = ['u32', 32];
+  for (const k of ['attention.sliding_window']) if (spec.keys[k]) spec.keys[k] = ['u32', 4];
+}
 const { arch, d, L, H, KV, F } = spec;
 const hd = spec.hd || d / H;
 const V = 512;

@@ -95,3 +95,94 @@ describe('options', () => {
     expect(m.isEndOfGeneration(100)).toBe(false);
   });
 });
+
+describe('resource limits', () => {
+  const limited = async <T>(bytes: number, fn: () => Promise<T>): Promise<T> => {
+    process.env.HALFBYTE_MEMORY_LIMIT = String(bytes);
+    try {
+      return await fn();
+    } finally {
+      delete process.env.HALFBYTE_MEMORY_LIMIT;
+    }
+  };
+
+  it('a KV cache that cannot fit is OUT_OF_MEMORY before allocating, with the size it needed', async () => {
+    const m = await load(modelPath('tiny-llama-Q4_0.gguf'));
+    const err = await limited(1 << 20, async () => {
+      try {
+        m.createSession({ contextSize: 4096 });
+      } catch (e) {
+        return e as HalfbyteError;
+      }
+      throw new Error('no error');
+    });
+    expect(err.code).toBe('OUT_OF_MEMORY');
+    expect(err.message).toBe(
+      'Expected a KV cache that fits in memory for a context of 4096 tokens but it needs 4.0 MiB and the system has 1.0 MiB available; use a smaller context size',
+    );
+    const s = m.createSession({ contextSize: 4096 }); // without the limit it fits
+    s.dispose();
+    m.dispose();
+  });
+
+  it('packWeights is skipped, and says why, when the packed copy would not fit; the model still generates', async () => {
+    const m = await limited(256 << 10, () => load(modelPath('tiny-llama-Q4_0.gguf'), { packWeights: true }));
+    expect(m.info.packedBytes).toBe(0);
+    expect(m.info.packSkipped).toBe('the packed copy needs 969 KiB and the system has 256 KiB available');
+    const packed = await load(modelPath('tiny-llama-Q4_0.gguf'), { packWeights: true });
+    expect(packed.info.packedBytes).toBeGreaterThan(0);
+    expect(packed.info.packSkipped).toBeUndefined();
+    const text = async (model: Model) => {
+      let t = '';
+      for await (const c of model.generate('Once upon a time', { maxTokens: 12, temperature: 0 })) t += c.text;
+      return t;
+    };
+    expect(await text(m)).toBe(await text(packed)); // the same bits either way
+    m.dispose();
+    packed.dispose();
+  });
+
+  it('absurd sizes are clear errors', async () => {
+    const m = await load(stories);
+    expect(await codeOf(Promise.resolve().then(() => m.createSession({ contextSize: 2 ** 30 })))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(Promise.resolve().then(() => load(stories, { contextSize: 0 })))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(Promise.resolve().then(() => m.generate('x', { maxTokens: 2 ** 31 })))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(m.perplexity('a b c d e f g', { contextSize: 8, batchSize: 0 }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(m.perplexity('a b c d e f g', { contextSize: 2 ** 30 }))).toBe('INVALID_ARGUMENT');
+    m.dispose();
+  });
+});
+
+describe('chat templates are untrusted input', () => {
+  let m: Model;
+  beforeAll(async () => {
+    m = await load(stories);
+  });
+  afterAll(() => m.dispose());
+  const render = (template: string) => {
+    try {
+      return m.applyChatTemplate([{ role: 'user', content: 'hi' }], { template });
+    } catch (e) {
+      expect(e).toBeInstanceOf(HalfbyteError);
+      return (e as HalfbyteError).code;
+    }
+  };
+
+  it('cannot reach process, require, globalThis or constructors', () => {
+    for (const t of ['{{ process }}', '{{ require }}', '{{ globalThis }}', '{{ messages.constructor }}', '{{ messages.__proto__ }}',
+      "{{ ''.constructor.constructor('return process')() }}", "{{ messages.constructor.constructor('return globalThis')() }}",
+      "{{ raise_exception.constructor('return process')() }}"]) {
+      const out = render(t);
+      expect(['', 'INVALID_CHAT_TEMPLATE']).toContain(out);
+    }
+  });
+
+  it('a template that would hang or exhaust memory stops with INVALID_CHAT_TEMPLATE', () => {
+    const t0 = Date.now();
+    expect(render('{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}x{% endfor %}{% endfor %}{% endfor %}')).toBe('INVALID_CHAT_TEMPLATE');
+    expect(render('{% set s = "ab" %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}{{ s }}')).toBe('INVALID_CHAT_TEMPLATE');
+    expect(render('{% for i in range(100000000) %}{% endfor %}')).toBe('INVALID_CHAT_TEMPLATE');
+    expect(render('{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}')).toBe('INVALID_CHAT_TEMPLATE');
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+});

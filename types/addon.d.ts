@@ -25,6 +25,7 @@ export interface NativeModelInfo {
     eogTokens: number[];
     tensorTypes: Record<string, number>;
     packedBytes: number;
+    packSkipped?: string;
     chatTemplate: string | null;
 }
 export interface NativeModel {
@@ -37,6 +38,8 @@ export interface NativeModel {
 }
 export interface NativeSampler {
     accept(tokens: Int32Array): void;
+    /** Frees it now; accept() and steps with it then throw DISPOSED (a step in flight finishes). */
+    dispose(): void;
 }
 export interface NativeGrammar {
     /** Rules written in the grammar text. */
@@ -124,5 +127,8 @@ export interface AddonFailure {
 }
 /** Why the addon did not load, and what to do, from what the loader said and what is installed. */
 export declare function explainAddonFailure(f: AddonFailure): string;
-/** Loads the addon once: a local build/ if there is one, else the matching prebuild from prebuilds/. */
+/**
+ * Loads the addon once: the file HALFBYTE_ADDON names if set (a sanitizer or debug build), else a
+ * local build/ if there is one, else the matching prebuild from prebuilds/.
+ */
 export declare function addon(): NativeAddon;

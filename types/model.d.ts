@@ -60,6 +60,8 @@ export interface ModelInfo {
     tensorTypes: Record<string, number>;
     /** Bytes of weights copied into the 8-row layout at load (see LoadOptions.packWeights); 0 if none. */
     packedBytes: number;
+    /** Set when packWeights was on but the packed copy would not fit in available memory: why (the weights stay in place). */
+    packSkipped?: string;
     chatTemplate: string | null;
 }
 export interface TokenizeOptions {

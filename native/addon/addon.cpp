@@ -161,6 +161,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       o.Set("vocabOnly", Napi::Boolean::New(env, m.vocab_only()));
       o.Set("threads", Napi::Number::New(env, m.threads()));
       o.Set("packedBytes", Napi::Number::New(env, static_cast<double>(m.packed_bytes())));
+      if (!m.pack_skipped().empty()) o.Set("packSkipped", Napi::String::New(env, m.pack_skipped()));
       o.Set("tokenizerModel", tok.model());
       o.Set("tokenizerPre", tok.pre());
       o.Set("bos", Napi::Number::New(env, tok.bos()));
@@ -400,7 +401,8 @@ std::vector<std::vector<int32_t>> DryBreakers(const hb::Tokenizer& tok, const st
 class SamplerHandle : public Napi::ObjectWrap<SamplerHandle> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "SamplerHandle", {InstanceMethod("accept", &SamplerHandle::Accept)});
+    return DefineClass(env, "SamplerHandle",
+                       {InstanceMethod("accept", &SamplerHandle::Accept), InstanceMethod("dispose", &SamplerHandle::Dispose)});
   }
   // new SamplerHandle(model: ModelHandle, options: { temperature, topK, ... }, grammar?: GrammarHandle):
   // the options object as lib/generation.ts builds it (every field present and validated there;
@@ -411,7 +413,15 @@ class SamplerHandle : public Napi::ObjectWrap<SamplerHandle> {
  private:
   Napi::Value Accept(const Napi::CallbackInfo& info) {
     std::vector<int32_t> ids = ArgTokens(info, 0, "tokens");
+    if (!sampler) Throw(info.Env(), "DISPOSED", "This sampler has been disposed");
     for (int32_t t : ids) sampler->accept(t);
+    return info.Env().Undefined();
+  }
+  // Frees the sampler now (its candidate buffers and grammar state) rather than when the GC gets
+  // to this small wrapper, which it may not for a long time: V8 does not see native memory. A step
+  // in flight keeps its own reference.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    sampler.reset();
     return info.Env().Undefined();
   }
 };
@@ -881,6 +891,7 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
     if (info.Length() < 2 || !info[1].IsObject() || !info[1].As<Napi::Object>().InstanceOf(Data(env).sampler_ctor.Value()))
       Throw(env, "INVALID_ARGUMENT", "Expected a SamplerHandle");
     auto sampler = SamplerHandle::Unwrap(info[1].As<Napi::Object>())->sampler;
+    if (!sampler) Throw(env, "DISPOSED", "This sampler has been disposed");
     auto abort = OptionalAbort(info, 2);
     if (tokens.empty()) Throw(env, "INVALID_ARGUMENT", "Expected at least one token to evaluate");
     int64_t top_k = -1;

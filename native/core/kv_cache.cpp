@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <new>
 
+#include "error.h"
 #include "model.h"
+#include "platform.h"
 
 namespace hb {
 
@@ -25,6 +27,15 @@ KvCache::KvCache(const HParams& hp, int64_t n_ctx, int64_t max_batch, int64_t ch
     total += 2.0 * static_cast<double>(L.cap) * static_cast<double>(n_kv_);
   }
   if (total > 1e15) throw std::bad_alloc();  // reported as OUT_OF_MEMORY by Context::Context
+  // Refused before allocating when it cannot fit: pages are committed lazily, so an allocation
+  // past free memory would "succeed" and the process would be killed later, mid-generation.
+  const double bytes = total * sizeof(uint16_t);
+  const uint64_t available = platform::available_memory();
+  if (available > 0 && bytes > static_cast<double>(available))
+    fail("OUT_OF_MEMORY", "Expected a KV cache that fits in memory for a context of " + std::to_string(n_ctx) +
+                              " tokens but it needs " + platform::format_bytes(static_cast<uint64_t>(bytes)) +
+                              " and the system has " + platform::format_bytes(available) +
+                              " available; use a smaller context size");
   size_t off = 0;
   for (Layer& L : layers_) {
     L.k_off = off;

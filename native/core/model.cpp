@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "model_impl.h"
+#include "platform.h"
 
 namespace hb {
 
@@ -294,6 +295,19 @@ void pack_weights(Model::Impl& m) {
       for (MatWeight& w : *exps) mats.push_back(&w);
   }
   mats.push_back(&m.output);  // tied: m.output is its own MatWeight over the embedding's rows
+  // The copies are anonymous memory, which only swap can page out, while the file's pages can
+  // always be dropped: when they would not fit in what the system can give, keep the weights in
+  // place (slower, but a model larger than RAM still runs) and say why.
+  uint64_t need = 0;
+  for (MatWeight* w : mats)
+    if (w->kernels->gemm_x8 && has_x8_layout(w->type) && w->rows % 8 == 0)
+      need += x8_group_bytes(w->type, w->n) * static_cast<uint64_t>(w->rows / 8);
+  const uint64_t available = platform::available_memory();
+  if (available > 0 && need > available) {
+    m.pack_skipped = "the packed copy needs " + platform::format_bytes(need) + " and the system has " +
+                     platform::format_bytes(available) + " available";
+    return;
+  }
   for (MatWeight* w : mats) {
     if (!w->kernels->gemm_x8 || !has_x8_layout(w->type) || w->rows % 8 != 0) continue;
     const size_t src_bytes = w->row_bytes * static_cast<size_t>(w->rows);
@@ -354,10 +368,15 @@ Model::Model() : impl_(new Impl) {}
 Model::~Model() = default;
 
 std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& opts) {
+  return from_gguf(GgufFile::open(path, opts.vocab_only), opts);
+}
+
+std::unique_ptr<Model> Model::from_gguf(std::unique_ptr<GgufFile> gguf, const LoadOptions& opts) {
+  if (!gguf) fail("INVALID_ARGUMENT", "Expected a parsed GGUF file but received none");
   std::unique_ptr<Model> model(new Model());
   Impl& m = *model->impl_;
   m.vocab_only = opts.vocab_only;
-  m.gguf = GgufFile::open(path, opts.vocab_only);
+  m.gguf = std::move(gguf);
   const GgufFile& g = *m.gguf;
 
   m.hp.arch = g.get_string("general.architecture");
@@ -403,6 +422,8 @@ const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
 const GgufFile& Model::gguf() const { return *impl_->gguf; }
 bool Model::vocab_only() const { return impl_->vocab_only; }
 int Model::threads() const { return impl_->n_threads; }
+
+const std::string& Model::pack_skipped() const { return impl_->pack_skipped; }
 
 uint64_t Model::packed_bytes() const {
   uint64_t sum = 0;

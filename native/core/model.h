@@ -69,6 +69,9 @@ class Model {
   // Throws hb::Error: FILE_NOT_FOUND, GGUF_* (malformed file), UNSUPPORTED_ARCHITECTURE,
   // UNSUPPORTED_TENSOR_TYPE, MISSING_TENSOR, TENSOR_SHAPE_MISMATCH, ABORTED ...
   static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& opts);
+  // The same from a parsed file (GgufFile::parse over bytes the caller keeps alive as long as
+  // the model): for the fuzzers, which build models in memory.
+  static std::unique_ptr<Model> from_gguf(std::unique_ptr<GgufFile> gguf, const LoadOptions& opts);
   ~Model();
 
   const HParams& hparams() const;
@@ -80,6 +83,8 @@ class Model {
   std::map<std::string, int> tensor_type_counts() const;
   // Bytes of weights held in the 8-row layout (0 if none were packed).
   uint64_t packed_bytes() const;
+  // Why pack_weights was asked for and not done (empty when it was, or was not asked for).
+  const std::string& pack_skipped() const;
 
   struct Impl;
   Impl* impl() const { return impl_.get(); }

@@ -82,6 +82,7 @@ struct Model::Impl {
   std::vector<LayerWeights> layers;
   // Matrices repacked at load into the 8-row layout (see MatWeight).
   std::vector<AlignedBytes> packed;
+  std::string pack_skipped;  // why packing was skipped (see pack_weights)
   // Tells model files apart cheaply (session files record it): a hash of the file size, the
   // header (metadata + tensor table) and a few bytes from the start, middle and end of every tensor.
   uint64_t fingerprint = 0;

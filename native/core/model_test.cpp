@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <new>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -588,8 +589,9 @@ struct GgufParts {
         else
           for (double d : v.nums) {
             hb::GgufValue e;
-            e.u = static_cast<uint64_t>(d);
+            // Negative values only in signed arrays: a negative double into uint64_t is undefined.
             e.i = static_cast<int64_t>(d);
+            e.u = d < 0 ? static_cast<uint64_t>(e.i) : static_cast<uint64_t>(d);
             scalar(v.array_type, e, d);
           }
       } else {
@@ -1347,7 +1349,10 @@ TEST(model_long_context_attention) {
 
 // ---- No heap allocation per decoded token ----
 
-// This test binary's global operator new counts calls while g_count_allocs is set.
+// This test binary's global operator new counts calls while g_count_allocs is set. Every
+// single-object form is replaced together (plain, nothrow, and the deletes, sized or not): a
+// partial set let std::stable_sort's temporary buffer (nothrow new, then sized delete) pair
+// ASan's allocator with free(), which ASan rightly reported as alloc-dealloc-mismatch.
 namespace {
 std::atomic<bool> g_count_allocs(false);
 std::atomic<int64_t> g_allocs(0);
@@ -1363,8 +1368,13 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(n ? n : 1);
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

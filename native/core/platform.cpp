@@ -1,5 +1,6 @@
 #include "platform.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -222,11 +223,13 @@ int physical_cores() {
   return cores;
 }
 
-uint64_t available_memory() {
+namespace {
+uint64_t system_available_memory() {
   MEMORYSTATUSEX s;
   s.dwLength = sizeof s;
   return GlobalMemoryStatusEx(&s) ? static_cast<uint64_t>(s.ullAvailPhys) : 0;
 }
+}  // namespace
 
 #else  // POSIX: Linux, macOS, the BSDs
 
@@ -380,23 +383,64 @@ int physical_cores() {
 #endif
 }
 
-uint64_t available_memory() {
+namespace {
+uint64_t system_available_memory() {
 #if defined(__linux__)
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  uint64_t kb = 0;
-  std::string unit;
-  while (f >> key >> kb) {
-    std::getline(f, unit);
-    if (key == "MemAvailable:") return kb * 1024;
+  uint64_t available = 0;
+  {
+    std::ifstream f("/proc/meminfo");
+    std::string key, unit;
+    uint64_t kb = 0;
+    while (f >> key >> kb) {
+      std::getline(f, unit);
+      if (key == "MemAvailable:") {
+        available = kb * 1024;
+        break;
+      }
+    }
   }
-  return 0;
+  // In a container, the cgroup's limit (v2: memory.max) is what the process can really have.
+  std::ifstream max_file("/sys/fs/cgroup/memory.max"), current_file("/sys/fs/cgroup/memory.current");
+  uint64_t max = 0, current = 0;
+  if (max_file >> max && current_file >> current && max > current) {
+    // Page cache charged to the cgroup can be reclaimed: count its inactive part as room.
+    uint64_t reclaimable = 0;
+    std::ifstream stat_file("/sys/fs/cgroup/memory.stat");
+    std::string key;
+    uint64_t value = 0;
+    while (stat_file >> key >> value)
+      if (key == "inactive_file") reclaimable = value;
+    const uint64_t room = max - current + reclaimable;
+    if (available == 0 || room < available) available = room;
+  }
+  return available;
 #else
   return 0;
 #endif
 }
+}  // namespace
 
 #endif
+
+std::string format_bytes(uint64_t bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, u++;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 || v >= 100 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+// HALFBYTE_MEMORY_LIMIT=bytes: the most halfbyte assumes it may use (for tests, and to leave
+// room for other programs); 0 or unset: no limit of its own.
+uint64_t available_memory() {
+  const char* v = std::getenv("HALFBYTE_MEMORY_LIMIT");
+  const uint64_t limit = v && *v ? std::strtoull(v, nullptr, 10) : 0;
+  const uint64_t system = system_available_memory();
+  if (limit == 0) return system;
+  return system == 0 ? limit : std::min(system, limit);
+}
 
 }  // namespace platform
 }  // namespace hb

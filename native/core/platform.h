@@ -56,9 +56,11 @@ void name_this_thread(const char* name);  // shows in debuggers and `top -H`; at
 // Physical cores this process may run on (SMT siblings counted once; the process's affinity
 // mask respected), or 0 when the system does not say.
 int physical_cores();
-// Bytes of RAM the system can give without swapping (Linux MemAvailable, Windows ullAvailPhys),
-// or 0 when it does not say (macOS: no check is made).
+// Bytes of RAM the system can give without swapping (Linux: MemAvailable, within a cgroup's
+// memory.max; Windows: ullAvailPhys), capped by HALFBYTE_MEMORY_LIMIT; 0 when nothing says
+// (macOS without the variable: no check is made).
 uint64_t available_memory();
+std::string format_bytes(uint64_t bytes);  // "512 KiB", "1.5 GiB": for messages
 
 }  // namespace platform
 }  // namespace hb
