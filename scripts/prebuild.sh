@@ -19,5 +19,13 @@ if command -v x86_64-w64-mingw32-g++-posix > /dev/null; then
 else
   echo "prebuild: no x86_64-w64-mingw32-g++-posix (apt-get install g++-mingw-w64-x86-64-posix): skipping win32-x64" >&2
 fi
-npx --no-install prebuildify --napi --strip > /dev/null
+if [ -n "${HALFBYTE_PREBUILD_REUSE_BUILD:-}" ] && [ -f build/Release/halfbyte.node ]; then
+  # CI: the host's addon was just built by `npm ci` with the same node-gyp Release settings
+  # prebuildify uses; copying it saves a second full compile.
+  host="$(node -p 'process.platform + "-" + process.arch')"
+  mkdir -p "prebuilds/$host"
+  strip -o "prebuilds/$host/halfbyte.node" build/Release/halfbyte.node
+else
+  npx --no-install prebuildify --napi --strip > /dev/null
+fi
 file prebuilds/*/*.node

@@ -11,7 +11,7 @@
 namespace hb {
 
 KvCache::KvCache(const HParams& hp, int64_t n_ctx, int64_t max_batch, int64_t chunk, bool full_windows)
-    : n_kv_(hp.n_head_kv * hp.head_dim), n_ctx_(n_ctx) {
+    : n_kv_(hp.n_head_kv * hp.head_dim) {
   layers_.resize(static_cast<size_t>(hp.n_layer));
   double total = 0;
   for (int64_t il = 0; il < hp.n_layer; il++) {

@@ -52,7 +52,7 @@ class KvCache {
   std::vector<Layer> layers_;
   std::unique_ptr<uint16_t[]> data_;
   size_t total_ = 0;
-  int64_t n_kv_ = 0, n_ctx_ = 0;
+  int64_t n_kv_ = 0;
   int64_t ring_cap_ = 0;             // the ring layers' cap (0: none); all windows are alike
   int64_t max_window_ = 0;
   std::vector<int64_t> ring_pos_;    // (ring_cap,) position each ring slot holds, -1: none

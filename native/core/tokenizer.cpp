@@ -850,7 +850,7 @@ void VocabTokenizer::finish_special_tokens(const GgufFile& g) {
 
   // Newline token, as llama.cpp determines it.
   if (kind_ == Kind::Spm) {
-    nl_ = spm_byte_token_['\n'] >= 0 ? spm_byte_token_['\n'] : pad_;
+    nl_ = spm_byte_token_[size_t{'\n'}] >= 0 ? spm_byte_token_[size_t{'\n'}] : pad_;
   } else {
     const std::vector<int32_t> ids = tokenize("\n", false, false);
     nl_ = ids.empty() ? pad_ : ids[0];

@@ -572,7 +572,7 @@ struct RunFlags {
 class Matcher {
  public:
   Matcher(const Regex& re, const std::vector<CharClass>& classes, const uint32_t* sym, size_t n)
-      : re_(re), classes_(classes), sym_(sym), n_(n) {
+      : re_(re), classes_(classes), sym_(sym) {
     // lookahead nesting never exceeds the program count: sized up front, never reallocated
     stacks_.resize(re.progs_.size() + 1);
     path_.resize(re.progs_.size() + 1);
@@ -610,7 +610,6 @@ class Matcher {
   const Regex& re_;
   const std::vector<CharClass>& classes_;
   const uint32_t* sym_;
-  size_t n_;
   uint64_t steps_ = 0;
   std::vector<std::vector<Frame>> stacks_;  // one per lookahead depth
   size_t depth_ = 0;
