@@ -298,10 +298,10 @@ void pack_weights(Model::Impl& m) {
   // The copies are anonymous memory, which only swap can page out, while the file's pages can
   // always be dropped: when they would not fit in what the system can give, keep the weights in
   // place (slower, but a model larger than RAM still runs) and say why.
+  const auto packable = [](const MatWeight* w) { return w->kernels->gemm_x8 && has_x8_layout(w->type) && w->rows % 8 == 0; };
   uint64_t need = 0;
   for (MatWeight* w : mats)
-    if (w->kernels->gemm_x8 && has_x8_layout(w->type) && w->rows % 8 == 0)
-      need += x8_group_bytes(w->type, w->n) * static_cast<uint64_t>(w->rows / 8);
+    if (packable(w)) need += x8_group_bytes(w->type, w->n) * static_cast<uint64_t>(w->rows / 8);
   const uint64_t available = platform::available_memory();
   if (available > 0 && need > available) {
     m.pack_skipped = "the packed copy needs " + platform::format_bytes(need) + " and the system has " +
@@ -309,7 +309,7 @@ void pack_weights(Model::Impl& m) {
     return;
   }
   for (MatWeight* w : mats) {
-    if (!w->kernels->gemm_x8 || !has_x8_layout(w->type) || w->rows % 8 != 0) continue;
+    if (!packable(w)) continue;
     const size_t src_bytes = w->row_bytes * static_cast<size_t>(w->rows);
     const size_t group_bytes = x8_group_bytes(w->type, w->n);
     const int64_t groups = w->rows / 8, per_task = 64;
