@@ -492,8 +492,12 @@ void GrammarVocab::expand(Stack s, StateKey& out, int depth) const {
     }
     const GrammarElem& e = alt[top.index];
     if (e.kind == GrammarElem::Kind::Chars) break;
-    // A reference: continue after it once the referenced rule is done.
+    // A reference: continue after it once the referenced rule is done. A reference that ends its
+    // alternative leaves nothing to continue with, so its frame goes now (a tail call): otherwise
+    // every pass through a repetition (R ::= item R) would leave one more finished frame below,
+    // and no two steps would reach the same state.
     s.back().index++;
+    if (s.back().index >= alt.size()) s.pop_back();
     const auto& ref = g_->rules[e.id];
     for (uint32_t a = 0; a < ref.alts.size(); a++) {
       Stack t = s;
