@@ -120,6 +120,8 @@ class GrammarVocab {
   std::shared_ptr<const Grammar> g_;
   std::shared_ptr<const TokenTrie> trie_;
   std::mutex mu_;  // sequences in different workers share the caches
+  static constexpr size_t kMaxFrames = size_t(1) << 22;  // ~50 MB of frames in states_ (and as many in index_)
+  size_t frames_ = 0;  // frames (plus one per stack) in all interned states
   std::map<StateKey, int32_t> index_;
   std::vector<StateKey> states_;
   std::vector<int8_t> accepting_;

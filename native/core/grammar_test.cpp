@@ -246,3 +246,11 @@ TEST(grammar_repetitions_reuse_states) {
   CHECK(matches(*ambiguous, text + "z"));
   CHECK(ambiguous->n_states() <= 8);
 }
+
+// Nesting that deepens with every character keeps a deeper stack in every new state: memory
+// quadratic in the text, stopped by a typed error (not the OOM killer).
+TEST(grammar_deep_nesting_is_bounded) {
+  auto gv = vocab_for("root ::= \"(\" root \")\" | \"x\"\n");
+  CHECK(matches(*gv, "((x))"));
+  CHECK_THROWS_CODE(gv->advance(gv->start(), std::string(5000, '(')), "OUT_OF_MEMORY");
+}
