@@ -276,7 +276,7 @@ uint64_t model_fingerprint(const GgufFile& g) {
 
 }  // namespace
 
-void AlignedBytes::Free::operator()(uint8_t* p) const { ::operator delete(p, std::align_val_t(64)); }
+void AlignedBytes::Free::operator()(uint8_t* p) const { platform::free_large(p, size); }
 
 namespace {
 
@@ -314,10 +314,10 @@ void pack_weights(Model::Impl& m) {
     const size_t group_bytes = x8_group_bytes(w->type, w->n);
     const int64_t groups = w->rows / 8, per_task = 64;
     const size_t bytes = group_bytes * static_cast<size_t>(groups);
-    uint8_t* dst = static_cast<uint8_t*>(::operator new(bytes, std::align_val_t(64), std::nothrow));
+    uint8_t* dst = platform::alloc_large(bytes);
     if (!dst) fail("OUT_OF_MEMORY", "Could not allocate " + std::to_string(bytes) + " bytes to repack " + w->tensor->name);
     AlignedBytes buf;
-    buf.ptr.reset(dst);
+    buf.ptr = std::unique_ptr<uint8_t, AlignedBytes::Free>(dst, AlignedBytes::Free{bytes});
     buf.size = bytes;
     m.pool->parallel_for((groups + per_task - 1) / per_task, [&](int64_t task) {
       for (int64_t g = task * per_task; g < std::min(groups, (task + 1) * per_task); g++)

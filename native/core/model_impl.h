@@ -28,8 +28,10 @@ struct MatWeight {
 };
 
 // Heap bytes, 64-byte aligned (packed weights).
+// A buffer from platform::alloc_large (packed weights).
 struct AlignedBytes {
   struct Free {
+    size_t size;  // no initializer: that would keep unique_ptr from default-constructing Free here
     void operator()(uint8_t* p) const;
   };
   std::unique_ptr<uint8_t, Free> ptr;

@@ -150,6 +150,17 @@ void drop_resident_pages(const uint8_t* p, size_t n) {
   if (e > a) VirtualUnlock(reinterpret_cast<void*>(a), e - a);
 }
 
+uint8_t* alloc_large(size_t n) {
+  // Committed at once (zero pages, charged to the commit limit) like the heap would.
+  return static_cast<uint8_t*>(VirtualAlloc(nullptr, n ? n : 1, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE));
+}
+
+void free_large(uint8_t* p, size_t) {
+  if (p) VirtualFree(p, 0, MEM_RELEASE);
+}
+
+bool populate(const uint8_t*, size_t) { return false; }
+
 void will_need(const uint8_t* p, size_t n) {
   // PrefetchVirtualMemory exists from Windows 8 (Node 20 needs 10); looked up so the binary
   // still loads where it is missing.
@@ -312,6 +323,51 @@ void drop_resident_pages(const uint8_t* p, size_t n) {
   const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
   const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(page - 1);
   if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_DONTNEED);
+}
+
+uint8_t* alloc_large(size_t n) {
+  if (n == 0) n = 1;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Huge pages need 2 MiB-aligned ranges: map 2 MiB more, keep the aligned part.
+  const size_t huge = size_t(2) << 20;
+  const size_t len = (n + huge - 1) / huge * huge;
+  void* raw = mmap(nullptr, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const uintptr_t r = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t a = (r + huge - 1) & ~(huge - 1);
+  if (a > r) munmap(raw, a - r);
+  if (r + huge > a) munmap(reinterpret_cast<void*>(a + len), r + huge - a);
+  madvise(reinterpret_cast<void*>(a), len, MADV_HUGEPAGE);  // a hint: refused (EINVAL) on kernels without THP
+  return reinterpret_cast<uint8_t*>(a);
+#else
+  void* raw = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return raw == MAP_FAILED ? nullptr : static_cast<uint8_t*>(raw);
+#endif
+}
+
+void free_large(uint8_t* p, size_t n) {
+  if (!p) return;
+  if (n == 0) n = 1;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const size_t huge = size_t(2) << 20;
+  n = (n + huge - 1) / huge * huge;
+#endif
+  munmap(p, n);
+}
+
+bool populate(const uint8_t* p, size_t n) {
+#if defined(__linux__)
+  // MADV_POPULATE_READ is Linux 5.14; older kernels answer EINVAL.
+  constexpr int kPopulateRead = 22;
+  const uintptr_t page = page_size();
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
+  if (n == 0) return true;
+  return madvise(reinterpret_cast<void*>(a), reinterpret_cast<uintptr_t>(p) + n - a, kPopulateRead) == 0;
+#else
+  (void)p;
+  (void)n;
+  return false;
+#endif
 }
 
 void will_need(const uint8_t* p, size_t n) {

@@ -41,6 +41,9 @@ TEST(platform_maps_and_reads_a_regular_file) {
     if (p) {
       CHECK(std::memcmp(p, bytes.data(), bytes.size()) == 0);
       hb::platform::will_need(p, bytes.size());
+#if defined(__linux__)
+      CHECK(hb::platform::populate(p, bytes.size()));  // Linux >= 5.14 (CI's kernels are newer)
+#endif
       hb::platform::drop_resident_pages(p, bytes.size());  // less than a page: nothing to drop
       CHECK(std::memcmp(p, bytes.data(), bytes.size()) == 0);
       hb::platform::unmap(p, bytes.size());
@@ -52,6 +55,23 @@ TEST(platform_maps_and_reads_a_regular_file) {
     CHECK_THROWS_CODE(f.read_at(bytes.size() - 2, past, 8), "FILE_READ_ERROR");
   }
   hb::platform::remove_file(path);
+}
+
+// Large buffers: zero-filled, writable to the last byte, 64-byte aligned (the kernels' loads),
+// released without error; a size that is not a multiple of the page size included.
+TEST(platform_allocates_large_buffers) {
+  for (size_t n : {size_t(1), size_t(4096 * 3 + 17), size_t(5) << 20}) {
+    uint8_t* p = hb::platform::alloc_large(n);
+    CHECK(p != nullptr);
+    if (!p) continue;
+    CHECK_EQ(reinterpret_cast<uintptr_t>(p) % 64, uintptr_t(0));
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; i += 997) nonzero += p[i] != 0;
+    CHECK_EQ(nonzero + (p[n - 1] != 0), size_t(0));
+    std::memset(p, 0x5a, n);
+    CHECK_EQ(int(p[n - 1]), 0x5a);
+    hb::platform::free_large(p, n);
+  }
 }
 
 TEST(platform_refuses_what_is_not_a_regular_file) {
