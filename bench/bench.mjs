@@ -4,16 +4,22 @@
 // so the ratio comes from one run on one machine.
 //
 //   npm run bench -- --model FILE [--threads 2] [--prompt 128] [--gen 64] [--reps 5] [--no-peer]
+//                    [--context-fill N] [--load]
 //
 // Method (the same as ../shared/bench/peer-bench.mjs): prefill = evaluate PROMPT tokens in a
-// fresh context; generation = GEN greedy tokens from a 1-token prompt. The two engines alternate
+// fresh context; generation = GEN greedy tokens from a 1-token prompt. With --context-fill N,
+// generation also runs after N tokens already in the cache (timed from its first token, so the
+// N-token prefill does not count), next to the empty-cache rate. --load instead times load() to
+// the first generated token, in a fresh process per repetition (warm page cache: the file is
+// read once before), packing and context creation included, library start-up not. The two engines alternate
 // repetition by repetition (the peer in its own process, bench/peer.mjs), so drift of a shared
 // machine hits both alike. Reported: min/median/max tokens/s, and the memory bandwidth generation
 // implies (bytes of weights read per token x tok/s) next to the machine's read bandwidth,
 // measured in the same run (measureReadBandwidth, same thread count, in a child process so its
 // buffer does not count in halfbyte's peak RSS) before and after the repetitions.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,6 +33,8 @@ const { values } = parseArgs({
     prompt: { type: 'string', default: '128' },
     gen: { type: 'string', default: '64' },
     reps: { type: 'string', default: '5' },
+    'context-fill': { type: 'string', default: '0' },
+    load: { type: 'boolean', default: false },
     'no-peer': { type: 'boolean', default: false },
     'peer-only': { type: 'boolean', default: false },
     // A folder where node-llama-cpp is installed, if not in this project's node_modules.
@@ -41,6 +49,9 @@ const nPrompt = Number(values.prompt);
 const nGen = Number(values.gen);
 const threads = Number(values.threads);
 const reps = Number(values.reps);
+const fill = Number(values['context-fill']);
+// Room for the fill, the generation and the prompt.
+const contextSize = Math.max(1024, fill + nGen + 16, nPrompt + 16);
 const stats = (a) => {
   const s = a.slice().sort((x, y) => x - y);
   return { min: +s[0].toFixed(2), median: +s[s.length >> 1].toFixed(2), max: +s[s.length - 1].toFixed(2) };
@@ -60,7 +71,7 @@ console.log(JSON.stringify(await measureReadBandwidth({ threads: ${threads}, pas
 // halfbyte in this process: load once, then one repetition per call.
 async function startHalfbyte() {
   const t0 = performance.now();
-  const model = await load(values.model, { threads });
+  const model = await load(values.model, { threads, contextSize });
   const loadMs = performance.now() - t0;
   const tokens = Array.from({ length: nPrompt }, (_, i) => 100 + ((i * 7919) % Math.min(20000, model.info.vocabSize - 100)));
   return {
@@ -74,7 +85,17 @@ async function startHalfbyte() {
       let n = 0;
       t = performance.now();
       for await (const _ of model.generate([tokens[0]], { temperature: 0, maxTokens: nGen })) if (++n >= nGen) break;
-      return { pp, tg: n / ((performance.now() - t) / 1000) };
+      const tg = n / ((performance.now() - t) / 1000);
+      if (!fill) return { pp, tg };
+      // GEN tokens after FILL in the cache: from the first generated token to the last.
+      const prompt = Array.from({ length: fill }, (_, i) => tokens[i % tokens.length]);
+      let first = 0;
+      n = 0;
+      for await (const _ of model.generate(prompt, { temperature: 0, maxTokens: nGen + 1 })) {
+        if (n++ === 0) first = performance.now();
+        if (n > nGen) break;
+      }
+      return { pp, tg, tgFill: nGen / ((performance.now() - first) / 1000) };
     },
     async finish() {
       const peakRssMb = rssMb();
@@ -88,7 +109,7 @@ async function startHalfbyte() {
 async function startPeer() {
   const entry = join(values['peer-dir'] ?? root, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
   if (!existsSync(entry)) return null;
-  const child = spawn(process.execPath, [join(root, 'bench', 'peer.mjs'), values.model, String(nPrompt), String(nGen), String(threads)], {
+  const child = spawn(process.execPath, [join(root, 'bench', 'peer.mjs'), values.model, String(nPrompt), String(nGen), String(threads), String(fill), String(contextSize)], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, HALFBYTE_PEER_ENTRY: entry },
   });
@@ -130,6 +151,49 @@ const nUsed = Number(metadata[`${archName}.expert_used_count`] ?? 0);
 const activeShare = (t) => (nExpert > 0 && t.name.endsWith('_exps.weight') ? nUsed / nExpert : 1);
 const bytesPerToken = tensors.reduce((sum, t) => sum + (t.name === 'token_embd.weight' && !tied ? 0 : t.bytes * activeShare(t)), 0);
 
+// --load: load() to the first generated token, each repetition in a fresh process (the
+// engines alternate); the library's own start-up (import, getLlama) is not counted.
+if (values.load) {
+  execFileSync('cat', [values.model], { stdio: ['ignore', 'ignore', 'inherit'] }); // warm the page cache
+  const peerEntry = join(values['peer-dir'] ?? root, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+  const codes = {
+    halfbyte: `const { load } = await import(${JSON.stringify(pathToFileURL(api).href)});
+const t0 = performance.now();
+const model = await load(${JSON.stringify(values.model)}, { threads: ${threads} });
+for await (const _ of model.generate([100], { temperature: 0, maxTokens: 1 })) break;
+console.log(JSON.stringify({ ms: performance.now() - t0 }));
+process.exit(0);`,
+    'node-llama-cpp': `const { getLlama } = await import(${JSON.stringify(pathToFileURL(peerEntry).href)});
+const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+const t0 = performance.now();
+const model = await llama.loadModel({ modelPath: ${JSON.stringify(values.model)} });
+const ctx = await model.createContext({ contextSize: 1024, batchSize: 512, threads: ${threads}, sequences: 1 });
+for await (const _ of ctx.getSequence().evaluate([100], { temperature: 0 })) break;
+console.log(JSON.stringify({ ms: performance.now() - t0 }));
+process.exit(0);`,
+  };
+  const names = ['halfbyte', ...(!values['no-peer'] && existsSync(peerEntry) ? ['node-llama-cpp'] : [])];
+  const times = Object.fromEntries(names.map((n) => [n, []]));
+  // Script files, not `node -e`: node-llama-cpp forks a test process that would inherit `-e`.
+  const dir = mkdtempSync(join(tmpdir(), 'halfbyte-bench-'));
+  for (const n of names) writeFileSync(join(dir, `${n}.mjs`), codes[n]);
+  for (let r = 0; r < reps; r++)
+    for (const n of names) {
+      const out = execFileSync(process.execPath, [join(dir, `${n}.mjs`)], { encoding: 'utf8' });
+      times[n].push(JSON.parse(out.trim().split('\n').pop()).ms);
+    }
+  console.log(`model ${values.model} (${(fileBytes / 2 ** 20).toFixed(0)} MiB), threads ${threads}, reps ${reps}: load() to the first token, warm page cache`);
+  for (const n of names) {
+    const st = stats(times[n]);
+    console.log(`${n.padEnd(15)} ${st.median} ms (min ${st.min}, max ${st.max})`);
+  }
+  if (names.length === 2)
+    console.log(`ratio halfbyte/node-llama-cpp: ${(stats(times.halfbyte).median / stats(times['node-llama-cpp']).median).toFixed(2)}x the time`);
+  rmSync(dir, { recursive: true, force: true });
+  console.log(JSON.stringify({ model: values.model, fileBytes, threads, reps, load: Object.fromEntries(names.map((n) => [n, stats(times[n])])) }));
+  process.exit(0);
+}
+
 const bwBefore = readBandwidth();
 const engines = [];
 if (!values['peer-only']) engines.push(await startHalfbyte());
@@ -137,23 +201,26 @@ if (!values['no-peer']) {
   const peer = await startPeer();
   if (peer) engines.push(peer);
 }
-const samples = engines.map(() => ({ pp: [], tg: [] }));
+const samples = engines.map(() => ({ pp: [], tg: [], tgFill: [] }));
 for (let r = 0; r < reps; r++) {
   for (const [i, e] of engines.entries()) {
-    const { pp, tg } = await e.rep();
+    const { pp, tg, tgFill } = await e.rep();
     samples[i].pp.push(pp);
     samples[i].tg.push(tg);
+    if (tgFill) samples[i].tgFill.push(tgFill);
   }
 }
 const results = [];
 for (const [i, e] of engines.entries()) {
   const peakRssMb = await e.finish();
-  results.push({ name: e.name, ...(e.isa ? { isa: e.isa, loadMs: e.loadMs } : {}), pp: stats(samples[i].pp), tg: stats(samples[i].tg), peakRssMb });
+  results.push({ name: e.name, ...(e.isa ? { isa: e.isa, loadMs: e.loadMs } : {}), pp: stats(samples[i].pp), tg: stats(samples[i].tg),
+    ...(fill ? { tgFill: stats(samples[i].tgFill) } : {}), peakRssMb });
 }
 const bwAfter = readBandwidth();
 const readGBps = Math.max(bwBefore, bwAfter);
 
-console.log(`model ${values.model} (${(fileBytes / 2 ** 20).toFixed(0)} MiB), threads ${threads}, prompt ${nPrompt}, gen ${nGen}, reps ${reps}`);
+console.log(`model ${values.model} (${(fileBytes / 2 ** 20).toFixed(0)} MiB), threads ${threads}, prompt ${nPrompt}, gen ${nGen}, reps ${reps}` +
+  (fill ? `, context fill ${fill}` : ''));
 console.log(
   `read bandwidth ${readGBps.toFixed(1)} GB/s (${threads} threads; medians ${bwBefore.toFixed(1)} before and ` +
     `${bwAfter.toFixed(1)} after the repetitions); weights read per token ${(bytesPerToken / 2 ** 20).toFixed(0)} MiB`,
@@ -166,10 +233,14 @@ for (const r of results) {
       `(${Math.round((100 * r.tgGBps) / readGBps)}% of read bandwidth)  peak RSS ${r.peakRssMb} MB` +
       (r.isa ? `  [${r.isa}]` : ''),
   );
+  if (fill)
+    console.log(`${''.padEnd(15)} generation after ${fill} tokens ${r.tgFill.median} tok/s (min ${r.tgFill.min}, max ${r.tgFill.max}): ` +
+      `${(r.tg.median / r.tgFill.median).toFixed(2)}x the time per token of an empty cache`);
 }
 if (results.length === 2) {
   const [a, b] = results;
-  console.log(`ratio halfbyte/node-llama-cpp: prefill ${(a.pp.median / b.pp.median).toFixed(2)}x, generation ${(a.tg.median / b.tg.median).toFixed(2)}x`);
+  console.log(`ratio halfbyte/node-llama-cpp: prefill ${(a.pp.median / b.pp.median).toFixed(2)}x, generation ${(a.tg.median / b.tg.median).toFixed(2)}x` +
+    (fill ? `, generation after ${fill} tokens ${(a.tgFill.median / b.tgFill.median).toFixed(2)}x` : ''));
 }
 console.log(
   JSON.stringify({
@@ -179,6 +250,7 @@ console.log(
     threads,
     nPrompt,
     nGen,
+    fill,
     reps,
     readGBps: { before: +bwBefore.toFixed(2), after: +bwAfter.toFixed(2) },
     results,

@@ -2,7 +2,7 @@
 // Writes a random-weight GGUF of a real model's shape, for speed measurements only (outputs are
 // meaningless, the work is real), so benchmarks need no download.
 //
-//   node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny|qwen3-1.7b|olmoe --type Q4_0|Q8_0|Q4_K_M|Q5_K_M|Q6_K [--seed N]
+//   node bench/make-model.mjs OUT.gguf --shape 1b|7b|tiny|qwen3-1.7b|olmoe --type Q4_0|Q8_0|Q4_K_M|Q5_K_M|Q6_K|Q2_K|Q3_K|IQ4_NL|IQ4_XS [--seed N]
 //
 // Shapes: 1b = TinyLlama-1.1B (dim 2048, 22 layers, 32 heads, 4 KV heads, FFN 5632, vocab 32000),
 // 7b = LLaMA-7B (dim 4096, 32 layers, 32 heads, FFN 11008), qwen3-1.7b = Qwen3-1.7B (dim 2048, 28
@@ -31,8 +31,13 @@ const TYPES = {
   Q4_K: [12, 256, 144],
   Q5_K: [13, 256, 176],
   Q6_K: [14, 256, 210],
+  Q2_K: [10, 256, 84],
+  Q3_K: [11, 256, 110],
+  IQ4_NL: [20, 32, 18],
+  IQ4_XS: [23, 256, 136],
 };
-const FILE_TYPE = { Q4_0: 2, Q8_0: 7, Q4_K_M: 15, Q5_K_M: 17, Q6_K: 18 };
+// llama_ftype of each --type (Q3_K: Q3_K_S, every matrix Q3_K)
+const FILE_TYPE = { Q4_0: 2, Q8_0: 7, Q4_K_M: 15, Q5_K_M: 17, Q6_K: 18, Q2_K: 10, Q3_K: 11, IQ4_NL: 25, IQ4_XS: 30 };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -47,7 +52,7 @@ const { values, positionals } = parseArgs({
 });
 const out = positionals[0];
 if (!out || !SHAPES[values.shape] || !FILE_TYPE[values.type]) {
-  console.error(`usage: node bench/make-model.mjs OUT.gguf --shape ${Object.keys(SHAPES).join('|')} --type Q4_0|Q8_0|Q4_K_M|Q5_K_M|Q6_K [--seed N]`);
+  console.error(`usage: node bench/make-model.mjs OUT.gguf --shape ${Object.keys(SHAPES).join('|')} --type ${Object.keys(FILE_TYPE).join('|')} [--seed N]`);
   process.exit(2);
 }
 const shape = SHAPES[values.shape];
@@ -121,7 +126,13 @@ function writeBlocks(fd, type, rows, cols) {
     for (let b = 0; b < n; b++) {
       const o = b * ts;
       const d = scales[chunk[o + 3] ?? 0];
-      if (type === 'Q4_0' || type === 'Q8_0') chunk.writeUInt16LE(d, o);
+      if (type === 'Q4_0' || type === 'Q8_0' || type === 'IQ4_NL') chunk.writeUInt16LE(d, o);
+      else if (type === 'IQ4_XS') chunk.writeUInt16LE(scales[chunk[o + 3] >> 5], o); // 6-bit sub-scales multiply d
+      else if (type === 'Q2_K') {
+        // 4-bit sub-block scales and minimums multiply d and dmin
+        chunk.writeUInt16LE(scales[chunk[o + 81] >> 4], o + 80);
+        chunk.writeUInt16LE(scales[chunk[o + 83] >> 4], o + 82);
+      } else if (type === 'Q3_K') chunk.writeUInt16LE(scales[chunk[o + 109] >> 5], o + 108);
       else if (type === 'Q4_K' || type === 'Q5_K') {
         // 6-bit sub-block scales multiply d, so keep d small.
         chunk.writeUInt16LE(scales[chunk[o + 3] >> 5], o);

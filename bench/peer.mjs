@@ -8,12 +8,13 @@ import { pathToFileURL } from 'node:url';
 
 const { getLlama } = await import(pathToFileURL(process.env.HALFBYTE_PEER_ENTRY).href);
 
-const [path, pp = '128', tg = '64', th = '2'] = process.argv.slice(2);
+const [path, pp = '128', tg = '64', th = '2', fillArg = '0', ctxArg = '1024'] = process.argv.slice(2);
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
 const model = await llama.loadModel({ modelPath: path });
 const nPrompt = +pp;
 const nGen = +tg;
-const ctx = await model.createContext({ contextSize: 1024, batchSize: 512, threads: +th, sequences: 1 });
+const fill = +fillArg;
+const ctx = await model.createContext({ contextSize: +ctxArg, batchSize: 512, threads: +th, sequences: 1 });
 const tokens = Array.from({ length: nPrompt }, (_, i) => 100 + ((i * 7919) % 20000));
 
 async function rep() {
@@ -26,7 +27,19 @@ async function rep() {
   for await (const _ of seq.evaluate([tokens[0]], { temperature: 0 })) if (++n >= nGen) break;
   const tgRate = nGen / ((performance.now() - t0) / 1000);
   seq.dispose();
-  return { pp: ppRate, tg: tgRate };
+  if (!fill) return { pp: ppRate, tg: tgRate };
+  // GEN tokens after FILL in the cache, from the first generated token to the last.
+  const filled = ctx.getSequence();
+  const prompt = Array.from({ length: fill }, (_, i) => tokens[i % tokens.length]);
+  let first = 0;
+  n = 0;
+  for await (const _ of filled.evaluate(prompt, { temperature: 0 })) {
+    if (n++ === 0) first = performance.now();
+    if (n > nGen) break;
+  }
+  const tgFill = nGen / ((performance.now() - first) / 1000);
+  filled.dispose();
+  return { pp: ppRate, tg: tgRate, tgFill };
 }
 
 console.log(JSON.stringify({ ready: true }));
