@@ -1334,8 +1334,22 @@ using TileBF16 = TileFloat<BF16Load>::Of<R, T>;
 // ---------------------------------------------------------------------------------------------
 // The integer types' table, the same for both x86 files (each compiles it with its own flags and
 // dot instruction). dequantize_row stays the reference's (exact GGUF semantics, not a hot path).
-// 8-row tiles: token counts per tile measured on Zen 3 (128-token prefill, 2 threads): 2 for the
-// nibble and k-quant types (larger tiles spill), 4 for Q8_0.
+// 8-row tiles, tokens per tile. AVX2 (16 vector registers), measured on Zen 3 (128-token
+// prefill, 2 threads): 2 for the nibble and k-quant types (larger tiles spill), 4 for Q8_0. The
+// AVX-512 build has 32 (ymm16-31), so more tokens' dot chains overlap the dot's latency;
+// measured on Zen 5 (bench/kernels.cpp, 64 tokens in cache, one core, GOP/s at 2 / 4 / 8
+// tokens): Q4_0 182 / 254 / 289, Q5_0 157 / 246 / 269, IQ4_NL 148 / 211 / 215, Q4_K 175 / 234 /
+// 144, Q6_K 130 / 177 / 102, Q8_0 164 / 229 / 200. The tile shape never changes results (every
+// element's operations are the same). -DHB_X8_T_NIBBLE=N etc. override them for such measurements.
+#ifndef HB_X8_T_NIBBLE
+#define HB_X8_T_NIBBLE (HB_X86_VNNI ? 8 : 2)
+#endif
+#ifndef HB_X8_T_Q8
+#define HB_X8_T_Q8 4
+#endif
+#ifndef HB_X8_T_K
+#define HB_X8_T_K (HB_X86_VNNI ? 4 : 2)
+#endif
 inline const TypeKernels* x86_integer_kernels(GgmlType t) {
   auto k32 = [](GgmlType type, auto gemm, auto gemm_x8) {
     return TypeKernels{type, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm, ref_kernels(type)->dequantize_row, gemm_x8};
@@ -1347,17 +1361,17 @@ inline const TypeKernels* x86_integer_kernels(GgmlType t) {
   const Gemm none = nullptr;
   // Filled on first use (thread-safe static init) so dequantize_row can point at the reference.
   static const TypeKernels table[] = {
-      k32(GgmlType::Q4_0, gemm_tiled<TileQ4_0, 4, 2>, gemm_x8_tiled<TileQ4_0x8, 2>),
-      k32(GgmlType::Q4_1, gemm_tiled<TileQ4_1, 4, 2>, gemm_x8_tiled<TileQ4_1x8, 2>),
-      k32(GgmlType::Q5_0, gemm_tiled<TileQ5_0, 4, 2>, gemm_x8_tiled<TileQ5_0x8, 2>),
-      k32(GgmlType::Q5_1, gemm_tiled<TileQ5_1, 4, 2>, gemm_x8_tiled<TileQ5_1x8, 2>),
-      k32(GgmlType::IQ4_NL, gemm_tiled<TileIQ4_NL, 4, 2>, gemm_x8_tiled<TileIQ4_NLx8, 2>),
-      k32(GgmlType::Q8_0, gemm_tiled<TileQ8_0, 4, 2>, gemm_x8_tiled<TileQ8_0x8, 4>),
+      k32(GgmlType::Q4_0, gemm_tiled<TileQ4_0, 4, 2>, gemm_x8_tiled<TileQ4_0x8, HB_X8_T_NIBBLE>),
+      k32(GgmlType::Q4_1, gemm_tiled<TileQ4_1, 4, 2>, gemm_x8_tiled<TileQ4_1x8, HB_X8_T_NIBBLE>),
+      k32(GgmlType::Q5_0, gemm_tiled<TileQ5_0, 4, 2>, gemm_x8_tiled<TileQ5_0x8, HB_X8_T_NIBBLE>),
+      k32(GgmlType::Q5_1, gemm_tiled<TileQ5_1, 4, 2>, gemm_x8_tiled<TileQ5_1x8, HB_X8_T_NIBBLE>),
+      k32(GgmlType::IQ4_NL, gemm_tiled<TileIQ4_NL, 4, 2>, gemm_x8_tiled<TileIQ4_NLx8, HB_X8_T_NIBBLE>),
+      k32(GgmlType::Q8_0, gemm_tiled<TileQ8_0, 4, 2>, gemm_x8_tiled<TileQ8_0x8, HB_X8_T_Q8>),
       k256(GgmlType::Q2_K, gemm_tiled<TileQ2_K, 4, 2>, none),
       k256(GgmlType::Q3_K, gemm_tiled<TileQ3_K, 4, 2>, none),
-      k256(GgmlType::Q4_K, gemm_tiled<TileQ4_K, 4, 2>, gemm_x8_tiled<TileQ4_Kx8, 2>),
-      k256(GgmlType::Q5_K, gemm_tiled<TileQ5_K, 4, 2>, gemm_x8_tiled<TileQ5_Kx8, 2>),
-      k256(GgmlType::Q6_K, gemm_tiled<TileQ6_K, 4, 2>, gemm_x8_tiled<TileQ6_Kx8, 2>),
+      k256(GgmlType::Q4_K, gemm_tiled<TileQ4_K, 4, 2>, gemm_x8_tiled<TileQ4_Kx8, HB_X8_T_K>),
+      k256(GgmlType::Q5_K, gemm_tiled<TileQ5_K, 4, 2>, gemm_x8_tiled<TileQ5_Kx8, HB_X8_T_K>),
+      k256(GgmlType::Q6_K, gemm_tiled<TileQ6_K, 4, 2>, gemm_x8_tiled<TileQ6_Kx8, HB_X8_T_K>),
       k256(GgmlType::IQ4_XS, gemm_tiled<TileIQ4_XS, 4, 2>, none),
   };
   for (const TypeKernels& k : table)
