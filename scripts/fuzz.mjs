@@ -3,7 +3,9 @@
 // then fuzzes each target for a bounded time; also fuzzes chat-template rendering (JavaScript,
 // @huggingface/jinja) in-process. A new crash is copied into test/fuzz-regressions/ and fails.
 //
-//   npm run fuzz -- [--seconds N] [--target NAME]... [--jobs N] [--build-only]
+//   npm run fuzz -- [--seconds N] [--runs N] [--target NAME]... [--jobs N] [--build-only]
+//
+// --runs N stops each target after N executions (or --seconds, whichever comes first).
 //
 // The build (build-fuzz/, clang, every core file with coverage + ASan + UBSan) also makes the
 // native test runner and the addon with the same sanitizers, for scripts/test-sanitizers.sh.
@@ -26,7 +28,9 @@ const opt = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 };
-const seconds = Number(opt('--seconds', '30'));
+const runs = Number(opt('--runs', '0'));
+const seconds = Number(opt('--seconds', runs > 0 ? '86400' : '30'));
+if (!(runs >= 0)) throw new Error(`Expected a non-negative --runs but received ${opt('--runs')}`);
 const jobs = Number(opt('--jobs', String(Math.max(1, availableParallelism()))));
 const wanted = args.flatMap((a, i) => (args[i - 1] === '--target' ? [a] : []));
 if (!(seconds > 0)) throw new Error(`Expected a positive --seconds but received ${opt('--seconds')}`);
@@ -128,8 +132,9 @@ function runNative(name, seconds) {
     }
   }
 
+  const start = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(bin, [`-max_total_time=${seconds}`, '-timeout=10', '-rss_limit_mb=4096', '-malloc_limit_mb=2048',
+    const child = spawn(bin, [`-max_total_time=${seconds}`, ...(runs > 0 ? [`-runs=${runs}`] : []), '-timeout=10', '-rss_limit_mb=4096', '-malloc_limit_mb=2048',
       `-max_len=${maxLen}`, '-print_final_stats=1', `-artifact_prefix=${artifacts}`, work, corpus], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => {
@@ -144,7 +149,7 @@ function runNative(name, seconds) {
         for (const f of findings) copyFileSync(join(artifacts, f), join(kept, f));
         console.error(err.split('\n').filter((l) => /ERROR|SUMMARY|==\d+==|#\d+ 0x|runtime error|unregistered/.test(l)).slice(0, 60).join('\n'));
       }
-      resolve({ name, execs, findings: findings.length + (code !== 0 && !findings.length ? 1 : 0) });
+      resolve({ name, execs, findings: findings.length + (code !== 0 && !findings.length ? 1 : 0), elapsed: (Date.now() - start) / 1000 });
     });
   });
 }
@@ -167,8 +172,9 @@ async function runChatTemplate(seconds) {
   const messages = [{ role: 'system', content: 'S' }, { role: 'user', content: 'Hi {{ x }}' }, { role: 'assistant', content: 'Yo' }];
   let execs = 0;
   let findings = 0;
-  const end = Date.now() + seconds * 1000;
-  while (Date.now() < end) {
+  const start = Date.now();
+  const end = start + seconds * 1000;
+  while (Date.now() < end && !(runs > 0 && execs >= runs)) {
     let t = seeds[rand(seeds.length)];
     for (let k = 1 + rand(4); k > 0; k--) {
       const at = rand(t.length + 1);
@@ -198,7 +204,7 @@ async function runChatTemplate(seconds) {
     }
     execs++;
   }
-  return { name: 'chat-template', execs, findings };
+  return { name: 'chat-template', execs, findings, elapsed: (Date.now() - start) / 1000 };
 }
 
 const natives = targets.filter((t) => t !== 'chat-template');
@@ -226,5 +232,5 @@ if (targets.includes('chat-template')) {
   results.push(await runChatTemplate(seconds));
 }
 await Promise.all(workers);
-for (const r of results) console.log(`fuzz ${r.name}: ${r.execs} executions in ${seconds} s, ${r.findings} findings`);
+for (const r of results) console.log(`fuzz ${r.name}: ${r.execs} executions in ${Math.round(r.elapsed)} s, ${r.findings} findings`);
 if (results.some((r) => r.findings > 0)) process.exit(1);

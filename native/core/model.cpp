@@ -308,17 +308,28 @@ void pack_weights(Model::Impl& m) {
                      platform::format_bytes(available) + " available";
     return;
   }
+  // One buffer for all of them (each matrix 64-byte aligned in it): huge pages per matrix would
+  // round every small one (K and V projections) up to 2 MiB.
+  const auto aligned = [](uint64_t b) { return (b + 63) / 64 * 64; };
+  uint64_t arena_bytes = 0;
+  for (MatWeight* w : mats)
+    if (packable(w)) arena_bytes += aligned(x8_group_bytes(w->type, w->n) * static_cast<uint64_t>(w->rows / 8));
+  if (arena_bytes == 0) return;
+  uint8_t* arena = platform::alloc_large(static_cast<size_t>(arena_bytes));
+  if (!arena) fail("OUT_OF_MEMORY", "Could not allocate " + platform::format_bytes(arena_bytes) + " to repack the weights");
+  AlignedBytes buf;
+  buf.ptr = std::unique_ptr<uint8_t, AlignedBytes::Free>(arena, AlignedBytes::Free{static_cast<size_t>(arena_bytes)});
+  buf.size = static_cast<size_t>(arena_bytes);
+  m.packed.push_back(std::move(buf));
+  uint8_t* next = arena;
   for (MatWeight* w : mats) {
     if (!packable(w)) continue;
     const size_t src_bytes = w->row_bytes * static_cast<size_t>(w->rows);
     const size_t group_bytes = x8_group_bytes(w->type, w->n);
     const int64_t groups = w->rows / 8, per_task = 64;
     const size_t bytes = group_bytes * static_cast<size_t>(groups);
-    uint8_t* dst = platform::alloc_large(bytes);
-    if (!dst) fail("OUT_OF_MEMORY", "Could not allocate " + std::to_string(bytes) + " bytes to repack " + w->tensor->name);
-    AlignedBytes buf;
-    buf.ptr = std::unique_ptr<uint8_t, AlignedBytes::Free>(dst, AlignedBytes::Free{bytes});
-    buf.size = bytes;
+    uint8_t* dst = next;
+    next += aligned(bytes);
     m.pool->parallel_for((groups + per_task - 1) / per_task, [&](int64_t task) {
       for (int64_t g = task * per_task; g < std::min(groups, (task + 1) * per_task); g++)
         pack_rows_x8(w->type, w->data + static_cast<size_t>(g) * 8 * w->row_bytes, w->row_bytes, w->n,
@@ -328,7 +339,6 @@ void pack_weights(Model::Impl& m) {
     w->data = dst;
     w->packed = true;
     w->group_bytes = group_bytes;
-    m.packed.push_back(std::move(buf));
   }
 }
 
