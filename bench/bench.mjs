@@ -4,7 +4,7 @@
 // so the ratio comes from one run on one machine.
 //
 //   npm run bench -- --model FILE [--threads 2] [--prompt 128] [--gen 64] [--reps 5] [--no-peer]
-//                    [--context-fill N] [--load]
+//                    [--context-fill N] [--load [--pack-cache DIR]]
 //
 // Method (the same as ../shared/bench/peer-bench.mjs): prefill = evaluate PROMPT tokens in a
 // fresh context; generation = GEN greedy tokens from a 1-token prompt. With --context-fill N,
@@ -35,6 +35,8 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '5' },
     'context-fill': { type: 'string', default: '0' },
     load: { type: 'boolean', default: false },
+    // With --load: halfbyte loads with packCache: DIR (one untimed load writes the file first).
+    'pack-cache': { type: 'string' },
     'no-peer': { type: 'boolean', default: false },
     'peer-only': { type: 'boolean', default: false },
     // A folder where node-llama-cpp is installed, if not in this project's node_modules.
@@ -159,8 +161,9 @@ if (values.load) {
   const codes = {
     halfbyte: `const { load } = await import(${JSON.stringify(pathToFileURL(api).href)});
 const t0 = performance.now();
-const model = await load(${JSON.stringify(values.model)}, { threads: ${threads} });
+const model = await load(${JSON.stringify(values.model)}, { threads: ${threads}${values['pack-cache'] ? `, packCache: ${JSON.stringify(values['pack-cache'])}` : ''} });
 for await (const _ of model.generate([100], { temperature: 0, maxTokens: 1 })) break;
+if (process.env.HALFBYTE_BENCH_SAY_CACHE) console.error(model.info.packCache);
 console.log(JSON.stringify({ ms: performance.now() - t0 }));
 process.exit(0);`,
     'node-llama-cpp': `const { getLlama } = await import(${JSON.stringify(pathToFileURL(peerEntry).href)});
@@ -177,12 +180,15 @@ process.exit(0);`,
   // Script files, not `node -e`: node-llama-cpp forks a test process that would inherit `-e`.
   const dir = mkdtempSync(join(tmpdir(), 'halfbyte-bench-'));
   for (const n of names) writeFileSync(join(dir, `${n}.mjs`), codes[n]);
+  if (values['pack-cache'])
+    execFileSync(process.execPath, [join(dir, 'halfbyte.mjs')], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, HALFBYTE_BENCH_SAY_CACHE: '1' } });
   for (let r = 0; r < reps; r++)
     for (const n of names) {
       const out = execFileSync(process.execPath, [join(dir, `${n}.mjs`)], { encoding: 'utf8' });
       times[n].push(JSON.parse(out.trim().split('\n').pop()).ms);
     }
-  console.log(`model ${values.model} (${(fileBytes / 2 ** 20).toFixed(0)} MiB), threads ${threads}, reps ${reps}: load() to the first token, warm page cache`);
+  console.log(`model ${values.model} (${(fileBytes / 2 ** 20).toFixed(0)} MiB), threads ${threads}, reps ${reps}: load() to the first token, warm page cache` +
+    (values['pack-cache'] ? `, halfbyte with packCache ${values['pack-cache']}` : ''));
   for (const n of names) {
     const st = stats(times[n]);
     console.log(`${n.padEnd(15)} ${st.median} ms (min ${st.min}, max ${st.max})`);

@@ -33,6 +33,7 @@ export interface NativeModelInfo {
   tensorTypes: Record<string, number>;
   packedBytes: number;
   packSkipped?: string;
+  packCache?: string;
   chatTemplate: string | null;
 }
 
@@ -133,6 +134,7 @@ export interface NativeAddon {
     onProgress?: (loadedBytes: number, totalBytes: number) => void,
     abort?: NativeAbortFlag,
     packWeights?: boolean,
+    packCacheDir?: string,
   ): Promise<NativeModel>;
   cpuInfo(): NativeCpuInfo;
   readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;

@@ -1,7 +1,7 @@
 // halfbyte: run LLaMA-family GGUF models locally.
 export { HalfbyteError, errorCodes, errorCodeMeanings } from './errors.js';
 export type { HalfbyteErrorCode } from './errors.js';
-export { load, LoadTask, Model } from './model.js';
+export { defaultPackCacheDir, load, LoadTask, Model } from './model.js';
 export type {
   ChatOptions,
   DetokenizeOptions,

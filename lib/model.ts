@@ -1,4 +1,7 @@
 // The public Model API: load(), tokenize/detokenize, generate (async iterator), evaluate.
+import { mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { outsideAsar } from './asar.js';
 import type { NativeModel, NativeModelInfo } from './addon.js';
 import { addon } from './addon.js';
@@ -49,6 +52,18 @@ export interface LoadOptions {
    * loading the same file. `info.packedBytes` says how much was copied. Default true.
    */
   packWeights?: boolean;
+  /**
+   * Keep the packed layout (see packWeights) in a cache file, so later loads of the same model
+   * map it instead of packing again: no copy, no fresh memory, and the system's page cache shares
+   * it between processes. `true` uses the user's cache folder (`$XDG_CACHE_HOME/halfbyte/packed`
+   * or `~/.cache/halfbyte/packed`; `~/Library/Caches/halfbyte/packed` on macOS;
+   * `%LOCALAPPDATA%\halfbyte\packed` on Windows); a string names the folder. The file is about
+   * the size of the model's matrices, named by the model's fingerprint, and written once (under a
+   * temporary name, then renamed). A file that does not match (another halfbyte layout, a changed
+   * model, a failed checksum) is rewritten; a folder that cannot be written leaves loading as without
+   * the option. `info.packCache` says what happened. Default false (nothing is written).
+   */
+  packCache?: boolean | string;
   /** Aborts loading; the promise then rejects with code ABORTED. */
   signal?: AbortSignal;
   /** Called as the weights are paged in. */
@@ -78,10 +93,12 @@ export interface ModelInfo {
   tokenizer: { model: string; pre: string; bos: number; eos: number; addBos: boolean; addEos: boolean; eogTokens: number[] };
   /** Tensor type name -> number of tensors of that type. */
   tensorTypes: Record<string, number>;
-  /** Bytes of weights copied into the 8-row layout at load (see LoadOptions.packWeights); 0 if none. */
+  /** Bytes of weights in the 8-row layout (see LoadOptions.packWeights), copied at load or mapped from the pack cache; 0 if none. */
   packedBytes: number;
   /** Set when packWeights was on but the packed copy would not fit in available memory: why (the weights stay in place). */
   packSkipped?: string;
+  /** With LoadOptions.packCache: "loaded PATH", "written PATH", "stale (why), rewritten PATH" or "not written: why". */
+  packCache?: string;
   chatTemplate: string | null;
 }
 
@@ -140,7 +157,12 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
     };
     try {
       if (options.signal?.aborted) throw abortedError(options.signal);
-      const handle = await nativeAsync(addon().loadModel(path, threads, options.vocabOnly ?? false, onProgress, flag, options.packWeights ?? true));
+      const cacheDir = typeof options.packCache === 'string' ? options.packCache : undefined;
+      // A folder that cannot be made is reported by the load (info.packCache), not thrown.
+      if (cacheDir !== undefined && !options.vocabOnly) await mkdir(cacheDir, { recursive: true }).catch(() => {});
+      const handle = await nativeAsync(
+        addon().loadModel(path, threads, options.vocabOnly ?? false, onProgress, flag, options.packWeights ?? true, options.vocabOnly ? undefined : cacheDir),
+      );
       return new Model(handle, options.contextSize);
     } catch (err) {
       const e = fromNative(err);
@@ -178,13 +200,28 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
 }
 
 const LOAD_KEYS = v.optionKeys<LoadOptions>({
-  threads: true, contextSize: true, vocabOnly: true, packWeights: true, signal: true, onProgress: true,
+  threads: true, contextSize: true, vocabOnly: true, packWeights: true, packCache: true, signal: true, onProgress: true,
 });
+
+/** The default folder of LoadOptions.packCache: true. */
+export function defaultPackCacheDir(): string {
+  const home = homedir();
+  if (process.platform === 'win32') return join(process.env.LOCALAPPDATA || join(home, 'AppData', 'Local'), 'halfbyte', 'packed');
+  if (process.platform === 'darwin') return join(home, 'Library', 'Caches', 'halfbyte', 'packed');
+  return join(process.env.XDG_CACHE_HOME || join(home, '.cache'), 'halfbyte', 'packed');
+}
 const TOKENIZE_KEYS = v.optionKeys<TokenizeOptions>({ addSpecial: true, parseSpecial: true });
 const DETOKENIZE_KEYS = v.optionKeys<DetokenizeOptions>({ renderSpecial: true });
 const EVALUATE_KEYS = v.optionKeys<EvaluateOptions>({ logits: true, signal: true });
 const CHAT_KEYS = [...keysWithout(GENERATE_KEYS, 'addSpecial'), ...CHAT_TEMPLATE_KEYS];
 const GENERATE_JSON_KEYS = keysWithout(GENERATE_KEYS, 'grammar', 'jsonSchema');
+
+function packCacheDir(value: unknown): string | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return defaultPackCacheDir();
+  if (typeof value === 'string' && value.length > 0 && !value.includes('\0')) return resolve(outsideAsar(value));
+  throw v.invalid('true, false or a folder path', 'packCache', value);
+}
 
 /** Loads a GGUF model. Await the result for the Model; iterate it for progress events. */
 export function load(path: string, options?: LoadOptions): LoadTask {
@@ -195,6 +232,7 @@ export function load(path: string, options?: LoadOptions): LoadTask {
     contextSize: o.contextSize === undefined ? undefined : v.integer(o.contextSize, 'contextSize', 1, 1 << 24),
     vocabOnly: v.boolean(o.vocabOnly, 'vocabOnly', false),
     packWeights: v.boolean(o.packWeights, 'packWeights', true),
+    packCache: packCacheDir(o.packCache),
     signal: v.signal(o.signal, 'signal'),
     onProgress: o.onProgress,
   };
@@ -239,6 +277,7 @@ export class Model {
       tensorTypes: Object.freeze({ ...n.tensorTypes }),
       packedBytes: n.packedBytes,
       ...(n.packSkipped ? { packSkipped: n.packSkipped } : {}),
+      ...(n.packCache ? { packCache: n.packCache } : {}),
       chatTemplate: n.chatTemplate,
     });
     this.defaultContextSize = contextSize ?? Math.max(1, Math.min(n.contextLength || 4096, 4096));

@@ -26,6 +26,7 @@ export interface NativeModelInfo {
     tensorTypes: Record<string, number>;
     packedBytes: number;
     packSkipped?: string;
+    packCache?: string;
     chatTemplate: string | null;
 }
 export interface NativeModel {
@@ -111,7 +112,7 @@ export interface NativeAddon {
     GrammarHandle: new (gbnf: string) => NativeGrammar;
     /** ropeContextSize: the context size presented to the caller when less is allocated (LongRoPE picks its factors by it). */
     ContextHandle: new (model: NativeModel, contextSize: number, ropeContextSize?: number) => NativeContext;
-    loadModel(path: string, threads: number, vocabOnly: boolean, onProgress?: (loadedBytes: number, totalBytes: number) => void, abort?: NativeAbortFlag, packWeights?: boolean): Promise<NativeModel>;
+    loadModel(path: string, threads: number, vocabOnly: boolean, onProgress?: (loadedBytes: number, totalBytes: number) => void, abort?: NativeAbortFlag, packWeights?: boolean, packCacheDir?: string): Promise<NativeModel>;
     cpuInfo(): NativeCpuInfo;
     readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;
     setIsa(isa: string): void;

@@ -1,6 +1,6 @@
 export { HalfbyteError, errorCodes, errorCodeMeanings } from './errors.js';
 export type { HalfbyteErrorCode } from './errors.js';
-export { load, LoadTask, Model } from './model.js';
+export { defaultPackCacheDir, load, LoadTask, Model } from './model.js';
 export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, GenerateOptions, GenerationChunk, LogitBiasEntry, LoadOptions, LoadProgress, ModelInfo, SamplingOptions, TokenLogprob, TokenizeOptions, } from './model.js';
 export { getCpuInfo, measureReadBandwidth } from './cpu.js';
 export { Session } from './session.js';

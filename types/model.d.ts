@@ -23,6 +23,18 @@ export interface LoadOptions {
      * loading the same file. `info.packedBytes` says how much was copied. Default true.
      */
     packWeights?: boolean;
+    /**
+     * Keep the packed layout (see packWeights) in a cache file, so later loads of the same model
+     * map it instead of packing again: no copy, no fresh memory, and the system's page cache shares
+     * it between processes. `true` uses the user's cache folder (`$XDG_CACHE_HOME/halfbyte/packed`
+     * or `~/.cache/halfbyte/packed`; `~/Library/Caches/halfbyte/packed` on macOS;
+     * `%LOCALAPPDATA%\halfbyte\packed` on Windows); a string names the folder. The file is about
+     * the size of the model's matrices, named by the model's fingerprint, and written once (under a
+     * temporary name, then renamed). A file that does not match (another halfbyte layout, a changed
+     * model, a failed checksum) is rewritten; a folder that cannot be written leaves loading as without
+     * the option. `info.packCache` says what happened. Default false (nothing is written).
+     */
+    packCache?: boolean | string;
     /** Aborts loading; the promise then rejects with code ABORTED. */
     signal?: AbortSignal;
     /** Called as the weights are paged in. */
@@ -58,10 +70,12 @@ export interface ModelInfo {
     };
     /** Tensor type name -> number of tensors of that type. */
     tensorTypes: Record<string, number>;
-    /** Bytes of weights copied into the 8-row layout at load (see LoadOptions.packWeights); 0 if none. */
+    /** Bytes of weights in the 8-row layout (see LoadOptions.packWeights), copied at load or mapped from the pack cache; 0 if none. */
     packedBytes: number;
     /** Set when packWeights was on but the packed copy would not fit in available memory: why (the weights stay in place). */
     packSkipped?: string;
+    /** With LoadOptions.packCache: "loaded PATH", "written PATH", "stale (why), rewritten PATH" or "not written: why". */
+    packCache?: string;
     chatTemplate: string | null;
 }
 export interface TokenizeOptions {
@@ -101,6 +115,8 @@ export declare class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadP
     catch<T = never>(onrejected?: ((reason: unknown) => T | PromiseLike<T>) | null): Promise<Model | T>;
     [Symbol.asyncIterator](): AsyncIterator<LoadProgress>;
 }
+/** The default folder of LoadOptions.packCache: true. */
+export declare function defaultPackCacheDir(): string;
 /** Loads a GGUF model. Await the result for the Model; iterate it for progress events. */
 export declare function load(path: string, options?: LoadOptions): LoadTask;
 export declare class Model {

@@ -162,6 +162,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       o.Set("threads", Napi::Number::New(env, m.threads()));
       o.Set("packedBytes", Napi::Number::New(env, static_cast<double>(m.packed_bytes())));
       if (!m.pack_skipped().empty()) o.Set("packSkipped", Napi::String::New(env, m.pack_skipped()));
+      if (!m.pack_cache_status().empty()) o.Set("packCache", Napi::String::New(env, m.pack_cache_status()));
       o.Set("tokenizerModel", tok.model());
       o.Set("tokenizerPre", tok.pre());
       o.Set("bos", Napi::Number::New(env, tok.bos()));
@@ -239,7 +240,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   }
 };
 
-// loadModel(path, threads, vocabOnly, onProgress?, abortFlag?, packWeights?) -> Promise<ModelHandle>
+// loadModel(path, threads, vocabOnly, onProgress?, abortFlag?, packWeights?, packCacheDir?) -> Promise<ModelHandle>
 class LoadWorker : public Napi::AsyncProgressQueueWorker<uint64_t> {
  public:
   LoadWorker(Napi::Env env, std::string path, hb::LoadOptions opts, Napi::Function on_progress,
@@ -313,6 +314,10 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     if (info.Length() > 3 && info[3].IsFunction()) cb = info[3].As<Napi::Function>();
     auto abort = OptionalAbort(info, 4);
     opts.pack_weights = info.Length() > 5 && !info[5].IsUndefined() ? ArgBool(info, 5, "packWeights") : true;
+    if (info.Length() > 6 && !info[6].IsUndefined()) {
+      if (!info[6].IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for packCacheDir");
+      opts.pack_cache_dir = info[6].As<Napi::String>().Utf8Value();
+    }
     auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), opts, cb, abort);
     Napi::Promise p = w->Promise();
     w->Queue();

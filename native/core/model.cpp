@@ -1,6 +1,8 @@
 // Model loading: GGUF mapping -> hyperparameters -> weights bound in place (never copied) ->
 // thread pool. What each architecture needs comes from its entry in the arch.cpp table.
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -280,13 +282,47 @@ void AlignedBytes::Free::operator()(uint8_t* p) const { platform::free_large(p, 
 
 namespace {
 
+// Pack cache files (LoadOptions::pack_cache_dir): a 4096-byte header, then the packed buffer
+// exactly as pack_weights lays it out. Bump kPackLayoutVersion whenever pack_rows_x8's output or
+// the buffer's order changes, so older files are never read as the new layout.
+constexpr char kPackMagic[8] = {'H', 'B', 'X', '8', 'P', 'A', 'C', 'K'};
+constexpr uint32_t kPackFormat = 1;
+constexpr uint64_t kPackLayoutVersion = 1;
+constexpr size_t kPackHeaderBytes = 4096;
+struct PackHeader {
+  char magic[8];
+  uint32_t format, header_bytes;
+  uint64_t layout, fingerprint, source_size, arena_bytes, matrices, arena_hash;
+};
+static_assert(sizeof(PackHeader) == 64, "pack cache header layout");
+
+// hash_bytes over 16 MiB chunks on the pool, then over the chunk hashes (the same value for any
+// thread count).
+uint64_t hash_parallel(ThreadPool& pool, const uint8_t* p, size_t n) {
+  const size_t chunk = size_t(16) << 20;
+  const int64_t chunks = static_cast<int64_t>((n + chunk - 1) / chunk);
+  std::vector<uint64_t> h(static_cast<size_t>(chunks));
+  pool.parallel_for(chunks, [&](int64_t c) {
+    const size_t at = static_cast<size_t>(c) * chunk;
+    h[static_cast<size_t>(c)] = hash_bytes(p + at, std::min(chunk, n - at), 0x48425838);
+  });
+  return hash_bytes(h.data(), h.size() * sizeof(uint64_t), n);
+}
+
+std::string hex64(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
 // Repacks every matrix whose kernels have an 8-row form (kernels.h) into that layout, one matrix
 // at a time on the pool, then drops the mapped pages of the original so the weights are not
 // resident twice (peak: the file plus one matrix). The token embedding stays in place: its rows
 // are looked up one by one. When the output matrix is tied to it, the output gets a packed copy
 // of its own and the embedding's pages are released too: lookups fault back in (from the file)
-// only the rows they read.
-void pack_weights(Model::Impl& m) {
+// only the rows they read. With a cache folder, a valid cache file is mapped instead, and a
+// fresh packing is written there.
+void pack_weights(Model::Impl& m, const std::string& cache_dir) {
   std::vector<MatWeight*> mats;
   for (LayerWeights& L : m.layers) {
     for (MatWeight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down, &L.gate_inp})
@@ -295,26 +331,64 @@ void pack_weights(Model::Impl& m) {
       for (MatWeight& w : *exps) mats.push_back(&w);
   }
   mats.push_back(&m.output);  // tied: m.output is its own MatWeight over the embedding's rows
-  // The copies are anonymous memory, which only swap can page out, while the file's pages can
-  // always be dropped: when they would not fit in what the system can give, keep the weights in
-  // place (slower, but a model larger than RAM still runs) and say why.
   const auto packable = [](const MatWeight* w) { return w->kernels->gemm_x8 && has_x8_layout(w->type) && w->rows % 8 == 0; };
-  uint64_t need = 0;
-  for (MatWeight* w : mats)
-    if (packable(w)) need += x8_group_bytes(w->type, w->n) * static_cast<uint64_t>(w->rows / 8);
-  const uint64_t available = platform::available_memory();
-  if (available > 0 && need > available) {
-    m.pack_skipped = "the packed copy needs " + platform::format_bytes(need) + " and the system has " +
-                     platform::format_bytes(available) + " available";
-    return;
-  }
   // One buffer for all of them (each matrix 64-byte aligned in it): huge pages per matrix would
   // round every small one (K and V projections) up to 2 MiB.
   const auto aligned = [](uint64_t b) { return (b + 63) / 64 * 64; };
-  uint64_t arena_bytes = 0;
+  uint64_t arena_bytes = 0, n_packed = 0;
   for (MatWeight* w : mats)
-    if (packable(w)) arena_bytes += aligned(x8_group_bytes(w->type, w->n) * static_cast<uint64_t>(w->rows / 8));
+    if (packable(w)) arena_bytes += aligned(x8_group_bytes(w->type, w->n) * static_cast<uint64_t>(w->rows / 8)), n_packed++;
   if (arena_bytes == 0) return;
+  const MappedFile* source = m.gguf->file();
+  const uint64_t source_size = m.gguf->file_size();
+  // Points every packable matrix into the buffer at `arena` (offsets in order), dropping the
+  // mapped pages of the originals.
+  const auto bind_packed = [&](const uint8_t* arena) {
+    const uint8_t* next = arena;
+    for (MatWeight* w : mats) {
+      if (!packable(w)) continue;
+      const size_t group_bytes = x8_group_bytes(w->type, w->n);
+      if (source) source->release(w->data, w->row_bytes * static_cast<size_t>(w->rows));
+      w->data = next;
+      w->packed = true;
+      w->group_bytes = group_bytes;
+      next += aligned(group_bytes * static_cast<uint64_t>(w->rows / 8));
+    }
+  };
+
+  std::string cache_path, stale;
+  if (!cache_dir.empty()) {
+    cache_path = cache_dir + "/" + hex64(m.fingerprint) + "-" + hex64(arena_bytes) + ".hbx8";
+    try {
+      std::unique_ptr<MappedFile> f = MappedFile::open(cache_path);
+      PackHeader h{};
+      if (f->size() >= kPackHeaderBytes) std::memcpy(&h, f->data(), sizeof h);
+      const bool header_ok = f->size() == kPackHeaderBytes + arena_bytes && std::memcmp(h.magic, kPackMagic, 8) == 0 &&
+                             h.format == kPackFormat && h.header_bytes == kPackHeaderBytes && h.layout == kPackLayoutVersion &&
+                             h.fingerprint == m.fingerprint && h.source_size == source_size &&
+                             h.arena_bytes == arena_bytes && h.matrices == n_packed;
+      if (header_ok && hash_parallel(*m.pool, f->data() + kPackHeaderBytes, static_cast<size_t>(arena_bytes)) == h.arena_hash) {
+        bind_packed(f->data() + kPackHeaderBytes);
+        m.pack_cache = std::move(f);
+        m.packed_mapped = arena_bytes;
+        m.pack_cache_status = "loaded " + cache_path;
+        return;
+      }
+      stale = header_ok ? "its contents do not match their checksum" : "its header does not match this model";
+    } catch (const Error& e) {
+      if (e.code() != "FILE_NOT_FOUND") stale = e.what();
+    }
+  }
+
+  // The copies are anonymous memory, which only swap can page out, while the file's pages can
+  // always be dropped: when they would not fit in what the system can give, keep the weights in
+  // place (slower, but a model larger than RAM still runs) and say why.
+  const uint64_t available = platform::available_memory();
+  if (available > 0 && arena_bytes > available) {
+    m.pack_skipped = "the packed copy needs " + platform::format_bytes(arena_bytes) + " and the system has " +
+                     platform::format_bytes(available) + " available";
+    return;
+  }
   uint8_t* arena = platform::alloc_large(static_cast<size_t>(arena_bytes));
   if (!arena) fail("OUT_OF_MEMORY", "Could not allocate " + platform::format_bytes(arena_bytes) + " to repack the weights");
   AlignedBytes buf;
@@ -324,21 +398,50 @@ void pack_weights(Model::Impl& m) {
   uint8_t* next = arena;
   for (MatWeight* w : mats) {
     if (!packable(w)) continue;
-    const size_t src_bytes = w->row_bytes * static_cast<size_t>(w->rows);
     const size_t group_bytes = x8_group_bytes(w->type, w->n);
     const int64_t groups = w->rows / 8, per_task = 64;
-    const size_t bytes = group_bytes * static_cast<size_t>(groups);
     uint8_t* dst = next;
-    next += aligned(bytes);
+    next += aligned(group_bytes * static_cast<uint64_t>(groups));
     m.pool->parallel_for((groups + per_task - 1) / per_task, [&](int64_t task) {
       for (int64_t g = task * per_task; g < std::min(groups, (task + 1) * per_task); g++)
         pack_rows_x8(w->type, w->data + static_cast<size_t>(g) * 8 * w->row_bytes, w->row_bytes, w->n,
                      dst + static_cast<size_t>(g) * group_bytes);
     });
-    if (const MappedFile* f = m.gguf->file()) f->release(w->data, src_bytes);
-    w->data = dst;
-    w->packed = true;
-    w->group_bytes = group_bytes;
+  }
+  bind_packed(arena);
+  if (cache_path.empty()) return;
+
+  // Written under a temporary name and renamed, so a reader never sees half a file (not synced
+  // to disk: after a crash a torn file fails its checksum and is rewritten); any failure
+  // (a read-only folder, a full disk) leaves the load as it is and says why.
+  PackHeader h{};
+  std::memcpy(h.magic, kPackMagic, 8);
+  h.format = kPackFormat;
+  h.header_bytes = kPackHeaderBytes;
+  h.layout = kPackLayoutVersion;
+  h.fingerprint = m.fingerprint;
+  h.source_size = source_size;
+  h.arena_bytes = arena_bytes;
+  h.matrices = n_packed;
+  h.arena_hash = hash_parallel(*m.pool, arena, static_cast<size_t>(arena_bytes));
+  std::vector<uint8_t> header(kPackHeaderBytes, 0);
+  std::memcpy(header.data(), &h, sizeof h);
+  const std::string tmp = cache_path + ".tmp-" + std::to_string(platform::process_id());
+  std::FILE* f = platform::create_file(tmp);
+  std::string why;
+  if (!f) why = "cannot create " + tmp + ": " + std::strerror(errno);
+  else {
+    bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
+              std::fwrite(arena, 1, static_cast<size_t>(arena_bytes), f) == arena_bytes;
+    if (std::fclose(f) != 0) ok = false;
+    if (!ok) why = "cannot write " + tmp + " (" + platform::format_bytes(kPackHeaderBytes + arena_bytes) + ")";
+    else if (!platform::replace_file(tmp, cache_path)) why = "cannot rename " + tmp + " to " + cache_path;
+  }
+  if (!why.empty()) {
+    platform::remove_file(tmp);
+    m.pack_cache_status = "not written: " + why;
+  } else {
+    m.pack_cache_status = (stale.empty() ? "written " : "stale (" + stale + "), rewritten ") + cache_path;
   }
 }
 
@@ -423,7 +526,7 @@ std::unique_ptr<Model> Model::from_gguf(std::unique_ptr<GgufFile> gguf, const Lo
 
   m.fingerprint = model_fingerprint(g);
   m.pool.reset(new ThreadPool(m.n_threads));
-  if (opts.pack_weights) pack_weights(m);
+  if (opts.pack_weights) pack_weights(m, opts.pack_cache_dir);
   return model;
 }
 
@@ -434,10 +537,12 @@ bool Model::vocab_only() const { return impl_->vocab_only; }
 int Model::threads() const { return impl_->n_threads; }
 
 const std::string& Model::pack_skipped() const { return impl_->pack_skipped; }
+const std::string& Model::pack_cache_status() const { return impl_->pack_cache_status; }
 
 uint64_t Model::packed_bytes() const {
   uint64_t sum = 0;
   for (const AlignedBytes& b : impl_->packed) sum += b.size;
+  sum += impl_->packed_mapped;
   return sum;
 }
 

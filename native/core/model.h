@@ -59,6 +59,10 @@ struct LoadOptions {
   // for it (faster decode and prefill; costs no extra memory once the mapped pages are released,
   // but the copies are private to this process instead of shared file pages).
   bool pack_weights = true;
+  // A folder for packed-layout cache files (empty: none). The first load with it writes the
+  // packed copy there (`<fingerprint>.hbx8`); later loads of the same file map that instead of
+  // packing again: no copy, no fresh memory, the page cache shares it between processes.
+  std::string pack_cache_dir;
   // Called with (done_bytes, total_bytes) while weights are paged in; return false to cancel
   // (load then throws hb::Error("ABORTED")).
   std::function<bool(uint64_t, uint64_t)> progress;
@@ -85,6 +89,9 @@ class Model {
   uint64_t packed_bytes() const;
   // Why pack_weights was asked for and not done (empty when it was, or was not asked for).
   const std::string& pack_skipped() const;
+  // What the pack cache did: "" (not asked for), "loaded PATH", "written PATH", or why not
+  // ("not written: ...", "stale, rewritten: ...").
+  const std::string& pack_cache_status() const;
 
   struct Impl;
   Impl* impl() const { return impl_.get(); }

@@ -85,6 +85,9 @@ struct Model::Impl {
   // Matrices repacked at load into the 8-row layout (see MatWeight).
   std::vector<AlignedBytes> packed;
   std::string pack_skipped;  // why packing was skipped (see pack_weights)
+  std::unique_ptr<MappedFile> pack_cache;  // the mapped cache file the packed weights point into
+  uint64_t packed_mapped = 0;              // bytes of packed weights in it
+  std::string pack_cache_status;
   // Tells model files apart cheaply (session files record it): a hash of the file size, the
   // header (metadata + tensor table) and a few bytes from the start, middle and end of every tensor.
   uint64_t fingerprint = 0;
