@@ -615,6 +615,13 @@ using Q4_1x8Ops = NibbleX8Ops<BlockQ4_1x8, false, 0, true>;
 using Q5_0x8Ops = NibbleX8Ops<BlockQ5_0x8, true, 16, false>;
 using Q5_1x8Ops = NibbleX8Ops<BlockQ5_1x8, true, 0, true>;
 
+// isum - 128 * sum(x) in every lane: takes off the +128 of weights made unsigned for dpbusd
+// (sum(x) = ActQ8_32::sum, exact; |isum| <= 255 * 127 * 32, far inside int32).
+__attribute__((always_inline)) inline __m256i offset_sum128(__m256i isum, const ActQ8_32* x) {
+  const __m256i sum = _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(&x->sum)));
+  return _mm256_sub_epi32(isum, _mm256_slli_epi32(sum, 7));
+}
+
 // IQ4_NL x8: nibbles looked up in the codebook (signed), then as Q8_0: |w| . (x with w's sign),
 // |w| <= 127 so a maddubs pair is at most 32258 and is widened at once.
 struct IQ4_NLx8Ops {
@@ -630,20 +637,36 @@ struct IQ4_NLx8Ops {
     HB_UNROLL
     for (int k = 0; k < 4; ++k) {
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * k));
-      const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(raw, m4));
-      const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
-      const __m256i alo = _mm256_abs_epi8(lo), ahi = _mm256_abs_epi8(hi);
-      HB_UNROLL
-      for (int t = 0; t < T; ++t) {
-        isum[t] = dpbusd_acc(isum[t], alo, _mm256_sign_epi8(bcast4(xb[t]->qs + 4 * k), lo));
-        isum[t] = dpbusd_acc(isum[t], ahi, _mm256_sign_epi8(bcast4(xb[t]->qs + 16 + 4 * k), hi));
-        keep_chain(isum[t]);
+      if constexpr (kDpbusdDot) {
+        // The codebook + 128 (unsigned): u . x = w . x + 128 sum(x), exact in int32, so the
+        // per-token sign fix-up goes and 128 sum(x) comes off once per block (offset_sum128).
+        const __m256i utable = _mm256_xor_si256(table, _mm256_set1_epi8(-128));
+        const __m256i lo = _mm256_shuffle_epi8(utable, _mm256_and_si256(raw, m4));
+        const __m256i hi = _mm256_shuffle_epi8(utable, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+          isum[t] = dpbusd_acc(isum[t], lo, bcast4(xb[t]->qs + 4 * k));
+          isum[t] = dpbusd_acc(isum[t], hi, bcast4(xb[t]->qs + 16 + 4 * k));
+          keep_chain(isum[t]);
+        }
+      } else {
+        const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(raw, m4));
+        const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+        const __m256i alo = _mm256_abs_epi8(lo), ahi = _mm256_abs_epi8(hi);
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+          isum[t] = dpbusd_acc(isum[t], alo, _mm256_sign_epi8(bcast4(xb[t]->qs + 4 * k), lo));
+          isum[t] = dpbusd_acc(isum[t], ahi, _mm256_sign_epi8(bcast4(xb[t]->qs + 16 + 4 * k), hi));
+          keep_chain(isum[t]);
+        }
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
     HB_UNROLL
-    for (int t = 0; t < T; ++t)
+    for (int t = 0; t < T; ++t) {
+      if constexpr (kDpbusdDot) isum[t] = offset_sum128(isum[t], xb[t]);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
+    }
   }
 };
 
@@ -660,17 +683,29 @@ struct Q8_0x8Ops {
     HB_UNROLL
     for (int k = 0; k < 8; ++k) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * k));
-      const __m256i aq = _mm256_abs_epi8(q);
-      HB_UNROLL
-      for (int t = 0; t < T; ++t) {
-        isum[t] = dpbusd_acc(isum[t], aq, _mm256_sign_epi8(bcast4(xb[t]->qs + 4 * k), q));
-        keep_chain(isum[t]);
+      if constexpr (kDpbusdDot) {
+        // q + 128 as unsigned (q ^ 0x80), as for IQ4_NL above: no per-token sign fix-up.
+        const __m256i u = _mm256_xor_si256(q, _mm256_set1_epi8(-128));
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+          isum[t] = dpbusd_acc(isum[t], u, bcast4(xb[t]->qs + 4 * k));
+          keep_chain(isum[t]);
+        }
+      } else {
+        const __m256i aq = _mm256_abs_epi8(q);
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+          isum[t] = dpbusd_acc(isum[t], aq, _mm256_sign_epi8(bcast4(xb[t]->qs + 4 * k), q));
+          keep_chain(isum[t]);
+        }
       }
     }
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
     HB_UNROLL
-    for (int t = 0; t < T; ++t)
+    for (int t = 0; t < T; ++t) {
+      if constexpr (kDpbusdDot) isum[t] = offset_sum128(isum[t], xb[t]);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
+    }
   }
 };
 
@@ -1338,14 +1373,15 @@ using TileBF16 = TileFloat<BF16Load>::Of<R, T>;
 // prefill, 2 threads): 2 for the nibble and k-quant types (larger tiles spill), 4 for Q8_0. The
 // AVX-512 build has 32 (ymm16-31), so more tokens' dot chains overlap the dot's latency;
 // measured on Zen 5 (bench/kernels.cpp, 64 tokens in cache, one core, GOP/s at 2 / 4 / 8
-// tokens): Q4_0 182 / 254 / 289, Q5_0 157 / 246 / 269, IQ4_NL 148 / 211 / 215, Q4_K 175 / 234 /
-// 144, Q6_K 130 / 177 / 102, Q8_0 164 / 229 / 200. The tile shape never changes results (every
-// element's operations are the same). -DHB_X8_T_NIBBLE=N etc. override them for such measurements.
+// tokens): Q4_0 182 / 254 / 289, Q5_0 157 / 246 / 269, Q4_K 175 / 234 / 144, Q6_K 130 / 177 /
+// 102; after the unsigned-weight dots of IQ4_NL and Q8_0 (offset_sum128): IQ4_NL 266 at 8, Q8_0
+// 241 / 264 at 4 / 8 (229 at 4 before). The tile shape never changes results (every element's
+// operations are the same). -DHB_X8_T_NIBBLE=N etc. override them for such measurements.
 #ifndef HB_X8_T_NIBBLE
 #define HB_X8_T_NIBBLE (HB_X86_VNNI ? 8 : 2)
 #endif
 #ifndef HB_X8_T_Q8
-#define HB_X8_T_Q8 4
+#define HB_X8_T_Q8 (HB_X86_VNNI ? 8 : 4)
 #endif
 #ifndef HB_X8_T_K
 #define HB_X8_T_K (HB_X86_VNNI ? 4 : 2)
