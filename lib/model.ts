@@ -97,7 +97,7 @@ export interface ModelInfo {
   packedBytes: number;
   /** Set when packWeights was on but the packed copy would not fit in available memory: why (the weights stay in place). */
   packSkipped?: string;
-  /** With LoadOptions.packCache: "loaded PATH", "written PATH", "stale (why), rewritten PATH" or "not written: why". */
+  /** With LoadOptions.packCache: "loaded PATH", "written PATH", "stale (why), rewritten PATH", "not written: why" or "not used: why" (kernels without a packed layout). */
   packCache?: string;
   chatTemplate: string | null;
 }
@@ -159,10 +159,8 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
       if (options.signal?.aborted) throw abortedError(options.signal);
       const cacheDir = typeof options.packCache === 'string' ? options.packCache : undefined;
       // A folder that cannot be made is reported by the load (info.packCache), not thrown.
-      if (cacheDir !== undefined && !options.vocabOnly) await mkdir(cacheDir, { recursive: true }).catch(() => {});
-      const handle = await nativeAsync(
-        addon().loadModel(path, threads, options.vocabOnly ?? false, onProgress, flag, options.packWeights ?? true, options.vocabOnly ? undefined : cacheDir),
-      );
+      if (cacheDir !== undefined) await mkdir(cacheDir, { recursive: true }).catch(() => {});
+      const handle = await nativeAsync(addon().loadModel(path, threads, options.vocabOnly ?? false, onProgress, flag, options.packWeights ?? true, cacheDir));
       return new Model(handle, options.contextSize);
     } catch (err) {
       const e = fromNative(err);
@@ -236,6 +234,11 @@ export function load(path: string, options?: LoadOptions): LoadTask {
     signal: v.signal(o.signal, 'signal'),
     onProgress: o.onProgress,
   };
+  if (checked.packCache !== undefined && (checked.vocabOnly || !checked.packWeights))
+    throw new HalfbyteError(
+      'INVALID_ARGUMENT',
+      `Expected packWeights: true and vocabOnly: false for packCache but received ${checked.vocabOnly ? 'vocabOnly: true' : 'packWeights: false'}`,
+    );
   if (checked.onProgress !== undefined && typeof checked.onProgress !== 'function')
     throw v.invalid('a function', 'onProgress', checked.onProgress);
   return new LoadTask(outsideAsar(path), checked);

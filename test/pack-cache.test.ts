@@ -65,6 +65,13 @@ describe.runIf(packs)('packCache', () => {
   });
 });
 
+describe.runIf(!packs)('packCache without packed kernels', () => {
+  it('says it was not used', async () => {
+    await using model = await load(modelPath(`${name}.gguf`), { threads: 2, packCache: dir });
+    expect(model.info.packCache).toBe('not used: no matrix has a packed layout for the active kernels');
+  });
+});
+
 describe('packCache option', () => {
   it('accepts true (the default folder), false and a path; rejects anything else by name', async () => {
     expect(defaultPackCacheDir()).toMatch(/halfbyte[\\/]packed$/);
@@ -74,5 +81,9 @@ describe('packCache option', () => {
       );
     await using model = await load(modelPath(`${name}.gguf`), { packCache: false });
     expect(model.info.packCache).toBeUndefined();
+    for (const other of [{ packWeights: false }, { vocabOnly: true }])
+      expect(() => load(modelPath(`${name}.gguf`), { packCache: dir, ...other })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('for packCache') }),
+      );
   });
 });

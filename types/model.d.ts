@@ -74,7 +74,7 @@ export interface ModelInfo {
     packedBytes: number;
     /** Set when packWeights was on but the packed copy would not fit in available memory: why (the weights stay in place). */
     packSkipped?: string;
-    /** With LoadOptions.packCache: "loaded PATH", "written PATH", "stale (why), rewritten PATH" or "not written: why". */
+    /** With LoadOptions.packCache: "loaded PATH", "written PATH", "stale (why), rewritten PATH", "not written: why" or "not used: why" (kernels without a packed layout). */
     packCache?: string;
     chatTemplate: string | null;
 }

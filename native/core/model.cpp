@@ -338,7 +338,10 @@ void pack_weights(Model::Impl& m, const std::string& cache_dir) {
   uint64_t arena_bytes = 0, n_packed = 0;
   for (MatWeight* w : mats)
     if (packable(w)) arena_bytes += aligned(x8_group_bytes(w->type, w->n) * static_cast<uint64_t>(w->rows / 8)), n_packed++;
-  if (arena_bytes == 0) return;
+  if (arena_bytes == 0) {
+    if (!cache_dir.empty()) m.pack_cache_status = "not used: no matrix has a packed layout for the active kernels";
+    return;
+  }
   const MappedFile* source = m.gguf->file();
   const uint64_t source_size = m.gguf->file_size();
   // Points every packable matrix into the buffer at `arena` (offsets in order), dropping the
