@@ -410,8 +410,10 @@ void pack_weights(Model::Impl& m, const std::string& cache_dir) {
         pack_rows_x8(w->type, w->data + static_cast<size_t>(g) * 8 * w->row_bytes, w->row_bytes, w->n,
                      dst + static_cast<size_t>(g) * group_bytes);
     });
+    // Each original goes as soon as its copy exists, so the peak stays near the file size.
+    if (source) source->release(w->data, w->row_bytes * static_cast<size_t>(w->rows));
   }
-  bind_packed(arena);
+  bind_packed(arena);  // (its release of the originals is then a no-op)
   if (cache_path.empty()) return;
 
   // Written under a temporary name and renamed, so a reader never sees half a file (not synced
