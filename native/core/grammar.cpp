@@ -514,7 +514,10 @@ int32_t GrammarVocab::intern(StateKey&& key) {
   if (it != index_.end()) return it->second;
   const int32_t id = static_cast<int32_t>(states_.size());
   bool acc = false;
-  for (const Stack& s : key) acc = acc || s.empty(), frames_ += s.size() + 1;
+  for (const Stack& s : key) {
+    acc = acc || s.empty();
+    frames_ += s.size() + 1;
+  }
   // Every state keeps its whole stacks, so nesting that deepens by a frame per character (a
   // rule inside itself, "(" x ")") costs memory quadratic in the text: a typed error instead.
   if (frames_ > kMaxFrames)

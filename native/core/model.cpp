@@ -332,30 +332,37 @@ void pack_weights(Model::Impl& m, const std::string& cache_dir) {
   }
   mats.push_back(&m.output);  // tied: m.output is its own MatWeight over the embedding's rows
   const auto packable = [](const MatWeight* w) { return w->kernels->gemm_x8 && has_x8_layout(w->type) && w->rows % 8 == 0; };
-  // One buffer for all of them (each matrix 64-byte aligned in it): huge pages per matrix would
-  // round every small one (K and V projections) up to 2 MiB.
-  const auto aligned = [](uint64_t b) { return (b + 63) / 64 * 64; };
-  uint64_t arena_bytes = 0, n_packed = 0;
-  for (MatWeight* w : mats)
-    if (packable(w)) arena_bytes += aligned(x8_group_bytes(w->type, w->n) * static_cast<uint64_t>(w->rows / 8)), n_packed++;
+  // One buffer for all of them, each matrix at a 64-byte aligned offset (huge pages per matrix
+  // would round every small one, the K and V projections, up to 2 MiB). The same layout is what
+  // a cache file holds.
+  struct Slot {
+    MatWeight* w;
+    size_t group_bytes, offset;
+  };
+  std::vector<Slot> slots;
+  uint64_t arena_bytes = 0;
+  for (MatWeight* w : mats) {
+    if (!packable(w)) continue;
+    const size_t group_bytes = x8_group_bytes(w->type, w->n);
+    slots.push_back({w, group_bytes, static_cast<size_t>(arena_bytes)});
+    arena_bytes += (group_bytes * static_cast<uint64_t>(w->rows / 8) + 63) / 64 * 64;
+  }
+  const uint64_t n_packed = slots.size();
   if (arena_bytes == 0) {
     if (!cache_dir.empty()) m.pack_cache_status = "not used: no matrix has a packed layout for the active kernels";
     return;
   }
   const MappedFile* source = m.gguf->file();
   const uint64_t source_size = m.gguf->file_size();
-  // Points every packable matrix into the buffer at `arena` (offsets in order), dropping the
-  // mapped pages of the originals.
-  const auto bind_packed = [&](const uint8_t* arena) {
-    const uint8_t* next = arena;
-    for (MatWeight* w : mats) {
-      if (!packable(w)) continue;
-      const size_t group_bytes = x8_group_bytes(w->type, w->n);
-      if (source) source->release(w->data, w->row_bytes * static_cast<size_t>(w->rows));
-      w->data = next;
-      w->packed = true;
-      w->group_bytes = group_bytes;
-      next += aligned(group_bytes * static_cast<uint64_t>(w->rows / 8));
+  // The original's mapped pages leave RAM (they are read again only if something faults them in).
+  const auto release_original = [&](const Slot& sl) {
+    if (source) source->release(sl.w->data, sl.w->row_bytes * static_cast<size_t>(sl.w->rows));
+  };
+  const auto bind = [&](const uint8_t* arena) {
+    for (const Slot& sl : slots) {
+      sl.w->data = arena + sl.offset;
+      sl.w->packed = true;
+      sl.w->group_bytes = sl.group_bytes;
     }
   };
 
@@ -371,7 +378,8 @@ void pack_weights(Model::Impl& m, const std::string& cache_dir) {
                              h.fingerprint == m.fingerprint && h.source_size == source_size &&
                              h.arena_bytes == arena_bytes && h.matrices == n_packed;
       if (header_ok && hash_parallel(*m.pool, f->data() + kPackHeaderBytes, static_cast<size_t>(arena_bytes)) == h.arena_hash) {
-        bind_packed(f->data() + kPackHeaderBytes);
+        for (const Slot& sl : slots) release_original(sl);
+        bind(f->data() + kPackHeaderBytes);
         m.pack_cache = std::move(f);
         m.packed_mapped = arena_bytes;
         m.pack_cache_status = "loaded " + cache_path;
@@ -398,22 +406,18 @@ void pack_weights(Model::Impl& m, const std::string& cache_dir) {
   buf.ptr = std::unique_ptr<uint8_t, AlignedBytes::Free>(arena, AlignedBytes::Free{static_cast<size_t>(arena_bytes)});
   buf.size = static_cast<size_t>(arena_bytes);
   m.packed.push_back(std::move(buf));
-  uint8_t* next = arena;
-  for (MatWeight* w : mats) {
-    if (!packable(w)) continue;
-    const size_t group_bytes = x8_group_bytes(w->type, w->n);
+  for (const Slot& sl : slots) {
+    const MatWeight* w = sl.w;
     const int64_t groups = w->rows / 8, per_task = 64;
-    uint8_t* dst = next;
-    next += aligned(group_bytes * static_cast<uint64_t>(groups));
+    uint8_t* dst = arena + sl.offset;
     m.pool->parallel_for((groups + per_task - 1) / per_task, [&](int64_t task) {
       for (int64_t g = task * per_task; g < std::min(groups, (task + 1) * per_task); g++)
         pack_rows_x8(w->type, w->data + static_cast<size_t>(g) * 8 * w->row_bytes, w->row_bytes, w->n,
-                     dst + static_cast<size_t>(g) * group_bytes);
+                     dst + static_cast<size_t>(g) * sl.group_bytes);
     });
-    // Each original goes as soon as its copy exists, so the peak stays near the file size.
-    if (source) source->release(w->data, w->row_bytes * static_cast<size_t>(w->rows));
+    release_original(sl);  // as soon as its copy exists, so the peak stays near the file size
   }
-  bind_packed(arena);  // (its release of the originals is then a no-op)
+  bind(arena);
   if (cache_path.empty()) return;
 
   // Written under a temporary name and renamed, so a reader never sees half a file (not synced
