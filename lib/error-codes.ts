@@ -45,6 +45,8 @@ export const errorCodes = [
   'NETWORK_ERROR',
   'CHECKSUM_MISMATCH',
   'MODEL_NOT_CACHED',
+  'INVALID_TASK',
+  'SQLITE_UNAVAILABLE',
   'INTERNAL',
 ] as const;
 
@@ -96,5 +98,7 @@ export const errorCodeMeanings: Readonly<Record<HalfbyteErrorCode, string>> = {
   NETWORK_ERROR: "a download failed",
   CHECKSUM_MISMATCH: "a downloaded file does not match the hub's sha256",
   MODEL_NOT_CACHED: "a model reference that is not in the local cache",
+  INVALID_TASK: "an evaluation task file line that is not JSON or has a missing or wrong field (names line and field)",
+  SQLITE_UNAVAILABLE: "sql evaluation tasks need SQLite: node:sqlite (Node 22.13+) or the optional sql.js package",
   INTERNAL: "a bug in halfbyte: please report it with the message",
 };

@@ -49,6 +49,8 @@
   X(NETWORK_ERROR, "a download failed")                                                                   \
   X(CHECKSUM_MISMATCH, "a downloaded file does not match the hub's sha256")                               \
   X(MODEL_NOT_CACHED, "a model reference that is not in the local cache")                                 \
+  X(INVALID_TASK, "an evaluation task file line that is not JSON or has a missing or wrong field (names line and field)") \
+  X(SQLITE_UNAVAILABLE, "sql evaluation tasks need SQLite: node:sqlite (Node 22.13+) or the optional sql.js package") \
   X(INTERNAL, "a bug in halfbyte: please report it with the message")
 
 #include <cstring>
