@@ -37,3 +37,7 @@ export type { SessionChatOptions, SessionGenerateOptions, SessionOptions, Sessio
 export type { EmbedOptions, PerplexityOptions, PerplexityResult, ScoreOptions, ScoreResult } from './evaluation.js';
 export type { ChatMessage, ChatTemplateOptions } from './chat.js';
 export type { CpuInfo, ReadBandwidth, ReadBandwidthOptions } from './cpu.js';
+export { EvaluationRun, runEvaluation, reportKey } from './eval.js';
+export type { EvalItemResult, EvaluationEvent, EvaluationOptions, EvaluationReport, MultipleChoiceResult, TaskMetrics } from './eval.js';
+export { evalItemSchema, parseTasks } from './eval-tasks.js';
+export type { ClassificationItem, EvalItem, EvalItemBase, EvalKind, GenerationItem, MultipleChoiceItem, ParsedItem, SqlItem } from './eval-tasks.js';

@@ -161,7 +161,7 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
       // A folder that cannot be made is reported by the load (info.packCache), not thrown.
       if (cacheDir !== undefined) await mkdir(cacheDir, { recursive: true }).catch(() => {});
       const handle = await nativeAsync(addon().loadModel(path, threads, options.vocabOnly ?? false, onProgress, flag, options.packWeights ?? true, cacheDir));
-      return new Model(handle, options.contextSize);
+      return new Model(handle, options.contextSize, resolve(path));
     } catch (err) {
       const e = fromNative(err);
       if (e.code === 'ABORTED') throw abortedError(options.signal);
@@ -247,12 +247,15 @@ export function load(path: string, options?: LoadOptions): LoadTask {
 export class Model {
   /** Architecture, sizes, tokenizer and tensor types of the loaded file. */
   readonly info: ModelInfo;
+  /** The file it was loaded from, as an absolute path. */
+  readonly path: string;
   private handle: NativeModel | undefined;
   private readonly defaultContextSize: number;
 
   /** @internal Use load(). */
-  constructor(handle: NativeModel, contextSize: number | undefined) {
+  constructor(handle: NativeModel, contextSize: number | undefined, path: string) {
     this.handle = handle;
+    this.path = path;
     const n: NativeModelInfo = native(() => handle.info());
     this.info = Object.freeze({
       architecture: n.architecture,

@@ -122,10 +122,12 @@ export declare function load(path: string, options?: LoadOptions): LoadTask;
 export declare class Model {
     /** Architecture, sizes, tokenizer and tensor types of the loaded file. */
     readonly info: ModelInfo;
+    /** The file it was loaded from, as an absolute path. */
+    readonly path: string;
     private handle;
     private readonly defaultContextSize;
     /** @internal Use load(). */
-    constructor(handle: NativeModel, contextSize: number | undefined);
+    constructor(handle: NativeModel, contextSize: number | undefined, path: string);
     /** @internal The live native handle; throws DISPOSED after dispose(). */
     native(): NativeModel;
     /** @internal */
