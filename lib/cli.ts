@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getCpuInfo, measureReadBandwidth } from './cpu.js';
+import { addEvalCommand } from './eval-cli.js';
 import { readGgufInfo } from './inspect.js';
 import { HalfbyteError } from './errors.js';
 import type { Grammar } from './grammar.js';
@@ -431,6 +432,8 @@ export async function main(argv: string[]): Promise<void> {
         throw err;
       }
     });
+
+  addEvalCommand(program, (ref, threads) => openModel(ref, threads), defaultModelPath);
 
   await program.parseAsync(argv);
 }

@@ -73,6 +73,8 @@ export interface SqlItem extends EvalItemBase {
   answer: string;
   /** Generation ends before any of these. Default [";", "\n\n"]. */
   stop?: string | string[];
+  /** Constrain the query to this GBNF grammar (e.g. a SQL grammar). */
+  grammar?: string;
   maxTokens?: number;
 }
 
@@ -141,7 +143,7 @@ export const evalItemSchema = {
       type: 'object',
       required: ['kind', 'schema', 'question', 'answer'],
       additionalProperties: false,
-      properties: { ...common, kind: { const: 'sql' }, schema: str, question: str, answer: str, stop, maxTokens },
+      properties: { ...common, kind: { const: 'sql' }, schema: str, question: str, answer: str, stop, grammar: str, maxTokens },
     },
   ],
 } as const;
@@ -158,7 +160,7 @@ const FIELDS: Record<EvalKind, Record<string, string>> = {
     grammar: 'string?',
     maxTokens: 'maxTokens?',
   },
-  sql: { schema: 'string', question: 'string', answer: 'string', stop: 'stop?', maxTokens: 'maxTokens?' },
+  sql: { schema: 'string', question: 'string', answer: 'string', stop: 'stop?', grammar: 'string?', maxTokens: 'maxTokens?' },
 };
 const COMMON_FIELDS = ['kind', 'id', 'task', 'split', 'template'];
 const KINDS = Object.keys(FIELDS) as EvalKind[];

@@ -458,7 +458,12 @@ async function runItem(
     case 'sql': {
       const s = item as SqlItem;
       const engine = await sql();
-      const output = await lane.generate(block, model.tokenize(prompt), { maxTokens: s.maxTokens ?? o.maxTokens, stop: s.stop ?? [';', '\n\n'], seed: o.seed });
+      const output = await lane.generate(block, model.tokenize(prompt), {
+        maxTokens: s.maxTokens ?? o.maxTokens,
+        stop: s.stop ?? [';', '\n\n'],
+        grammar: s.grammar,
+        seed: o.seed,
+      });
       const r = compareQueries(engine, s.schema, s.answer, output.trim());
       return { ...head, correct: r.correct, output, ...(r.error !== undefined ? { error: r.error } : {}) };
     }

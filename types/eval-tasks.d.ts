@@ -64,6 +64,8 @@ export interface SqlItem extends EvalItemBase {
     answer: string;
     /** Generation ends before any of these. Default [";", "\n\n"]. */
     stop?: string | string[];
+    /** Constrain the query to this GBNF grammar (e.g. a SQL grammar). */
+    grammar?: string;
     maxTokens?: number;
 }
 export type EvalItem = MultipleChoiceItem | ClassificationItem | GenerationItem | SqlItem;
@@ -248,6 +250,9 @@ export declare const evalItemSchema: {
                     };
                     minLength?: undefined;
                 })[];
+            };
+            readonly grammar: {
+                type: string;
             };
             readonly maxTokens: {
                 type: string;
