@@ -133,7 +133,16 @@ export interface EvaluationReport {
    * The only part that changes between runs of the same inputs (wall-clock figures of this
    * run); everything else is the same bit for bit. Leave it out when comparing reports.
    */
-  timing: { seconds: number; itemsPerSecond: number; evaluated: number; resumed: number };
+  timing: {
+    seconds: number;
+    itemsPerSecond: number;
+    /** Items run now / taken from `resume`. */
+    evaluated: number;
+    resumed: number;
+    /** Tokens the model evaluated in this run, and tokens of few-shot blocks found in a lane's cache instead. */
+    evaluatedTokens: number;
+    reusedTokens: number;
+  };
 }
 
 export type EvaluationEvent =
@@ -266,6 +275,9 @@ class Lane {
   private ctx: NativeContext | undefined;
   private pinnedText: string | undefined;
   private pinned: Int32Array = new Int32Array(0);
+  /** Tokens fed to the model, and tokens of the pinned block reused from the cache. */
+  evaluatedTokens = 0;
+  reusedTokens = 0;
 
   constructor(
     private readonly model: Model,
@@ -292,6 +304,7 @@ class Lane {
         const { flag, unlink } = linkAbort(this.signal);
         try {
           await nativeCall(ctx.decode(t, false, flag), this.signal);
+          this.evaluatedTokens += t.length;
         } finally {
           unlink();
         }
@@ -299,8 +312,9 @@ class Lane {
       this.pinned = t;
       this.pinnedText = block;
     }
-    const k = Math.min(commonPrefix(tokens, this.pinned), keepAtMost);
-    return native(() => ctx.truncate(k));
+    const k = native(() => ctx.truncate(Math.min(commonPrefix(tokens, this.pinned), keepAtMost)));
+    this.reusedTokens += k;
+    return k;
   }
 
   /**
@@ -316,6 +330,7 @@ class Lane {
     const { flag, unlink } = linkAbort(this.signal);
     try {
       const row = await nativeCall(ctx.decode(wholes[0]!.subarray(base, from), false, flag), this.signal);
+      this.evaluatedTokens += from - base;
       const out: Float64Array[] = [];
       for (const w of wholes) {
         const lp = new Float64Array(w.length).fill(NaN);
@@ -323,6 +338,7 @@ class Lane {
         if (w.length - 1 > from) {
           native(() => ctx.truncate(from));
           const scored = await nativeCall(ctx.scoreTokens(w.subarray(from, w.length - 1), w.slice(from + 1), flag), this.signal);
+          this.evaluatedTokens += w.length - 1 - from;
           for (let j = from + 1; j < w.length; j++) lp[j] = scored[j - 1 - from]!;
         }
         out.push(lp);
@@ -363,7 +379,7 @@ class Lane {
       maxTokens: o.maxTokens,
       options: checked,
       makeRoom: async (feed) => (ctx.nPast() + feed.length <= this.nCtx ? feed : null),
-      evaluated: () => {},
+      evaluated: (t) => (this.evaluatedTokens += t.length),
     }))
       text += c.text;
     return text;
@@ -662,6 +678,7 @@ export function runEvaluation(model: Model, tasks: string | readonly EvalItem[],
           resumed++;
         }
     }
+    let lanes: Lane[] = [];
     const build = (complete: boolean): EvaluationReport => {
       const ordered = work.map((w) => results.get(w.p.id)).filter((r): r is EvalItemResult => r !== undefined);
       const seconds = (performance.now() - t0) / 1000;
@@ -670,7 +687,14 @@ export function runEvaluation(model: Model, tasks: string | readonly EvalItem[],
         complete,
         results: ordered,
         metrics: computeMetrics(ordered, parsed),
-        timing: { seconds, itemsPerSecond: seconds > 0 ? (ordered.length - resumed) / seconds : 0, evaluated: ordered.length - resumed, resumed },
+        timing: {
+          seconds,
+          itemsPerSecond: seconds > 0 ? (ordered.length - resumed) / seconds : 0,
+          evaluated: ordered.length - resumed,
+          resumed,
+          evaluatedTokens: lanes.reduce((s, l) => s + l.evaluatedTokens, 0),
+          reusedTokens: lanes.reduce((s, l) => s + l.reusedTokens, 0),
+        },
       };
     };
     setPartial(() => build(false));
@@ -679,7 +703,7 @@ export function runEvaluation(model: Model, tasks: string | readonly EvalItem[],
     let sql: Promise<SqlEngine> | undefined;
     const getSql = () => (sql ??= sqlEngine());
     if (todo.some((w) => w.p.item.kind === 'sql')) await getSql();
-    const lanes = Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, () => new Lane(model, h, contextSize, signal));
+    lanes = Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, () => new Lane(model, h, contextSize, signal));
     let next = 0;
     let failed: unknown;
     const item = { classificationMode, maxTokens, seed };

@@ -68,6 +68,32 @@ describe('multiple-choice', () => {
   });
 });
 
+describe('few-shot multiple-choice', () => {
+  it('prompts are the seeded examples + the item, scored as model.score of the whole prompt; the examples are evaluated once per lane', async () => {
+    const lines = mcText.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const items = [...lines.slice(0, 4).map((it) => ({ ...it, split: 'train' })), ...lines.slice(4, 10)];
+    const report = await runEvaluation(model, items, { shots: 3, seed: 5, concurrency: 2 });
+    const parsed = parseTasks(items.map((it) => JSON.stringify(it)).join('\n'));
+    const shots = chooseShots(parsed.filter((p) => p.split === 'train'), 3, 5, 'stories-mc');
+    const block = shotBlock(shots, undefined);
+    expect(block.split('\n\n').length).toBe(4);
+    expect(report.results.map((r) => r.id)).toEqual(lines.slice(4, 10).map((it) => it.id));
+    for (const [i, it] of lines.slice(4, 10).entries()) {
+      const ref = await model.score(block + it.context, it.choices.map((c: string) => ' ' + c));
+      ref.forEach((s, c) => expect(report.results[i]!.mc!.logprobs[c]).toBeCloseTo(s.logprob, 3));
+    }
+    // Each of the 2 lanes evaluated the block once; the 6 items found it in the cache.
+    const blockTokens = model.tokenize(block).length;
+    expect(report.timing.reusedTokens).toBeGreaterThanOrEqual(6 * (blockTokens - 1));
+    const zero = await runEvaluation(model, items, { concurrency: 2 });
+    expect(zero.timing.reusedTokens).toBe(6); // BOS only
+    expect(report.timing.evaluatedTokens - zero.timing.evaluatedTokens).toBeLessThanOrEqual(2 * blockTokens + 6);
+    // Another seed draws other examples, so other numbers.
+    const other = await runEvaluation(model, items, { shots: 3, seed: 6 });
+    expect(other.results[0]!.mc!.logprobs).not.toEqual(report.results[0]!.mc!.logprobs);
+  });
+});
+
 describe('classification, generation and sql end to end', async () => {
   const report = await runEvaluation(model, mixedText, { maxTokens: 16 });
 

@@ -123,8 +123,12 @@ export interface EvaluationReport {
     timing: {
         seconds: number;
         itemsPerSecond: number;
+        /** Items run now / taken from `resume`. */
         evaluated: number;
         resumed: number;
+        /** Tokens the model evaluated in this run, and tokens of few-shot blocks found in a lane's cache instead. */
+        evaluatedTokens: number;
+        reusedTokens: number;
     };
 }
 export type EvaluationEvent = {

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// Throughput of 4-way multiple-choice evaluation: runEvaluation against a naive loop of
+// model.score calls (one per item, the prompt rebuilt and evaluated from scratch each time), on
+// the same items, alternating the two in one process, zero-shot and with few-shot examples.
+//   node scripts/bench-eval.mjs --model FILE [--threads 1] [--items 24] [--shots 3] [--reps 2] [--concurrency 1]
+// Items come from test/fixtures/eval/stories-mc.jsonl: the first `shots` + 3 are the train split.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    threads: { type: 'string', default: '1' },
+    items: { type: 'string', default: '24' },
+    shots: { type: 'string', default: '3' },
+    reps: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '1' },
+  },
+});
+if (!values.model) {
+  console.error('usage: node scripts/bench-eval.mjs --model FILE [--threads 1] [--items 24] [--shots 3] [--reps 2] [--concurrency 1]');
+  process.exit(2);
+}
+const dist = (f) => import(pathToFileURL(join(root, 'dist/esm', f)).href);
+const { load, runEvaluation } = await dist('index.js');
+const { chooseShots, parseTasks, shotBlock, itemPrompt } = await dist('eval-tasks.js');
+const shots = Number(values.shots);
+const nItems = Number(values.items);
+const nTrain = shots + 3;
+const lines = readFileSync(join(root, 'test/fixtures/eval/stories-mc.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const items = [...lines.slice(0, nTrain).map((it) => ({ ...it, split: 'train' })), ...lines.slice(nTrain, nTrain + nItems)];
+const parsed = parseTasks(items.map((it) => JSON.stringify(it)).join('\n'));
+const test = parsed.filter((p) => p.split === 'test');
+const train = parsed.filter((p) => p.split === 'train');
+
+const model = await load(values.model, { threads: Number(values.threads) });
+const argmax = (xs) => xs.indexOf(Math.max(...xs));
+
+async function naive(k) {
+  const block = shotBlock(chooseShots(train, k, 1, 'stories-mc'), undefined);
+  const picks = [];
+  for (const p of test) {
+    const r = await model.score(block + itemPrompt(p.item), p.item.choices.map((c) => ' ' + c));
+    picks.push(argmax(r.map((x) => x.logprob)));
+  }
+  return picks;
+}
+async function ours(k) {
+  const report = await runEvaluation(model, items, { shots: k, concurrency: Number(values.concurrency) });
+  return report.results.map((r) => r.mc.pred);
+}
+const time = async (fn) => {
+  const t = performance.now();
+  const picks = await fn();
+  return { s: (performance.now() - t) / 1000, picks };
+};
+
+console.log(`${values.model}: ${test.length} 4-way items, threads ${values.threads}, concurrency ${values.concurrency}, reps ${values.reps}`);
+for (const k of [0, shots]) {
+  const rates = { naive: [], ours: [] };
+  let agree = true;
+  for (let rep = 0; rep < Number(values.reps); rep++) {
+    const a = await time(() => naive(k));
+    const b = await time(() => ours(k));
+    rates.naive.push(test.length / a.s);
+    rates.ours.push(test.length / b.s);
+    agree &&= a.picks.every((x, i) => x === b.picks[i]);
+  }
+  const best = (xs) => Math.max(...xs);
+  console.log(
+    `shots ${k}: naive score loop ${rates.naive.map((x) => x.toFixed(2)).join(' / ')} items/s, runEvaluation ${rates.ours.map((x) => x.toFixed(2)).join(' / ')} items/s ` +
+      `(best ${best(rates.naive).toFixed(2)} vs ${best(rates.ours).toFixed(2)}: ${(best(rates.ours) / best(rates.naive)).toFixed(2)}x); same picks: ${agree}`,
+  );
+}
+model.dispose();
