@@ -63,6 +63,7 @@ export function addEvalCommand(program: Command, openModel: (ref: string, thread
     .option('--classification-mode <mode>', "classification by 'score' (each label) or 'generate' (grammar of the labels)", 'score')
     .option('-n, --max-tokens <n>', 'most tokens per generation or sql item', int('--max-tokens'), 64)
     .option('--concurrency <n>', 'items in flight (their generation steps are batched)', int('--concurrency'), 4)
+    .option('--sql-timeout <ms>', 'time limit of one sql item\'s queries', int('--sql-timeout'), 10000)
     .option('-c, --context-size <n>', 'context size of each lane in tokens', int('--context-size'))
     .option('-t, --threads <n>', 'worker threads (default: physical cores)', int('--threads'))
     .action(async (tasksFile: string, o) => {
@@ -93,6 +94,7 @@ export function addEvalCommand(program: Command, openModel: (ref: string, thread
         maxTokens: o.maxTokens,
         concurrency: o.concurrency,
         contextSize: o.contextSize,
+        sqlTimeout: o.sqlTimeout,
         resume,
         source: basename(tasksFile),
         signal: controller.signal,

@@ -24,7 +24,7 @@ import {
   type ParsedItem,
   type SqlItem,
 } from './eval-tasks.js';
-import { compareQueries, sqlEngine, type SqlEngine } from './eval-sql.js';
+import { SqlRunner } from './eval-sql.js';
 import { abortedError, checkGenerateOptions, generateTokens, linkAbort, nativeCall, newSampler } from './generation.js';
 import type { Model } from './model.js';
 import { packageRoot } from './root.js';
@@ -48,6 +48,8 @@ export interface EvaluationOptions {
    * batched natively. Results do not depend on it. Default 4.
    */
   concurrency?: number;
+  /** Time limit of one sql item's queries in milliseconds (the query then counts as wrong). Default 10000. */
+  sqlTimeout?: number;
   /** A report of an earlier run (same model, tasks and options): its items are not run again. */
   resume?: EvaluationReport;
   /** Names the tasks in errors and in the report (e.g. the file name). Default 'tasks'. */
@@ -152,7 +154,7 @@ export type EvaluationEvent =
 
 const EVAL_KEYS = v.optionKeys<EvaluationOptions>({
   shots: true, limit: true, seed: true, classificationMode: true, maxTokens: true, contextSize: true,
-  concurrency: true, resume: true, source: true, signal: true,
+  concurrency: true, resume: true, source: true, signal: true, sqlTimeout: true,
 });
 
 let version: string | undefined;
@@ -426,7 +428,7 @@ async function runItem(
   lane: Lane,
   w: Work,
   o: { classificationMode: 'score' | 'generate'; maxTokens: number; seed: number },
-  sql: () => Promise<SqlEngine>,
+  sql: SqlRunner,
 ): Promise<EvalItemResult> {
   const { p, block } = w;
   const item = p.item;
@@ -473,14 +475,13 @@ async function runItem(
     }
     case 'sql': {
       const s = item as SqlItem;
-      const engine = await sql();
       const output = await lane.generate(block, model.tokenize(prompt), {
         maxTokens: s.maxTokens ?? o.maxTokens,
         stop: s.stop ?? [';', '\n\n'],
         grammar: s.grammar,
         seed: o.seed,
       });
-      const r = compareQueries(engine, s.schema, s.answer, output.trim());
+      const r = await sql.compare(s.schema, s.answer, output.trim());
       return { ...head, correct: r.correct, output, ...(r.error !== undefined ? { error: r.error } : {}) };
     }
   }
@@ -632,6 +633,7 @@ export function runEvaluation(model: Model, tasks: string | readonly EvalItem[],
   const maxTokens = v.integer(o.maxTokens, 'maxTokens', 1, 65536, 64);
   const contextSize = v.integer(o.contextSize, 'contextSize', 2, 1 << 24, model.contextSize);
   const concurrency = v.integer(o.concurrency, 'concurrency', 1, 256, 4);
+  const sqlTimeout = v.integer(o.sqlTimeout, 'sqlTimeout', 1, 3_600_000, 10_000);
   const signal = v.signal(o.signal, 'signal');
   const resume = o.resume === undefined ? undefined : checkReport(o.resume);
 
@@ -700,9 +702,8 @@ export function runEvaluation(model: Model, tasks: string | readonly EvalItem[],
     setPartial(() => build(false));
     const todo = work.filter((w) => !results.has(w.p.id));
     emit({ type: 'start', total: work.length, resumed });
-    let sql: Promise<SqlEngine> | undefined;
-    const getSql = () => (sql ??= sqlEngine());
-    if (todo.some((w) => w.p.item.kind === 'sql')) await getSql();
+    const sql = new SqlRunner(sqlTimeout);
+    if (todo.some((w) => w.p.item.kind === 'sql')) await sql.start();
     lanes = Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, () => new Lane(model, h, contextSize, signal));
     let next = 0;
     let failed: unknown;
@@ -715,7 +716,7 @@ export function runEvaluation(model: Model, tasks: string | readonly EvalItem[],
             if (signal?.aborted) throw abortedError(signal);
             const w = todo[next++]!;
             try {
-              const r = await runItem(model, lane, w, item, getSql);
+              const r = await runItem(model, lane, w, item, sql);
               results.set(w.p.id, r);
               emit({ type: 'item', done: results.size, total: work.length, result: r });
             } catch (err) {
@@ -731,6 +732,7 @@ export function runEvaluation(model: Model, tasks: string | readonly EvalItem[],
       if (failed !== undefined) throw failed;
     } finally {
       for (const l of lanes) l.dispose();
+      await sql.close();
     }
     const report = build(true);
     emit({ type: 'end', report });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { evalItemSchema, HalfbyteError, load, parseTasks, reportKey, runEvaluation, type EvaluationReport } from '../lib/index.js';
-import { compareQueries, sqlEngine } from '../lib/eval-sql.js';
+import { SqlRunner } from '../lib/eval-sql.js';
 import { chooseShots, fillTemplate, mulberry32, shotBlock } from '../lib/eval-tasks.js';
 import { computeMetrics, labelGrammar, matchAnswer, normalizeAnswer, type EvalItemResult } from '../lib/eval.js';
 import { fixtures, modelPath } from './helpers.js';
@@ -278,15 +278,27 @@ describe('scoring helpers', () => {
   });
 
   it('sql result sets compare as multisets unless the reference orders them', async () => {
-    const e = await sqlEngine();
+    const sql = new SqlRunner(10_000);
+    expect(['node:sqlite', 'sql.js']).toContain(await sql.start());
     const schema = "CREATE TABLE t (x INTEGER, y TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b'), (2, 'b');";
-    expect(compareQueries(e, schema, 'SELECT x FROM t', 'SELECT x FROM t ORDER BY x DESC').correct).toBe(true);
-    expect(compareQueries(e, schema, 'SELECT x FROM t ORDER BY x', 'SELECT x FROM t ORDER BY x DESC').correct).toBe(false);
-    expect(compareQueries(e, schema, 'SELECT x FROM t', 'SELECT DISTINCT x FROM t').correct).toBe(false);
-    expect(compareQueries(e, schema, 'SELECT COUNT(*) FROM t', 'SELECT 3.0').correct).toBe(true);
-    expect(compareQueries(e, schema, 'SELECT x FROM t', 'DELETE FROM t; SELECT x FROM t')).toEqual({ correct: false, rows: 0 });
-    expect(compareQueries(e, schema, 'SELECT x FROM t', 'SELEC x')).toMatchObject({ correct: false, error: expect.stringMatching(/syntax error/) });
-    expect(() => compareQueries(e, schema, 'SELECT nope FROM t', 'SELECT x FROM t')).toThrow(/reference query/);
+    const cmp = (ref: string, gen: string) => sql.compare(schema, ref, gen);
+    expect((await cmp('SELECT x FROM t', 'SELECT x FROM t ORDER BY x DESC')).correct).toBe(true);
+    expect((await cmp('SELECT x FROM t ORDER BY x', 'SELECT x FROM t ORDER BY x DESC')).correct).toBe(false);
+    expect((await cmp('SELECT x FROM t', 'SELECT DISTINCT x FROM t')).correct).toBe(false);
+    expect((await cmp('SELECT COUNT(*) FROM t', 'SELECT 3.0')).correct).toBe(true);
+    expect(await cmp('SELECT x FROM t', 'DELETE FROM t; SELECT x FROM t')).toEqual({ correct: false, rows: 0 });
+    expect(await cmp('SELECT x FROM t', 'SELEC x')).toMatchObject({ correct: false, error: expect.stringMatching(/syntax error/) });
+    await expect(cmp('SELECT nope FROM t', 'SELECT x FROM t')).rejects.toMatchObject({ code: 'INVALID_TASK', message: expect.stringMatching(/reference query/) });
+    await sql.close();
+  });
+
+  it('a query that never ends is stopped on its worker thread and counts as wrong; the next query gets a fresh worker', async () => {
+    const sql = new SqlRunner(300);
+    const schema = 'CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);';
+    const forever = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c';
+    expect(await sql.compare(schema, 'SELECT x FROM t', forever)).toEqual({ correct: false, error: 'the query ran longer than 300 ms' });
+    expect(await sql.compare(schema, 'SELECT x FROM t', 'SELECT 1')).toEqual({ correct: true, rows: 1 });
+    await sql.close();
   });
 });
 

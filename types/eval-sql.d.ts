@@ -1,18 +1,3 @@
-/** One in-memory database. */
-export interface SqlDatabase {
-    /** Runs a script (statements separated by semicolons), returning nothing. */
-    exec(sql: string): void;
-    /** The rows of the last statement of `sql`, each as an array of column values. */
-    query(sql: string): unknown[][];
-    close(): void;
-}
-export interface SqlEngine {
-    /** 'node:sqlite' or 'sql.js'. */
-    name: string;
-    open(): SqlDatabase;
-}
-/** The SQLite engine (the first call loads it); SQLITE_UNAVAILABLE with an install hint if none. */
-export declare function sqlEngine(): Promise<SqlEngine>;
 /** The outcome of running a generated query against the reference on the item's database. */
 export interface SqlOutcome {
     correct: boolean;
@@ -21,9 +6,25 @@ export interface SqlOutcome {
     /** Rows the generated query returned. */
     rows?: number;
 }
-/**
- * Execution accuracy: the generated query's result equals the reference query's as a multiset
- * of rows (column names do not matter), or as a sequence when the reference has ORDER BY. Each
- * query runs on a fresh database built from `schema`, so one cannot change the other's data.
- */
-export declare function compareQueries(e: SqlEngine, schema: string, reference: string, generated: string): SqlOutcome;
+/** SQLite on a worker thread: compare() runs a reference and a generated query. */
+export declare class SqlRunner {
+    private readonly timeoutMs;
+    private worker;
+    private ready;
+    private pending;
+    private nextId;
+    private queue;
+    /** @param timeoutMs Time limit of one comparison (both queries). */
+    constructor(timeoutMs: number);
+    /** Starts the worker; resolves to the engine name ('node:sqlite' or 'sql.js'), or rejects with SQLITE_UNAVAILABLE. */
+    start(): Promise<string>;
+    private fail;
+    /**
+     * Execution accuracy of `generated` against `reference` on a database built by `schema`.
+     * Comparisons run one at a time (a timeout ends the worker, which must not take others along).
+     */
+    compare(schema: string, reference: string, generated: string): Promise<SqlOutcome>;
+    private compareNow;
+    /** Ends the worker. */
+    close(): Promise<void>;
+}

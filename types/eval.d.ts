@@ -18,6 +18,8 @@ export interface EvaluationOptions {
      * batched natively. Results do not depend on it. Default 4.
      */
     concurrency?: number;
+    /** Time limit of one sql item's queries in milliseconds (the query then counts as wrong). Default 10000. */
+    sqlTimeout?: number;
     /** A report of an earlier run (same model, tasks and options): its items are not run again. */
     resume?: EvaluationReport;
     /** Names the tasks in errors and in the report (e.g. the file name). Default 'tasks'. */
