@@ -175,6 +175,12 @@ describe('classification, generation and sql end to end', async () => {
     const again = await runEvaluation(model, mixedText, { maxTokens: 16, concurrency: 1 });
     expect(reportKey(again)).toBe(reportKey(report));
     expect(JSON.stringify({ ...again, timing: 0 })).toBe(JSON.stringify({ ...report, timing: 0 }));
+    const oneThread = await load(modelPath('stories260K.gguf'), { threads: 1 });
+    try {
+      expect(reportKey(await runEvaluation(oneThread, mixedText, { maxTokens: 16, concurrency: 3 }))).toBe(reportKey(report));
+    } finally {
+      oneThread.dispose();
+    }
   });
 });
 
@@ -223,6 +229,13 @@ describe('task files', () => {
     expect(taskError(() => parseTasks('{"kind":"generation","prompt":"x","answers":["a"],"template":"{nope}"}'))).toMatch(/for template/);
     expect(taskError(() => parseTasks(`${good}\n${good}`))).toMatch(/^Expected an id not used before \(line 1 has it\) for id at the task file line 2/);
     expect(() => runEvaluation(model, `${good}\n{"kind":"generation","task":"stories-mc","prompt":"x","answers":["a"]}`)).toThrow(/one kind per task/);
+  });
+
+  it("the README's example lines are valid items", () => {
+    const readme = readFileSync(join(fixtures, '..', '..', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Evaluations'));
+    const block = /```json\n([\s\S]*?)```/.exec(section)![1]!;
+    expect(parseTasks(block).map((p) => p.item.kind)).toEqual(['multiple-choice', 'classification', 'generation', 'sql']);
   });
 
   it('the published JSON Schema accepts every fixture line and rejects what parseTasks rejects', () => {
