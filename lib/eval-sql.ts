@@ -88,13 +88,19 @@ export class SqlRunner {
   private nextId = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
-  /** @param timeoutMs Time limit of one comparison (both queries). */
-  constructor(private readonly timeoutMs: number) {}
+  /**
+   * @param timeoutMs Time limit of one comparison (both queries).
+   * @param root Where sql.js is looked for (a package folder). Default: halfbyte's.
+   */
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly root: string = packageRoot,
+  ) {}
 
   /** Starts the worker; resolves to the engine name ('node:sqlite' or 'sql.js'), or rejects with SQLITE_UNAVAILABLE. */
   start(): Promise<string> {
     this.ready ??= new Promise<string>((resolve, reject) => {
-      const w = new Worker(WORKER, { eval: true, workerData: { root: packageRoot } });
+      const w = new Worker(WORKER, { eval: true, workerData: { root: this.root } });
       w.unref();
       this.worker = w;
       w.on('message', (m: { type?: string; engine?: string | null; id?: number; phase?: string; referenceError?: string; outcome?: SqlOutcome }) => {

@@ -2,7 +2,7 @@
 // Throughput of 4-way multiple-choice evaluation: runEvaluation against a naive loop of
 // model.score calls (one per item, the prompt rebuilt and evaluated from scratch each time), on
 // the same items, alternating the two in one process, zero-shot and with few-shot examples.
-//   node scripts/bench-eval.mjs --model FILE [--threads 1] [--items 24] [--shots 3] [--reps 2] [--concurrency 1]
+//   node scripts/bench-eval.mjs --model FILE [--threads 1] [--items 24] [--shots 3[,5]] [--reps 2] [--concurrency 1]
 // Items come from test/fixtures/eval/stories-mc.jsonl: the first `shots` + 3 are the train split.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,13 +21,14 @@ const { values } = parseArgs({
   },
 });
 if (!values.model) {
-  console.error('usage: node scripts/bench-eval.mjs --model FILE [--threads 1] [--items 24] [--shots 3] [--reps 2] [--concurrency 1]');
+  console.error('usage: node scripts/bench-eval.mjs --model FILE [--threads 1] [--items 24] [--shots 3[,5]] [--reps 2] [--concurrency 1]');
   process.exit(2);
 }
 const dist = (f) => import(pathToFileURL(join(root, 'dist/esm', f)).href);
 const { load, runEvaluation } = await dist('index.js');
 const { chooseShots, parseTasks, shotBlock, itemPrompt } = await dist('eval-tasks.js');
-const shots = Number(values.shots);
+const shotList = values.shots.split(',').map(Number);
+const shots = Math.max(...shotList);
 const nItems = Number(values.items);
 const nTrain = shots + 3;
 const lines = readFileSync(join(root, 'test/fixtures/eval/stories-mc.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
@@ -59,7 +60,7 @@ const time = async (fn) => {
 };
 
 console.log(`${values.model}: ${test.length} 4-way items, threads ${values.threads}, concurrency ${values.concurrency}, reps ${values.reps}`);
-for (const k of [0, shots]) {
+for (const k of [0, ...shotList.filter((k) => k > 0)]) {
   const rates = { naive: [], ours: [] };
   let agree = true;
   for (let rep = 0; rep < Number(values.reps); rep++) {

@@ -305,6 +305,14 @@ describe('scoring helpers', () => {
     await sql.close();
   });
 
+  it('without node:sqlite and sql.js, sql items fail with SQLITE_UNAVAILABLE and an install hint', async () => {
+    const nowhere = new SqlRunner(1000, mkdtempSync(join(tmpdir(), 'no-sqljs-')));
+    const hasNodeSqlite = (process as unknown as { getBuiltinModule?: (m: string) => { DatabaseSync?: unknown } | undefined }).getBuiltinModule?.('node:sqlite')?.DatabaseSync !== undefined;
+    if (hasNodeSqlite) expect(await nowhere.start()).toBe('node:sqlite');
+    else await expect(nowhere.start()).rejects.toMatchObject({ code: 'SQLITE_UNAVAILABLE', message: expect.stringMatching(/npm install sql\.js/) });
+    await nowhere.close();
+  });
+
   it('a query that never ends is stopped on its worker thread and counts as wrong; the next query gets a fresh worker', async () => {
     const sql = new SqlRunner(300);
     const schema = 'CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);';

@@ -9,13 +9,17 @@ export interface SqlOutcome {
 /** SQLite on a worker thread: compare() runs a reference and a generated query. */
 export declare class SqlRunner {
     private readonly timeoutMs;
+    private readonly root;
     private worker;
     private ready;
     private pending;
     private nextId;
     private queue;
-    /** @param timeoutMs Time limit of one comparison (both queries). */
-    constructor(timeoutMs: number);
+    /**
+     * @param timeoutMs Time limit of one comparison (both queries).
+     * @param root Where sql.js is looked for (a package folder). Default: halfbyte's.
+     */
+    constructor(timeoutMs: number, root?: string);
     /** Starts the worker; resolves to the engine name ('node:sqlite' or 'sql.js'), or rejects with SQLITE_UNAVAILABLE. */
     start(): Promise<string>;
     private fail;
