@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "quant/fp16.h"
+#include "quant/kernels.h"
 
 namespace hb {
 
@@ -52,7 +53,7 @@ void exp_inplace(float* x, int64_t n) {
 }
 
 // Max and sum in 8 float lanes (vectorizes).
-float exp_shifted(float* x, int64_t n, float scale, float* sum) {
+float exp_shifted_ref(float* x, int64_t n, float scale, float* sum) {
   if (scale != 1.0f)
     for (int64_t i = 0; i < n; i++) x[i] *= scale;
   float lanes[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
@@ -72,6 +73,10 @@ float exp_shifted(float* x, int64_t n, float scale, float* sum) {
   *sum = static_cast<float>(((double(lanes[0]) + lanes[1]) + (double(lanes[2]) + lanes[3])) +
                             ((double(lanes[4]) + lanes[5]) + (double(lanes[6]) + lanes[7])));
   return max_v;
+}
+
+float exp_shifted(float* x, int64_t n, float scale, float* sum) {
+  return vec_kernels()->exp_shifted(x, n, scale, sum);
 }
 
 void fold(float* run, float m2, float s2, const float* o2, int64_t hd, bool first) {

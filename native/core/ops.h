@@ -16,8 +16,10 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps);
 void exp_inplace(float* x, int64_t n);
 
 // x (n,) -> x (n,) = exp(x * scale - m), m = max(x * scale); returns m and *sum = sum of the
-// results: one chunk's unnormalized softmax.
+// results: one chunk's unnormalized softmax. Runs the active ISA's version (quant/kernels.h
+// VecKernels), which gives the same bits as exp_shifted_ref, the reference and test oracle.
 float exp_shifted(float* x, int64_t n, float scale, float* sum);
+float exp_shifted_ref(float* x, int64_t n, float scale, float* sum);
 
 // One query row's running softmax state run = [m, s, o (hd,)]: folds a chunk's (m2, s2, o2) in
 // (both rescaled to the larger max); the first chunk is copied.

@@ -231,4 +231,20 @@ const TypeKernels* kernels_for(GgmlType t) {
   return kern::ref_kernels(t);
 }
 
+const VecKernels* vec_kernels(Isa isa) {
+  if (!isa_supported(isa)) return nullptr;
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::Avx2:
+    case Isa::Avx512: return kern::avx2_vec_kernels();  // 256-bit: the AVX-512 build has nothing wider
+#endif
+    default: return kern::ref_vec_kernels();  // NEON: the reference vectorizes with the baseline ISA
+  }
+}
+
+const VecKernels* vec_kernels() {
+  const VecKernels* k = vec_kernels(active_isa());
+  return k ? k : kern::ref_vec_kernels();
+}
+
 }  // namespace hb

@@ -74,6 +74,17 @@ struct TypeKernels {
                   int64_t ntok, float* y, size_t y_stride) = nullptr;
 };
 
+// Vector operations of the forward pass that are not matrix products, per ISA. Each gives the
+// same bits as its reference in ops.cpp (the same operations per element in the same order).
+struct VecKernels {
+  // x (n,) -> x (n,) = exp(x * scale - m), m = max(x * scale); returns m, *sum = sum of the
+  // results (ops.h exp_shifted: one attention chunk's unnormalized softmax).
+  float (*exp_shifted)(float* x, int64_t n, float scale, float* sum);
+};
+// The active ISA's (falling back to the reference), or one specific ISA's (nullptr if the CPU lacks it).
+const VecKernels* vec_kernels();
+const VecKernels* vec_kernels(Isa isa);
+
 // Whether type t has an 8-row interleaved layout (every integer type but Q2_K, Q3_K, IQ4_XS).
 bool has_x8_layout(GgmlType t);
 // Bytes of one packed group of 8 rows of n elements (8 * row bytes, except Q4_K / Q5_K: see blocks.h).

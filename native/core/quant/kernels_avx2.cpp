@@ -8,6 +8,11 @@
 namespace hb {
 namespace kern {
 
+const VecKernels* avx2_vec_kernels() {
+  static const VecKernels k = {exp_shifted_x86};
+  return &k;
+}
+
 const TypeKernels* avx2_kernels(GgmlType t) {
   // Float types: AVX2 only (the AVX-512 table falls back to these). Filled on first use so
   // dequantize_row can point at the reference.

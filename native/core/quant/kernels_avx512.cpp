@@ -4,8 +4,8 @@
 //
 // The kernels are the shared 256-bit ones of kernels_x86.h with the integer dots done by VNNI
 // (vpdpbusd / vpdpwssd on YMM registers): same exact integers as the AVX2 build, so results are
-// bit-identical to AVX2 (the tests check that wherever the CPU has AVX-512 VNNI). Only the integer
-// types are here; the float types fall back to the AVX2 table.
+// bit-identical to AVX2 (the tests check that wherever the CPU has AVX-512 VNNI). The float types
+// are the same kernels with larger tiles (the same operations per element, so the same bits).
 //
 // Tested on AVX-512 hardware (AMD Zen 5) by the kernel tests and the parity suite. On a
 // machine without AVX-512, the build with -DHB_TEST_EMULATE_AVX512 compiles this file with AVX2
@@ -26,7 +26,18 @@
 namespace hb {
 namespace kern {
 
-const TypeKernels* avx512_kernels(GgmlType t) { return x86_integer_kernels(t); }
+const TypeKernels* avx512_kernels(GgmlType t) {
+  // Float types (attention's F16 products over the KV cache among them): 4 x 4 tiles, 16
+  // accumulators in the 32 registers (the AVX2 build's 16 registers hold 4 x 2).
+  static const TypeKernels floats[] = {
+      {GgmlType::F32, ActFormat::F32, quantize_act_f32_ref, gemm_tiled<TileF32, 4, 4>, ref_kernels(GgmlType::F32)->dequantize_row},
+      {GgmlType::F16, ActFormat::F32, quantize_act_f32_ref, gemm_tiled<TileF16, 4, 4>, ref_kernels(GgmlType::F16)->dequantize_row},
+      {GgmlType::BF16, ActFormat::F32, quantize_act_f32_ref, gemm_tiled<TileBF16, 4, 4>,
+       ref_kernels(GgmlType::BF16)->dequantize_row}};
+  for (const TypeKernels& k : floats)
+    if (k.type == t) return &k;
+  return x86_integer_kernels(t);
+}
 
 }  // namespace kern
 }  // namespace hb

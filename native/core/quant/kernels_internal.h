@@ -16,7 +16,11 @@ void quantize_act_f32_ref(const float* x, void* xq, int64_t n);
 void quantize_act_q8_32_ref(const float* x, void* xq, int64_t n);
 void quantize_act_q8_256_ref(const float* x, void* xq, int64_t n);
 
+// The reference vector operations (ops.cpp's, kernels_ref.cpp's table).
+const VecKernels* ref_vec_kernels();
+
 #if defined(__x86_64__)
+const VecKernels* avx2_vec_kernels();           // kernels_avx2.cpp (the AVX-512 table uses it too)
 const TypeKernels* avx2_kernels(GgmlType t);    // kernels_avx2.cpp
 const TypeKernels* avx512_kernels(GgmlType t);  // kernels_avx512.cpp
 #endif

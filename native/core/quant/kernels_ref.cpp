@@ -17,6 +17,7 @@
 #include "blocks.h"
 #include "fp16.h"
 #include "kernels_internal.h"
+#include "../ops.h"
 
 namespace hb {
 namespace kern {
@@ -686,6 +687,11 @@ void pack_rows_x8(GgmlType t, const void* w, size_t row_bytes, int64_t n, void* 
 }
 
 namespace kern {
+
+const VecKernels* ref_vec_kernels() {
+  static const VecKernels k = {exp_shifted_ref};
+  return &k;
+}
 
 const TypeKernels* ref_kernels(GgmlType t) {
   switch (t) {

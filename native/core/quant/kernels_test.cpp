@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "../ops.h"
+
 #include "../../tests/check.h"
 #include "../gguf.h"
 #include "blocks.h"
@@ -582,6 +584,60 @@ TEST(kernels_isa_dequantize_and_quantize_match_reference) {
       }
     }
   }
+}
+
+// exp_shifted (attention's chunk softmax) per ISA against the reference, bit for bit: lengths
+// with and without a tail, scales, scores that underflow or clamp, infinities and NaN.
+TEST(kernels_isa_exp_shifted_matches_reference_bitwise) {
+  const VecKernels* ref = vec_kernels(Isa::Scalar);
+  CHECK(ref != nullptr && ref->exp_shifted == hb::exp_shifted_ref);
+  uint64_t state = 12345;
+  auto uniform = [&]() {  // [0, 1)
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>(static_cast<double>(state >> 40) / static_cast<double>(1ull << 24));
+  };
+  int compared = 0;
+  for (Isa isa : available_isas()) {
+    const VecKernels* k = vec_kernels(isa);
+    CHECK(k != nullptr);
+    if (!k) continue;
+    for (int64_t n : {1, 5, 8, 13, 64, 255, 256, 1000}) {
+      for (float scale : {1.0f, 0.125f, 0.0883883476f, 30.0f}) {
+        for (int kind = 0; kind < 4; kind++) {
+          std::vector<float> x(static_cast<size_t>(n));
+          for (float& v : x) v = (uniform() - 0.5f) * (kind == 1 ? 400.0f : 16.0f);  // kind 1: wide range, clamps
+          if (kind == 2) x[static_cast<size_t>(n) / 2] = -INFINITY;
+          if (kind == 3) x[static_cast<size_t>(n) - 1] = std::numeric_limits<float>::quiet_NaN();
+          std::vector<float> a = x, b = x;
+          float sa = -1, sb = -2;
+          const float ma = k->exp_shifted(a.data(), n, scale, &sa);
+          const float mb = ref->exp_shifted(b.data(), n, scale, &sb);
+          const bool same = std::memcmp(a.data(), b.data(), a.size() * 4) == 0 && std::memcmp(&ma, &mb, 4) == 0 &&
+                            std::memcmp(&sa, &sb, 4) == 0;
+          if (!same)
+            hbtest::report(__FILE__, __LINE__, std::string("exp_shifted differs from reference on ") + isa_name(isa) +
+                                                   " n=" + std::to_string(n) + " scale=" + std::to_string(scale) +
+                                                   " kind=" + std::to_string(kind));
+          compared++;
+        }
+      }
+    }
+  }
+  CHECK(compared >= 128);
+  // The reference against float64 (a finite row): relative error of each weight below 1e-6.
+  std::vector<float> x(37);
+  for (size_t i = 0; i < x.size(); i++) x[i] = static_cast<float>(i % 11) * 0.7f - 3.0f;
+  std::vector<float> y = x;
+  float s = 0;
+  const float m = hb::exp_shifted(y.data(), static_cast<int64_t>(y.size()), 0.5f, &s);
+  CHECK(m == 0.5f * 4.0f);
+  double sum = 0;
+  for (size_t i = 0; i < x.size(); i++) {
+    const double e = std::exp(0.5 * static_cast<double>(x[i]) - 2.0);
+    sum += e;
+    CHECK(std::fabs(y[i] - e) <= 1e-6 * e);
+  }
+  CHECK(std::fabs(s - sum) <= 1e-6 * sum);
 }
 
 TEST(kernels_isa_gemm_matches_reference_and_is_chunking_invariant) {

@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "blocks.h"
 #include "kernels_internal.h"
@@ -53,6 +54,20 @@ inline float hsum8(__m256 v) {
   const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));  // l0+l4 .. l3+l7
   const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));                                // (l0+l4)+(l2+l6), ..
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+// hsum8 of v[0..7] at once -> (hsum8(v0), hsum8(v2), hsum8(v4), hsum8(v6), hsum8(v1), hsum8(v3),
+// hsum8(v5), hsum8(v7)): halves added across pairs of vectors (l0+l4 .. l3+l7), lanes reordered
+// to (l0+l4, l2+l6, l1+l5, l3+l7), then two horizontal adds give hsum8's tree in every lane.
+inline __m256 hsum8_x8(const __m256* v) {
+  __m256 b[4];
+  HB_UNROLL
+  for (int i = 0; i < 4; ++i) {
+    const __m256 lo = _mm256_permute2f128_ps(v[2 * i], v[2 * i + 1], 0x20);  // v[2i].l0..3, v[2i+1].l0..3
+    const __m256 hi = _mm256_permute2f128_ps(v[2 * i], v[2 * i + 1], 0x31);  // v[2i].l4..7, v[2i+1].l4..7
+    b[i] = _mm256_permute_ps(_mm256_add_ps(lo, hi), 0xD8);
+  }
+  return _mm256_hadd_ps(_mm256_hadd_ps(b[0], b[1]), _mm256_hadd_ps(b[2], b[3]));
 }
 
 inline float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
@@ -1344,12 +1359,29 @@ struct TileFloat {
           for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
         }
       }
+      // Lane sums: 8 accumulators at a time when the tile has a multiple of 8 (hsum8_x8: a third
+      // of the instructions of 8 hsum8), else one by one; the same tree either way.
+      float sums[R][T];
+      if constexpr ((R * T) % 8 == 0) {
+        HB_UNROLL
+        for (int g = 0; g < R * T; g += 8) {
+          alignas(32) float out[8];
+          _mm256_store_ps(out, hsum8_x8(&acc[0][0] + g));
+          HB_UNROLL
+          for (int j = 0; j < 8; ++j) (&sums[0][0])[g + j] = out[j % 2 == 0 ? j / 2 : 4 + j / 2];
+        }
+      } else {
+        HB_UNROLL
+        for (int r = 0; r < R; ++r)
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) sums[r][t] = hsum8(acc[r][t]);
+      }
       HB_UNROLL
       for (int t = 0; t < T; ++t) {
         const float* xr = reinterpret_cast<const float*>(a.x + static_cast<size_t>(t) * a.x_stride);
         HB_UNROLL
         for (int r = 0; r < R; ++r) {
-          __m128 s = _mm_set_ss(hsum8(acc[r][t]));
+          __m128 s = _mm_set_ss(sums[r][t]);
           for (int64_t i = n8; i < a.n; ++i)
             s = _mm_fmadd_ss(_mm_set_ss(Load::one(a.w + static_cast<size_t>(r) * a.w_stride, i)), _mm_set_ss(xr[i]), s);
           a.y[static_cast<size_t>(t) * a.y_stride + static_cast<size_t>(r)] = _mm_cvtss_f32(s);
@@ -1365,6 +1397,91 @@ template <int R, int T>
 using TileF16 = TileFloat<F16Load>::Of<R, T>;
 template <int R, int T>
 using TileBF16 = TileFloat<BF16Load>::Of<R, T>;
+
+// ---------------------------------------------------------------------------------------------
+// Softmax of one attention chunk (ops.h exp_shifted), bit-identical to exp_shifted_ref in ops.cpp:
+// per element the same float operations in the same order, 8 lanes wide, with the max and the
+// sum kept in the reference's 8 lanes. The reference has no FMA (the baseline ISA), so each
+// product here passes through keep_f (GCC contracts a multiply feeding an add into an FMA under
+// -mfma, which rounds once instead of twice).
+
+// Pins v in a register: what is computed before it cannot be fused with what comes after.
+inline __m256 keep_f(__m256 v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+
+// exp_inplace of 8 lanes (ops.cpp): clamp to [-87.34, 88], Cody-Waite reduction, degree-6
+// polynomial, times 2^k from the rounding constant's low mantissa bits. NaN stays NaN
+// (min/max return their second operand when either is NaN, as the reference's ?: does).
+inline __m256 exp8(__m256 v) {
+  v = _mm256_min_ps(_mm256_set1_ps(88.0f), v);               // hi < v ? hi : v
+  v = _mm256_max_ps(_mm256_set1_ps(-87.3365478515625f), v);  // lo > v ? lo : v
+  const __m256 magic = _mm256_set1_ps(12582912.0f);
+  const __m256 shifted = _mm256_add_ps(keep_f(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f))), magic);
+  const __m256 k = _mm256_sub_ps(shifted, magic);
+  const __m256 r = _mm256_add_ps(_mm256_sub_ps(v, keep_f(_mm256_mul_ps(k, _mm256_set1_ps(0.693359375f)))),
+                                 keep_f(_mm256_mul_ps(k, _mm256_set1_ps(2.12194440e-4f))));
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  p = _mm256_add_ps(keep_f(_mm256_mul_ps(p, r)), _mm256_set1_ps(1.0f / 120));
+  p = _mm256_add_ps(keep_f(_mm256_mul_ps(p, r)), _mm256_set1_ps(1.0f / 24));
+  p = _mm256_add_ps(keep_f(_mm256_mul_ps(p, r)), _mm256_set1_ps(1.0f / 6));
+  p = _mm256_add_ps(keep_f(_mm256_mul_ps(p, r)), _mm256_set1_ps(0.5f));
+  p = _mm256_add_ps(keep_f(_mm256_mul_ps(p, r)), _mm256_set1_ps(1.0f));
+  p = _mm256_add_ps(keep_f(_mm256_mul_ps(p, r)), _mm256_set1_ps(1.0f));
+  const __m256i bits = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000)), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+// x (n,) -> exp(x * scale - m) (n,), m = max(x * scale) -> returns m, *sum (see above). Two
+// passes (max, then exp and sum) where the reference makes five; x * scale is recomputed, not
+// stored (the same product both times).
+inline float exp_shifted_x86(float* x, int64_t n, float scale, float* sum) {
+  const bool scaled = scale != 1.0f;  // the reference multiplies only then
+  const __m256 vs = _mm256_set1_ps(scale);
+  auto load = [&](const float* p) {
+    const __m256 v = _mm256_loadu_ps(p);
+    return scaled ? keep_f(_mm256_mul_ps(v, vs)) : v;
+  };
+  const int64_t n8 = n & ~int64_t(7);
+  __m256 lanes = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < n8; i += 8) lanes = _mm256_max_ps(load(x + i), lanes);  // lanes < x ? x : lanes
+  alignas(32) float l[8];
+  _mm256_store_ps(l, lanes);
+  for (int64_t i = n8; i < n; i++) {
+    const float v = scaled ? x[i] * scale : x[i];
+    l[0] = l[0] < v ? v : l[0];
+  }
+  float max_v = l[0];
+  for (int j = 1; j < 8; j++) max_v = max_v < l[j] ? l[j] : max_v;
+  const __m256 vm = _mm256_set1_ps(max_v);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n8; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(load(x + i), vm));
+    _mm256_storeu_ps(x + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  _mm256_store_ps(l, acc);
+  if (n8 < n) {  // the tail through the same exp8, one padded vector
+    alignas(32) float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t i = n8; i < n; i++) {
+      float v = x[i];
+      if (scaled) {
+        v *= scale;
+        __asm__("" : "+x"(v));  // not fused with the subtraction (see keep_f)
+      }
+      t[i - n8] = v - max_v;
+    }
+    _mm256_store_ps(t, exp8(_mm256_load_ps(t)));
+    for (int64_t i = n8; i < n; i++) {
+      x[i] = t[i - n8];
+      l[0] += x[i];
+    }
+  }
+  *sum = static_cast<float>(((double(l[0]) + l[1]) + (double(l[2]) + l[3])) + ((double(l[4]) + l[5]) + (double(l[6]) + l[7])));
+  return max_v;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The integer types' table, the same for both x86 files (each compiles it with its own flags and
