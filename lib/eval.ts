@@ -273,6 +273,20 @@ interface Work {
  * One KV cache. Before each item it keeps only a prefix of the few-shot block it evaluated in one
  * call, so an item's numbers never depend on which items ran on the lane before it.
  */
+/**
+ * Runs multi-token evaluations (prompts, few-shot blocks, choices) one at a time across lanes:
+ * they keep every core busy on their own, and run side by side they only contend. Single-token
+ * generation steps do not take it, so the lanes' steps meet in the engine's batch.
+ */
+class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const r = this.tail.then(fn);
+    this.tail = r.catch(() => {});
+    return r;
+  }
+}
+
 class Lane {
   private ctx: NativeContext | undefined;
   private pinnedText: string | undefined;
@@ -286,6 +300,7 @@ class Lane {
     private readonly h: NativeModel,
     readonly nCtx: number,
     private readonly signal: AbortSignal | undefined,
+    private readonly serial: Serial,
   ) {}
 
   private context(): NativeContext {
@@ -305,7 +320,7 @@ class Lane {
       if (t.length > 0) {
         const { flag, unlink } = linkAbort(this.signal);
         try {
-          await nativeCall(ctx.decode(t, false, flag), this.signal);
+          await this.serial.run(() => nativeCall(ctx.decode(t, false, flag), this.signal));
           this.evaluatedTokens += t.length;
         } finally {
           unlink();
@@ -331,7 +346,7 @@ class Lane {
     const base = await this.start(block, wholes[0]!, from - 1);
     const { flag, unlink } = linkAbort(this.signal);
     try {
-      const row = await nativeCall(ctx.decode(wholes[0]!.subarray(base, from), false, flag), this.signal);
+      const row = await this.serial.run(() => nativeCall(ctx.decode(wholes[0]!.subarray(base, from), false, flag), this.signal));
       this.evaluatedTokens += from - base;
       const out: Float64Array[] = [];
       for (const w of wholes) {
@@ -339,7 +354,7 @@ class Lane {
         lp[from] = logSoftmaxAt(row, w[from]!);
         if (w.length - 1 > from) {
           native(() => ctx.truncate(from));
-          const scored = await nativeCall(ctx.scoreTokens(w.subarray(from, w.length - 1), w.slice(from + 1), flag), this.signal);
+          const scored = await this.serial.run(() => nativeCall(ctx.scoreTokens(w.subarray(from, w.length - 1), w.slice(from + 1), flag), this.signal));
           this.evaluatedTokens += w.length - 1 - from;
           for (let j = from + 1; j < w.length; j++) lp[j] = scored[j - 1 - from]!;
         }
@@ -370,6 +385,16 @@ class Lane {
     });
     const ctx = this.context();
     const base = await this.start(block, tokens, tokens.length - 1);
+    // The prompt but its last token here (serially); from the last token on, single-token steps.
+    if (tokens.length - 1 > base) {
+      const { flag, unlink } = linkAbort(this.signal);
+      try {
+        await this.serial.run(() => nativeCall(ctx.decode(tokens.subarray(base, tokens.length - 1), false, flag), this.signal));
+        this.evaluatedTokens += tokens.length - 1 - base;
+      } finally {
+        unlink();
+      }
+    }
     const sampler = newSampler(checked.sampling, this.h);
     native(() => sampler.accept(tokens));
     let text = '';
@@ -377,7 +402,7 @@ class Lane {
       model: this.h,
       ctx,
       sampler,
-      feed: tokens.subarray(base),
+      feed: tokens.subarray(tokens.length - 1),
       maxTokens: o.maxTokens,
       options: checked,
       makeRoom: async (feed) => (ctx.nPast() + feed.length <= this.nCtx ? feed : null),
@@ -704,7 +729,8 @@ export function runEvaluation(model: Model, tasks: string | readonly EvalItem[],
     emit({ type: 'start', total: work.length, resumed });
     const sql = new SqlRunner(sqlTimeout);
     if (todo.some((w) => w.p.item.kind === 'sql')) await sql.start();
-    lanes = Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, () => new Lane(model, h, contextSize, signal));
+    const serial = new Serial();
+    lanes = Array.from({ length: Math.min(concurrency, Math.max(1, todo.length)) }, () => new Lane(model, h, contextSize, signal, serial));
     let next = 0;
     let failed: unknown;
     const item = { classificationMode, maxTokens, seed };

@@ -3,6 +3,7 @@
 // model.score calls (one per item, the prompt rebuilt and evaluated from scratch each time), on
 // the same items, alternating the two in one process, zero-shot and with few-shot examples.
 //   node scripts/bench-eval.mjs --model FILE [--threads 1] [--items 24] [--shots 3[,5]] [--reps 2] [--concurrency 1]
+//   node scripts/bench-eval.mjs --model FILE --generation 4   (generation items: concurrency 1 vs 4)
 // Items come from test/fixtures/eval/stories-mc.jsonl: the first `shots` + 3 are the train split.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     shots: { type: 'string', default: '3' },
     reps: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '1' },
+    generation: { type: 'string' },
   },
 });
 if (!values.model) {
@@ -58,6 +60,31 @@ const time = async (fn) => {
   const picks = await fn();
   return { s: (performance.now() - t) / 1000, picks };
 };
+
+if (values.generation) {
+  // Generation items (the contexts, 16 greedy tokens each): concurrency 1 against N, whose
+  // decode steps the engine batches across lanes.
+  const gen = lines.slice(nTrain, nTrain + nItems).map((it) => ({ kind: 'generation', id: it.id, prompt: it.context, answers: [it.choices[it.answer]], maxTokens: 16, stop: '\n\n' }));
+  const n = Number(values.generation);
+  const rates = { 1: [], [n]: [] };
+  let same = true;
+  for (let rep = 0; rep < Number(values.reps); rep++) {
+    const outs = [];
+    for (const c of [1, n]) {
+      const t = performance.now();
+      const r = await runEvaluation(model, gen, { concurrency: c });
+      rates[c].push(gen.length / ((performance.now() - t) / 1000));
+      outs.push(r.results.map((x) => x.output).join('\u0000'));
+    }
+    same &&= outs[0] === outs[1];
+  }
+  console.log(
+    `generation, ${gen.length} items x 16 tokens, threads ${values.threads}: concurrency 1 ${rates[1].map((x) => x.toFixed(2)).join(' / ')} items/s, ` +
+      `concurrency ${n} ${rates[n].map((x) => x.toFixed(2)).join(' / ')} items/s (best ${(Math.max(...rates[n]) / Math.max(...rates[1])).toFixed(2)}x); same outputs: ${same}`,
+  );
+  model.dispose();
+  process.exit(0);
+}
 
 console.log(`${values.model}: ${test.length} 4-way items, threads ${values.threads}, concurrency ${values.concurrency}, reps ${values.reps}`);
 for (const k of [0, ...shotList.filter((k) => k > 0)]) {
