@@ -107,7 +107,7 @@ export function addEvalCommand(program: Command, openModel: (ref: string, thread
             Presets.shades_classic,
           )
         : undefined;
-      let lastWrite = 0;
+      let lastWrite = -Infinity;
       let t0 = performance.now();
       let first = 0;
       try {

@@ -1,8 +1,8 @@
 // runEvaluation and `halfbyte eval`: multiple-choice parity with llama-perplexity, classification,
 // generation and sql items end to end, task-file validation, few-shot choice, resume, determinism.
 import Ajv2020 from 'ajv/dist/2020.js';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -206,6 +206,13 @@ describe('resume', () => {
     expect(reportKey(resumed)).toBe(reportKey(full));
   });
 
+  it('a run with a limit, resumed without it, gives the report of the whole run', async () => {
+    const first = await runEvaluation(model, mcText, { limit: 10 });
+    const rest = await runEvaluation(model, mcText, { resume: first });
+    expect(rest.timing.resumed).toBe(10);
+    expect(reportKey(rest)).toBe(reportKey(await runEvaluation(model, mcText)));
+  });
+
   it('refuses a report of other options or tasks', async () => {
     const r = await runEvaluation(model, mixedText, { limit: 2 });
     await expect(runEvaluation(model, mixedText, { limit: 2, seed: 7, resume: r })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
@@ -344,6 +351,31 @@ describe('halfbyte eval', () => {
     const { stderr } = await run([...args, '--resume']);
     expect(stderr).toMatch(/7 from the earlier report/);
     expect(reportKey(JSON.parse(readFileSync(out, 'utf8')))).toBe(reportKey(full));
+  });
+
+  it('Ctrl-C leaves a partial report in --out; --resume completes it to the uninterrupted report', async () => {
+    const tasks = join(fixtures, 'eval', 'stories-mc.jsonl');
+    const out = join(dir, 'interrupted.json');
+    const args = [tasks, '-m', modelPath('stories260K.gguf'), '--out', out, '-t', '1', '--concurrency', '1'];
+    const child = spawn(process.execPath, [cli, 'eval', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Interrupt as soon as the first partial report is written (or whenever the run ends first).
+    while (!existsSync(out) && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+    child.kill('SIGINT');
+    const code = await exited;
+    const saved = JSON.parse(readFileSync(out, 'utf8')) as EvaluationReport;
+    if (!saved.complete) {
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/items saved in .*: rerun with --resume/);
+    }
+    await run([...args, '--resume']);
+    const resumed = JSON.parse(readFileSync(out, 'utf8')) as EvaluationReport;
+    expect(resumed.complete).toBe(true);
+    expect(resumed.timing.resumed).toBe(saved.results.length);
+    await run([tasks, '-m', modelPath('stories260K.gguf'), '--out', join(dir, 'whole.json'), '-t', '1']);
+    expect(reportKey(resumed)).toBe(reportKey(JSON.parse(readFileSync(join(dir, 'whole.json'), 'utf8'))));
   });
 
   it('a malformed line fails with its line and field', async () => {
