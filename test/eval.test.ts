@@ -238,6 +238,18 @@ describe('task files', () => {
     expect(() => runEvaluation(model, `${good}\n{"kind":"generation","task":"stories-mc","prompt":"x","answers":["a"]}`)).toThrow(/one kind per task/);
   });
 
+  it('options are checked: unknown names, bad values, bad tasks; an item error names its line', async () => {
+    expect(() => runEvaluation(model, mcText, { shot: 1 } as never)).toThrow(/Expected a known option in evaluation options but received "shot": did you mean "shots"\?/);
+    expect(() => runEvaluation(model, mcText, { concurrency: 0 })).toThrow(/Expected an integer from 1 to 256 for concurrency but received 0/);
+    expect(() => runEvaluation(model, mcText, { classificationMode: 'vote' as never })).toThrow(/for classificationMode/);
+    expect(() => runEvaluation(model, 42 as never)).toThrow(/for tasks/);
+    expect(() => runEvaluation(model, [{ kind: 'generation', prompt: 'x' } as never])).toThrow(/for answers at tasks line 1/);
+    await expect(runEvaluation(model, '\n{"kind":"generation","prompt":"x","answers":["a"],"grammar":"root ::= ("}', { source: 'g.jsonl' })).rejects.toMatchObject({
+      code: 'GRAMMAR_SYNTAX',
+      message: expect.stringMatching(/^g\.jsonl line 2 \(id "2"\): /),
+    });
+  });
+
   it("the README's example lines are valid items", () => {
     const readme = readFileSync(join(fixtures, '..', '..', 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('### Evaluations'));
