@@ -222,6 +222,17 @@ struct BlockQ6_Kx8 {
 };
 static_assert(sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K), "Q6_K x8 block holds 8 Q6_K blocks");
 
+// IQ4_XS x8 (16 bytes more than 8 IQ4_XS blocks: the 6-bit scales are stored unpacked): d[r] =
+// row r's d; scales[j][r] = row r's sub-block j scale minus 32 (-32..31, from scales_l and
+// scales_h); qs[32k + 4r + i] = row r's qs[4k + i] (k < 32), so sub-block j is pieces 4j..4j+3,
+// their low nibbles its elements 0..15 and high nibbles 16..31, as in the GGUF block.
+struct BlockIQ4_XSx8 {
+  uint16_t d[8];
+  int8_t scales[8][8];
+  uint8_t qs[1024];
+};
+static_assert(sizeof(BlockIQ4_XSx8) == 1104, "IQ4_XS x8 block layout");
+
 // The IQ4_NL / IQ4_XS codebook (GGUF format constant).
 static constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                             1,    13,   25,  38,  53,  69,  89,  113};

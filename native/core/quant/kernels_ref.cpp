@@ -576,6 +576,7 @@ size_t x8_group_bytes(GgmlType t, int64_t n) {
     case GgmlType::Q4_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ4_Kx8);
     case GgmlType::Q5_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ5_Kx8);
     case GgmlType::Q6_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ6_Kx8);
+    case GgmlType::IQ4_XS: return static_cast<size_t>(n / 256) * sizeof(BlockIQ4_XSx8);
     default: return 0;
   }
 }
@@ -645,6 +646,24 @@ void pack_k4_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
   }
 }
 
+// IQ4_XS: scales unpacked to signed bytes (ls - 32), quant bytes in 4-byte pieces.
+void pack_iq4_xs_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockIQ4_XSx8* dst) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* qs[8];
+    for (int r = 0; r < 8; ++r) {
+      const BlockIQ4_XS& src = reinterpret_cast<const BlockIQ4_XS*>(w + static_cast<size_t>(r) * row_bytes)[b];
+      dst[b].d[r] = src.d;
+      for (int j = 0; j < 8; ++j) {
+        const int lo = (src.scales_l[j / 2] >> (4 * (j % 2))) & 15;
+        const int hi = (src.scales_h >> (2 * j)) & 3;
+        dst[b].scales[j][r] = static_cast<int8_t>((lo | (hi << 4)) - 32);
+      }
+      qs[r] = src.qs;
+    }
+    interleave_pieces(qs, 128, dst[b].qs);
+  }
+}
+
 void pack_q6_k_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockQ6_Kx8* dst) {
   uint8_t ql[1024], qh[512];  // 4-byte pieces of the 8 rows' ql and qh, as Q4_0 x8
   for (int64_t b = 0; b < nb; ++b) {
@@ -682,6 +701,7 @@ void pack_rows_x8(GgmlType t, const void* w, size_t row_bytes, int64_t n, void* 
     case GgmlType::Q4_K: return pack_k4_x8<BlockQ4_K>(wb, row_bytes, n / 256, static_cast<BlockQ4_Kx8*>(dst));
     case GgmlType::Q5_K: return pack_k4_x8<BlockQ5_K>(wb, row_bytes, n / 256, static_cast<BlockQ5_Kx8*>(dst));
     case GgmlType::Q6_K: return pack_q6_k_x8(wb, row_bytes, n / 256, static_cast<BlockQ6_Kx8*>(dst));
+    case GgmlType::IQ4_XS: return pack_iq4_xs_x8(wb, row_bytes, n / 256, static_cast<BlockIQ4_XSx8*>(dst));
     default: fail("INVALID_ARGUMENT", std::string("Type ") + ggml_type_name(t) + " has no 8-row layout");
   }
 }

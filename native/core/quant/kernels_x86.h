@@ -928,6 +928,73 @@ struct Q6_Kx8Ops {
     }
   }
 };
+// IQ4_XS x8 (BlockIQ4_XSx8): per sub-block j of 32 elements and row, the codebook dot
+// s_j = w . x and isum = sum_j sc_j * s_j (sc_j = ls_j - 32), the reference's integers, then
+// acc = fma(float(isum), d * d_x, acc). AVX2: |w| . (x with w's sign) by maddubs (a pair is at
+// most 2 * 127 * 127, so each is widened at once, by the madd with the row's scale). VNNI: the
+// codebook + 128 (unsigned) by dpbusd, u . x = s_j + 128 sum_j(x) (sum_j(x) = bsums[2j] +
+// bsums[2j+1]), taken off per sub-block before the scale multiplies (|s_j| <= 32 * 255 * 127).
+struct IQ4_XSx8Ops {
+  using Block = BlockIQ4_XSx8;
+  using Act = ActQ8_256;
+  static constexpr int kElems = 256;
+  HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+    __m256i isum[T];
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    HB_UNROLL
+    for (int j = 0; j < 8; ++j) {
+      if constexpr (kDpbusdDot) {
+        const __m256i utable = _mm256_xor_si256(table, _mm256_set1_epi8(-128));
+        __m256i sj[T];
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) sj[t] = _mm256_setzero_si256();
+        HB_UNROLL
+        for (int kk = 0; kk < 4; ++kk) {
+          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (4 * j + kk)));
+          const __m256i lo = _mm256_shuffle_epi8(utable, _mm256_and_si256(raw, m4));
+          const __m256i hi = _mm256_shuffle_epi8(utable, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) {
+            sj[t] = dpbusd_acc(sj[t], lo, bcast4(xb[t]->qs + 32 * j + 4 * kk));
+            sj[t] = dpbusd_acc(sj[t], hi, bcast4(xb[t]->qs + 32 * j + 16 + 4 * kk));
+            keep_chain(sj[t]);
+          }
+        }
+        const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[j])));
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) {
+          const int32_t sx = static_cast<int32_t>(xb[t]->bsums[2 * j]) + xb[t]->bsums[2 * j + 1];
+          const __m256i s = _mm256_sub_epi32(sj[t], _mm256_set1_epi32(sx * 128));
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s, sc));
+          keep_chain(isum[t]);
+        }
+      } else {
+        const __m256i sc = row_scales_i8(w.scales[j]);
+        HB_UNROLL
+        for (int kk = 0; kk < 4; ++kk) {
+          const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (4 * j + kk)));
+          const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(raw, m4));
+          const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+          const __m256i alo = _mm256_abs_epi8(lo), ahi = _mm256_abs_epi8(hi);
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) {
+            const __m256i plo = _mm256_maddubs_epi16(alo, _mm256_sign_epi8(bcast4(xb[t]->qs + 32 * j + 4 * kk), lo));
+            const __m256i phi = _mm256_maddubs_epi16(ahi, _mm256_sign_epi8(bcast4(xb[t]->qs + 32 * j + 16 + 4 * kk), hi));
+            isum[t] = dot_i16_acc(dot_i16_acc(isum[t], plo, sc), phi, sc);
+            keep_chain(isum[t]);
+          }
+        }
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
+    HB_UNROLL
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
+  }
+};
 #undef HB_X8_BLOCK
 
 template <int T>
@@ -948,6 +1015,8 @@ template <int T>
 using TileQ5_Kx8 = TileX8<Q5_Kx8Ops>::Of<T>;
 template <int T>
 using TileQ6_Kx8 = TileX8<Q6_Kx8Ops>::Of<T>;
+template <int T>
+using TileIQ4_XSx8 = TileX8<IQ4_XSx8Ops>::Of<T>;
 
 // ---------------------------------------------------------------------------------------------
 // Super-block types with 16 groups of 16 (Q6_K, Q3_K, Q2_K) against ActQ8_256. Per row and
@@ -1525,7 +1594,7 @@ inline const TypeKernels* x86_integer_kernels(GgmlType t) {
       k256(GgmlType::Q4_K, gemm_tiled<TileQ4_K, 4, 2>, gemm_x8_tiled<TileQ4_Kx8, HB_X8_T_K>),
       k256(GgmlType::Q5_K, gemm_tiled<TileQ5_K, 4, 2>, gemm_x8_tiled<TileQ5_Kx8, HB_X8_T_K>),
       k256(GgmlType::Q6_K, gemm_tiled<TileQ6_K, 4, 2>, gemm_x8_tiled<TileQ6_Kx8, HB_X8_T_K>),
-      k256(GgmlType::IQ4_XS, gemm_tiled<TileIQ4_XS, 4, 2>, none),
+      k256(GgmlType::IQ4_XS, gemm_tiled<TileIQ4_XS, 4, 2>, gemm_x8_tiled<TileIQ4_XSx8, HB_X8_T_K>),
   };
   for (const TypeKernels& k : table)
     if (k.type == t) return &k;
