@@ -173,7 +173,13 @@ export const defaultTemplates: Readonly<Record<EvalKind, string>> = Object.freez
   sql: '{schema}\n-- Question: {question}\n-- SQL:',
 });
 
+/** Text used as is in "but received …". */
+class Said {
+  constructor(readonly text: string) {}
+}
+
 function describe(value: unknown): string {
+  if (value instanceof Said) return value.text;
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
@@ -232,7 +238,7 @@ export function checkItem(value: unknown, line: number, where: string): ParsedIt
   const kind = o.kind as EvalKind;
   const fields = FIELDS[kind];
   for (const key of Object.keys(o))
-    if (!COMMON_FIELDS.includes(key) && !(key in fields)) throw fail(`"${key}"`, `a field of a ${kind} item (${[...COMMON_FIELDS, ...Object.keys(fields)].join(', ')})`, 'an unknown field');
+    if (!COMMON_FIELDS.includes(key) && !(key in fields)) throw fail(`"${key}"`, `a field of a ${kind} item (${[...COMMON_FIELDS, ...Object.keys(fields)].join(', ')})`, new Said('an unknown field'));
   if (o.id !== undefined && typeof o.id !== 'string' && !Number.isInteger(o.id)) throw fail('id', 'a string or an integer', o.id);
   if (o.task !== undefined && (typeof o.task !== 'string' || o.task.length === 0)) throw fail('task', 'a non-empty string', o.task);
   if (o.split !== undefined && o.split !== 'train' && o.split !== 'test') throw fail('split', '"train" or "test"', o.split);
