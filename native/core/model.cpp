@@ -287,7 +287,7 @@ namespace {
 // the buffer's order changes, so older files are never read as the new layout.
 constexpr char kPackMagic[8] = {'H', 'B', 'X', '8', 'P', 'A', 'C', 'K'};
 constexpr uint32_t kPackFormat = 1;
-constexpr uint64_t kPackLayoutVersion = 2;  // 2: IQ4_XS packed (BlockIQ4_XSx8)
+constexpr uint64_t kPackLayoutVersion = 3;  // 2: IQ4_XS packed; 3: Q2_K and Q3_K packed
 constexpr size_t kPackHeaderBytes = 4096;
 struct PackHeader {
   char magic[8];

@@ -222,6 +222,27 @@ struct BlockQ6_Kx8 {
 };
 static_assert(sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K), "Q6_K x8 block holds 8 Q6_K blocks");
 
+// Q2_K x8 (the same bytes as 8 Q2_K blocks): d[r], dmin[r] = row r's; scales[i][2r + e] = row r's
+// scale byte (scale | min << 4) of group 2i + e; qs[32k + 4r + i] = row r's qs[4k + i] (k < 16).
+struct BlockQ2_Kx8 {
+  uint16_t d[8];
+  uint16_t dmin[8];
+  uint8_t scales[8][16];
+  uint8_t qs[512];
+};
+static_assert(sizeof(BlockQ2_Kx8) == 8 * sizeof(BlockQ2_K), "Q2_K x8 block holds 8 Q2_K blocks");
+
+// Q3_K x8 (32 bytes more than 8 Q3_K blocks: the 6-bit scales are stored unpacked): d[r] = row r's
+// d; scales[i][2r + e] = row r's group 2i + e scale minus 32 (-32..31); qs as Q2_K x8;
+// hmask[32k + 4r + i] = row r's hmask[4k + i] (k < 8).
+struct BlockQ3_Kx8 {
+  uint16_t d[8];
+  int8_t scales[8][16];
+  uint8_t qs[512];
+  uint8_t hmask[256];
+};
+static_assert(sizeof(BlockQ3_Kx8) == 912, "Q3_K x8 block layout");
+
 // IQ4_XS x8 (16 bytes more than 8 IQ4_XS blocks: the 6-bit scales are stored unpacked): d[r] =
 // row r's d; scales[j][r] = row r's sub-block j scale minus 32 (-32..31, from scales_l and
 // scales_h); qs[32k + 4r + i] = row r's qs[4k + i] (k < 32), so sub-block j is pieces 4j..4j+3,

@@ -85,7 +85,7 @@ struct VecKernels {
 const VecKernels* vec_kernels();
 const VecKernels* vec_kernels(Isa isa);
 
-// Whether type t has an 8-row interleaved layout (every integer type but Q2_K and Q3_K).
+// Whether type t has an 8-row interleaved layout (every integer type).
 bool has_x8_layout(GgmlType t);
 // Bytes of one packed group of 8 rows of n elements (8 * row bytes, except Q4_K / Q5_K: see blocks.h).
 size_t x8_group_bytes(GgmlType t, int64_t n);

@@ -577,6 +577,8 @@ size_t x8_group_bytes(GgmlType t, int64_t n) {
     case GgmlType::Q5_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ5_Kx8);
     case GgmlType::Q6_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ6_Kx8);
     case GgmlType::IQ4_XS: return static_cast<size_t>(n / 256) * sizeof(BlockIQ4_XSx8);
+    case GgmlType::Q2_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ2_Kx8);
+    case GgmlType::Q3_K: return static_cast<size_t>(n / 256) * sizeof(BlockQ3_Kx8);
     default: return 0;
   }
 }
@@ -646,6 +648,35 @@ void pack_k4_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
   }
 }
 
+// Q2_K / Q3_K: scale bytes of group pairs side by side (Q3_K's unpacked to signed bytes), quant
+// bytes and Q3_K's high bits in 4-byte pieces.
+template <class Block, class BlockX8>
+void pack_k2_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockX8* dst) {
+  constexpr bool kQ3 = std::is_same_v<Block, BlockQ3_K>;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* qs[8];
+    const uint8_t* hm[8];
+    for (int r = 0; r < 8; ++r) {
+      const Block& src = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes)[b];
+      dst[b].d[r] = src.d;
+      for (int g = 0; g < 16; ++g) {
+        if constexpr (kQ3) {
+          const int lo = g < 8 ? (src.scales[g] & 15) : (src.scales[g - 8] >> 4);
+          const int hi = (src.scales[8 + g % 4] >> (2 * (g / 4))) & 3;
+          dst[b].scales[g / 2][2 * r + g % 2] = static_cast<int8_t>((lo | (hi << 4)) - 32);
+        } else {
+          dst[b].scales[g / 2][2 * r + g % 2] = src.scales[g];
+        }
+      }
+      if constexpr (kQ3) hm[r] = src.hmask;
+      else dst[b].dmin[r] = src.dmin;
+      qs[r] = src.qs;
+    }
+    interleave_pieces(qs, 64, dst[b].qs);
+    if constexpr (kQ3) interleave_pieces(hm, 32, dst[b].hmask);
+  }
+}
+
 // IQ4_XS: scales unpacked to signed bytes (ls - 32), quant bytes in 4-byte pieces.
 void pack_iq4_xs_x8(const uint8_t* w, size_t row_bytes, int64_t nb, BlockIQ4_XSx8* dst) {
   for (int64_t b = 0; b < nb; ++b) {
@@ -701,6 +732,8 @@ void pack_rows_x8(GgmlType t, const void* w, size_t row_bytes, int64_t n, void* 
     case GgmlType::Q4_K: return pack_k4_x8<BlockQ4_K>(wb, row_bytes, n / 256, static_cast<BlockQ4_Kx8*>(dst));
     case GgmlType::Q5_K: return pack_k4_x8<BlockQ5_K>(wb, row_bytes, n / 256, static_cast<BlockQ5_Kx8*>(dst));
     case GgmlType::Q6_K: return pack_q6_k_x8(wb, row_bytes, n / 256, static_cast<BlockQ6_Kx8*>(dst));
+    case GgmlType::Q2_K: return pack_k2_x8<BlockQ2_K>(wb, row_bytes, n / 256, static_cast<BlockQ2_Kx8*>(dst));
+    case GgmlType::Q3_K: return pack_k2_x8<BlockQ3_K>(wb, row_bytes, n / 256, static_cast<BlockQ3_Kx8*>(dst));
     case GgmlType::IQ4_XS: return pack_iq4_xs_x8(wb, row_bytes, n / 256, static_cast<BlockIQ4_XSx8*>(dst));
     default: fail("INVALID_ARGUMENT", std::string("Type ") + ggml_type_name(t) + " has no 8-row layout");
   }

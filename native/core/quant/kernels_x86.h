@@ -26,7 +26,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "blocks.h"
 #include "kernels_internal.h"
@@ -928,6 +930,93 @@ struct Q6_Kx8Ops {
     }
   }
 };
+// Q2_K / Q3_K x8 (BlockQ2_Kx8 / BlockQ3_Kx8). Per half n of the super-block, 2-bit field j and
+// 4-byte piece kk: u = (qs piece >> 2j) & 3, for Q3_K | (hmask piece kk's bit 4n + j) << 2, the
+// elements 128n + 32j + 4kk + i, of group g = 8n + 2j + kk / 4. Per group and row, 4 maddubs
+// added in int16 (Q3_K u <= 7: at most 4 * 2 * 7 * 127 = 7112), then isum += sc_g * that (madd
+// with the row's scale). Then per row msum = sum_g v_g * bsums[g] (madd of group pairs), with v
+// Q2_K's minimum, Q3_K's scale: Q2_K acc = fma(float(isum), d * d_x, acc) then fnmadd(float(msum),
+// dmin * d_x); Q3_K's values are u - 4, so acc = fma(float(isum - 4 msum), d * d_x, acc) -- the
+// reference's integers.
+template <bool kQ3>
+struct K2x8Ops {
+  using Block = std::conditional_t<kQ3, BlockQ3_Kx8, BlockQ2_Kx8>;
+  using Act = ActQ8_256;
+  static constexpr int kElems = 256;
+  // Group g's scale per row as 16 int16 lanes (2r and 2r + 1 = row r's).
+  static inline __m256i group_scales(const Block& w, int g) {
+    const __m128i even = _mm_setr_epi8(0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14);
+    const __m128i odd = _mm_setr_epi8(1, 1, 3, 3, 5, 5, 7, 7, 9, 9, 11, 11, 13, 13, 15, 15);
+    const __m128i v = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales[g / 2])), g % 2 ? odd : even);
+    if constexpr (kQ3) return _mm256_cvtepi8_epi16(v);
+    else return _mm256_cvtepu8_epi16(_mm_and_si128(v, _mm_set1_epi8(15)));
+  }
+  // Group pair i's minimums (Q2_K) or scales (Q3_K) as 16 int16 lanes (2r + e = group 2i + e's).
+  static inline __m256i pair_values(const Block& w, int i) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales[i]));
+    if constexpr (kQ3) return _mm256_cvtepi8_epi16(v);
+    else return _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(15)));
+  }
+  HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
+    const __m256i m2 = _mm256_set1_epi8(3);
+    __m256i isum[T];
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    HB_UNROLL
+    for (int n = 0; n < 2; ++n)
+      HB_UNROLL
+      for (int j = 0; j < 4; ++j)
+        HB_UNROLL
+        for (int half = 0; half < 2; ++half) {
+          __m256i s16[T];
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+          HB_UNROLL
+          for (int kk = 4 * half; kk < 4 * half + 4; ++kk) {
+            const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (8 * n + kk)));
+            __m256i u = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * j), m2);
+            if constexpr (kQ3) {
+              const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.hmask + 32 * kk));
+              const int m = 4 * n + j;  // the bit moved to bit 2 (shift counts are constants once unrolled)
+              const __m256i hb = m < 2 ? _mm256_slli_epi16(hm, 2 - m) : _mm256_srli_epi16(hm, m - 2);
+              u = _mm256_or_si256(u, _mm256_and_si256(hb, _mm256_set1_epi8(4)));
+            }
+            HB_UNROLL
+            for (int t = 0; t < T; ++t) {
+              s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 128 * n + 32 * j + 4 * kk)));
+              keep_chain(s16[t]);
+            }
+          }
+          const __m256i sc = group_scales(w, 8 * n + 2 * j + half);
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) {
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+            keep_chain(isum[t]);
+          }
+        }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) {
+      __m256i msum = _mm256_setzero_si256();
+      HB_UNROLL
+      for (int i = 0; i < 8; ++i) {
+        int32_t pair;  // bsums[2i], bsums[2i + 1]
+        std::memcpy(&pair, xb[t]->bsums + 2 * i, sizeof(pair));
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(pair_values(w, i), _mm256_set1_epi32(pair)));
+      }
+      const __m256 dx = _mm256_broadcast_ss(&xb[t]->d);
+      if constexpr (kQ3) {
+        const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(msum, 2));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(dw, dx), acc[t]);
+      } else {
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.dmin)));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, dx), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, dx), acc[t]);
+      }
+    }
+  }
+};
+
 // IQ4_XS x8 (BlockIQ4_XSx8): per sub-block j of 32 elements and row, the codebook dot
 // s_j = w . x and isum = sum_j sc_j * s_j (sc_j = ls_j - 32), the reference's integers, then
 // acc = fma(float(isum), d * d_x, acc). AVX2: |w| . (x with w's sign) by maddubs (a pair is at
@@ -1017,6 +1106,10 @@ template <int T>
 using TileQ6_Kx8 = TileX8<Q6_Kx8Ops>::Of<T>;
 template <int T>
 using TileIQ4_XSx8 = TileX8<IQ4_XSx8Ops>::Of<T>;
+template <int T>
+using TileQ2_Kx8 = TileX8<K2x8Ops<false>>::Of<T>;
+template <int T>
+using TileQ3_Kx8 = TileX8<K2x8Ops<true>>::Of<T>;
 
 // ---------------------------------------------------------------------------------------------
 // Super-block types with 16 groups of 16 (Q6_K, Q3_K, Q2_K) against ActQ8_256. Per row and
@@ -1579,8 +1672,6 @@ inline const TypeKernels* x86_integer_kernels(GgmlType t) {
   auto k256 = [](GgmlType type, auto gemm, auto gemm_x8) {
     return TypeKernels{type, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm, ref_kernels(type)->dequantize_row, gemm_x8};
   };
-  using Gemm = decltype(TypeKernels::gemm);
-  const Gemm none = nullptr;
   // Filled on first use (thread-safe static init) so dequantize_row can point at the reference.
   static const TypeKernels table[] = {
       k32(GgmlType::Q4_0, gemm_tiled<TileQ4_0, 4, 2>, gemm_x8_tiled<TileQ4_0x8, HB_X8_T_NIBBLE>),
@@ -1589,8 +1680,8 @@ inline const TypeKernels* x86_integer_kernels(GgmlType t) {
       k32(GgmlType::Q5_1, gemm_tiled<TileQ5_1, 4, 2>, gemm_x8_tiled<TileQ5_1x8, HB_X8_T_NIBBLE>),
       k32(GgmlType::IQ4_NL, gemm_tiled<TileIQ4_NL, 4, 2>, gemm_x8_tiled<TileIQ4_NLx8, HB_X8_T_NIBBLE>),
       k32(GgmlType::Q8_0, gemm_tiled<TileQ8_0, 4, 2>, gemm_x8_tiled<TileQ8_0x8, HB_X8_T_Q8>),
-      k256(GgmlType::Q2_K, gemm_tiled<TileQ2_K, 4, 2>, none),
-      k256(GgmlType::Q3_K, gemm_tiled<TileQ3_K, 4, 2>, none),
+      k256(GgmlType::Q2_K, gemm_tiled<TileQ2_K, 4, 2>, gemm_x8_tiled<TileQ2_Kx8, HB_X8_T_K>),
+      k256(GgmlType::Q3_K, gemm_tiled<TileQ3_K, 4, 2>, gemm_x8_tiled<TileQ3_Kx8, HB_X8_T_K>),
       k256(GgmlType::Q4_K, gemm_tiled<TileQ4_K, 4, 2>, gemm_x8_tiled<TileQ4_Kx8, HB_X8_T_K>),
       k256(GgmlType::Q5_K, gemm_tiled<TileQ5_K, 4, 2>, gemm_x8_tiled<TileQ5_Kx8, HB_X8_T_K>),
       k256(GgmlType::Q6_K, gemm_tiled<TileQ6_K, 4, 2>, gemm_x8_tiled<TileQ6_Kx8, HB_X8_T_K>),
