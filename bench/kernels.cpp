@@ -4,7 +4,8 @@
 //   g++ -O2 -std=c++17 -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c
 //       -c native/core/quant/kernels_avx512.cpp -o /tmp/avx512.o
 //   g++ -O2 -std=c++17 bench/kernels.cpp native/core/quant/{cpu_features,kernels_ref}.cpp
-//       native/core/ggml_types.cpp /tmp/avx2.o /tmp/avx512.o -o /tmp/bench_kernels -lpthread
+//       native/core/{ggml_types,ops}.cpp /tmp/avx2.o /tmp/avx512.o -o /tmp/bench_kernels -lpthread
+// (or, after npm test: g++ -O2 -std=c++17 bench/kernels.cpp build-tests/libhalfbyte_core.a -lpthread)
 // Run: /tmp/bench_kernels [type=Q4_0] [n=2048] [rows=5632] [ntok=1] [threads=1] [isa=best]
 // HB_BENCH_X8=1 times the 8-row interleaved layout (gemm_x8 on pack_rows_x8 output) instead.
 // Weights are cycled through copies totalling >= 256 MiB so decode timings measure DRAM, not cache
