@@ -235,8 +235,8 @@ const VecKernels* vec_kernels(Isa isa) {
   if (!isa_supported(isa)) return nullptr;
   switch (isa) {
 #if defined(__x86_64__)
-    case Isa::Avx2:
-    case Isa::Avx512: return kern::avx2_vec_kernels();  // 256-bit: the AVX-512 build has nothing wider
+    case Isa::Avx2: return kern::avx2_vec_kernels();
+    case Isa::Avx512: return kern::avx512_vec_kernels();
 #endif
     default: return kern::ref_vec_kernels();  // NEON: the reference vectorizes with the baseline ISA
   }

@@ -26,6 +26,15 @@
 namespace hb {
 namespace kern {
 
+const VecKernels* avx512_vec_kernels() {
+#if HB_X86_VNNI
+  static const VecKernels k = {exp_shifted_x86_512};
+#else  // the emulated build (AVX2 flags)
+  static const VecKernels k = {exp_shifted_x86};
+#endif
+  return &k;
+}
+
 const TypeKernels* avx512_kernels(GgmlType t) {
   // Float types (attention's F16 products over the KV cache among them): 4 x 4 tiles, 16
   // accumulators in the 32 registers (the AVX2 build's 16 registers hold 4 x 2).

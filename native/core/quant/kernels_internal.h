@@ -20,7 +20,8 @@ void quantize_act_q8_256_ref(const float* x, void* xq, int64_t n);
 const VecKernels* ref_vec_kernels();
 
 #if defined(__x86_64__)
-const VecKernels* avx2_vec_kernels();           // kernels_avx2.cpp (the AVX-512 table uses it too)
+const VecKernels* avx2_vec_kernels();           // kernels_avx2.cpp
+const VecKernels* avx512_vec_kernels();         // kernels_avx512.cpp
 const TypeKernels* avx2_kernels(GgmlType t);    // kernels_avx2.cpp
 const TypeKernels* avx512_kernels(GgmlType t);  // kernels_avx512.cpp
 #endif

@@ -1645,6 +1645,98 @@ inline float exp_shifted_x86(float* x, int64_t n, float scale, float* sum) {
   return max_v;
 }
 
+#if HB_X86_VNNI
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's avx512fintrin.h (_mm512_undefined_ps)
+#endif
+// The AVX-512 build's exp_shifted: exp16 is exp8's operations on 16 lanes (element-wise, so the
+// same bits); the max and the sum still go through the reference's 8 lanes in its order (low
+// half, then high half), so signed zeros and rounding come out as the reference's.
+inline __m512 keep_f16(__m512 v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+
+inline __m512 exp16(__m512 v) {
+  v = _mm512_min_ps(_mm512_set1_ps(88.0f), v);
+  v = _mm512_max_ps(_mm512_set1_ps(-87.3365478515625f), v);
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  const __m512 shifted = _mm512_add_ps(keep_f16(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f))), magic);
+  const __m512 k = _mm512_sub_ps(shifted, magic);
+  const __m512 r = _mm512_add_ps(_mm512_sub_ps(v, keep_f16(_mm512_mul_ps(k, _mm512_set1_ps(0.693359375f)))),
+                                 keep_f16(_mm512_mul_ps(k, _mm512_set1_ps(2.12194440e-4f))));
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  p = _mm512_add_ps(keep_f16(_mm512_mul_ps(p, r)), _mm512_set1_ps(1.0f / 120));
+  p = _mm512_add_ps(keep_f16(_mm512_mul_ps(p, r)), _mm512_set1_ps(1.0f / 24));
+  p = _mm512_add_ps(keep_f16(_mm512_mul_ps(p, r)), _mm512_set1_ps(1.0f / 6));
+  p = _mm512_add_ps(keep_f16(_mm512_mul_ps(p, r)), _mm512_set1_ps(0.5f));
+  p = _mm512_add_ps(keep_f16(_mm512_mul_ps(p, r)), _mm512_set1_ps(1.0f));
+  p = _mm512_add_ps(keep_f16(_mm512_mul_ps(p, r)), _mm512_set1_ps(1.0f));
+  const __m512i bits = _mm512_slli_epi32(
+      _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000)), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+inline float exp_shifted_x86_512(float* x, int64_t n, float scale, float* sum) {
+  const bool scaled = scale != 1.0f;
+  const __m512 vs16 = _mm512_set1_ps(scale);
+  auto load16 = [&](const float* p) {
+    const __m512 v = _mm512_loadu_ps(p);
+    return scaled ? keep_f16(_mm512_mul_ps(v, vs16)) : v;
+  };
+  const int64_t n16 = n & ~int64_t(15), n8 = n & ~int64_t(7);
+  __m256 lanes = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < n16; i += 16) {
+    const __m512 v = load16(x + i);
+    lanes = _mm256_max_ps(_mm512_castps512_ps256(v), lanes);
+    lanes = _mm256_max_ps(_mm512_extractf32x8_ps(v, 1), lanes);
+  }
+  if (n16 < n8) {
+    const __m256 v = _mm256_loadu_ps(x + n16);
+    lanes = _mm256_max_ps(scaled ? keep_f(_mm256_mul_ps(v, _mm256_set1_ps(scale))) : v, lanes);
+  }
+  alignas(32) float l[8];
+  _mm256_store_ps(l, lanes);
+  for (int64_t i = n8; i < n; i++) {
+    const float v = scaled ? x[i] * scale : x[i];
+    l[0] = l[0] < v ? v : l[0];
+  }
+  float max_v = l[0];
+  for (int j = 1; j < 8; j++) max_v = max_v < l[j] ? l[j] : max_v;
+  const __m512 vm16 = _mm512_set1_ps(max_v);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n16; i += 16) {
+    const __m512 e = exp16(_mm512_sub_ps(load16(x + i), vm16));
+    _mm512_storeu_ps(x + i, e);
+    acc = _mm256_add_ps(acc, _mm512_castps512_ps256(e));
+    acc = _mm256_add_ps(acc, _mm512_extractf32x8_ps(e, 1));
+  }
+  // The rest (under 16 elements) through one padded 16-lane vector: element-wise, same bits.
+  if (n16 < n) {
+    alignas(64) float t[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t i = n16; i < n; i++) {
+      float v = x[i];
+      if (scaled) {
+        v *= scale;
+        __asm__("" : "+x"(v));  // not fused with the subtraction (see keep_f)
+      }
+      t[i - n16] = v - max_v;
+    }
+    _mm512_store_ps(t, exp16(_mm512_load_ps(t)));
+    for (int64_t i = n16; i < n; i++) x[i] = t[i - n16];
+    if (n16 < n8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + n16));
+  }
+  _mm256_store_ps(l, acc);
+  for (int64_t i = n8; i < n; i++) l[0] += x[i];
+  *sum = static_cast<float>(((double(l[0]) + l[1]) + (double(l[2]) + l[3])) + ((double(l[4]) + l[5]) + (double(l[6]) + l[7])));
+  return max_v;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
 // ---------------------------------------------------------------------------------------------
 // The integer types' table, the same for both x86 files (each compiles it with its own flags and
 // dot instruction). dequantize_row stays the reference's (exact GGUF semantics, not a hot path).
