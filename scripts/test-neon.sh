@@ -12,7 +12,7 @@ mkdir -p "$out"
 cxx="${CXX_AARCH64:-aarch64-linux-gnu-g++}"
 flags=(-O2 -std=c++17 -Wall -Wextra -Wno-unused-parameter)
 core=(native/core/ggml_types.cpp native/core/gguf.cpp native/core/platform.cpp native/core/quant/cpu_features.cpp
-      native/core/quant/kernels_ref.cpp native/core/quant/kernels_neon.cpp
+      native/core/quant/kernels_ref.cpp native/core/quant/kernels_neon.cpp native/core/ops.cpp
       native/core/quant/kernels_avx2.cpp native/core/quant/kernels_avx512.cpp)
 tests=(native/tests/main.cpp native/core/quant/kernels_test.cpp)
 cd "$root"
