@@ -162,8 +162,15 @@ describe('concurrency', () => {
     const prompts = ['Once upon a time', 'The dog', 'Lily was', 'One day', 'Tom and Sue', 'The sun', 'A bird', 'Mom said'];
     const sequential = [];
     for (const p of prompts) sequential.push(await greedy(model.generate(p, { temperature: 0, maxTokens: 24 })));
+    const before = model.native().stepBatchStats();
     const concurrent = await Promise.all(prompts.map((p) => greedy(model.generate(p, { temperature: 0, maxTokens: 24 }))));
+    const after = model.native().stepBatchStats();
     expect(concurrent).toEqual(sequential);
+    // The steps of the 8 generations share batches (one weight read per batch), not one worker each.
+    const steps = after.steps - before.steps;
+    const batches = after.batches - before.batches;
+    expect(steps).toBeGreaterThan(8 * 10);
+    expect(steps / batches).toBeGreaterThanOrEqual(6);
     const sessions = prompts.map(() => model.createSession({ contextSize: 64 }));
     const viaSessions = await Promise.all(prompts.map((p, i) => greedy(sessions[i].generate(p, { temperature: 0, maxTokens: 24 }))));
     expect(viaSessions).toEqual(sequential);

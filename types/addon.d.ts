@@ -35,6 +35,11 @@ export interface NativeModel {
     tokenPiece(token: number, renderSpecial: boolean): Uint8Array;
     detokenize(tokens: Int32Array, renderSpecial: boolean): Uint8Array;
     isEog(token: number): boolean;
+    /** Single-token steps evaluated so far and the batches they ran in (for tests and diagnostics). */
+    stepBatchStats(): {
+        batches: number;
+        steps: number;
+    };
     dispose(): void;
 }
 export interface NativeSampler {

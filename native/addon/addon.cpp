@@ -113,6 +113,13 @@ struct ModelState {
   // are evaluated together (Context::decode_batch reads each weight once for all of them).
   std::mutex step_mu;
   std::vector<std::shared_ptr<StepRequest>> pending_steps;
+  // Main thread only. At most one BatchStepWorker runs per model: steps that arrive while it runs
+  // wait for the next batch. A start is deferred to setImmediate so that every generation resumed
+  // by one batch's results has queued its next step before the next batch is taken.
+  bool batch_worker_active = false;
+  bool batch_start_scheduled = false;
+  uint64_t step_batches = 0;
+  uint64_t batched_steps = 0;
 };
 
 class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
@@ -125,6 +132,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
                            InstanceMethod("tokenPiece", &ModelHandle::TokenPiece),
                            InstanceMethod("detokenize", &ModelHandle::Detokenize),
                            InstanceMethod("isEog", &ModelHandle::IsEog),
+                           InstanceMethod("stepBatchStats", &ModelHandle::StepBatchStats),
                            InstanceMethod("dispose", &ModelHandle::Dispose),
                        });
   }
@@ -230,6 +238,17 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
                                            ") but received " + std::to_string(id));
       return Napi::Boolean::New(env, m.tokenizer().is_eog(static_cast<int32_t>(id)));
     });
+  }
+
+  // stepBatchStats() -> { batches, steps }: single-token steps evaluated so far and the batches
+  // they ran in (how well concurrent generations share weight reads).
+  Napi::Value StepBatchStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Get(env);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("batches", Napi::Number::New(env, static_cast<double>(state->step_batches)));
+    o.Set("steps", Napi::Number::New(env, static_cast<double>(state->batched_steps)));
+    return o;
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
@@ -528,8 +547,10 @@ struct StepRequest {
   explicit StepRequest(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
-// Takes every pending step of a model when it runs and evaluates them in one batch. Each Step()
-// queues one of these; a worker that finds the queue already emptied by another does nothing.
+void ScheduleBatchStart(Napi::Env env, const std::shared_ptr<ModelState>& model);
+
+// Takes every pending step of a model when it runs and evaluates them in one batch. One runs at a
+// time per model (see ScheduleBatchStart).
 class BatchStepWorker : public Napi::AsyncWorker {
  public:
   BatchStepWorker(Napi::Env env, std::shared_ptr<ModelState> model) : Napi::AsyncWorker(env), model_(std::move(model)) {}
@@ -589,11 +610,52 @@ class BatchStepWorker : public Napi::AsyncWorker {
       if (r->err.set) r->deferred.Reject(MakeError(env, r->err.code, r->err.message).Value());
       else r->deferred.Resolve(Napi::Number::New(env, r->next));
     }
+    model_->step_batches++;
+    model_->batched_steps += taken_.size();
+    model_->batch_worker_active = false;
+    ScheduleBatchStart(env, model_);
   }
   std::shared_ptr<ModelState> model_;
   std::vector<std::shared_ptr<StepRequest>> taken_;
   std::vector<float> logits_;
 };
+
+// Starts the model's batch worker on the next turn of the event loop, unless one runs or a start is
+// already scheduled. Continuations of the steps a batch resolves run as microtasks before that
+// turn, so concurrent generations land in the same batch instead of one worker each.
+void StartBatchNow(Napi::Env env, const std::shared_ptr<ModelState>& model) {
+  model->batch_start_scheduled = false;
+  if (model->batch_worker_active) return;
+  {
+    std::lock_guard<std::mutex> lock(model->step_mu);
+    if (model->pending_steps.empty()) return;
+  }
+  model->batch_worker_active = true;
+  (new BatchStepWorker(env, model))->Queue();
+}
+
+void ScheduleBatchStart(Napi::Env env, const std::shared_ptr<ModelState>& model) {
+  if (model->batch_worker_active || model->batch_start_scheduled) return;
+  {
+    std::lock_guard<std::mutex> lock(model->step_mu);
+    if (model->pending_steps.empty()) return;
+  }
+  Napi::Value set_immediate = env.Global().Get("setImmediate");
+  if (!set_immediate.IsFunction()) {
+    StartBatchNow(env, model);
+    return;
+  }
+  model->batch_start_scheduled = true;
+  // Weak: the callback object lives until the GC collects it and must not keep a model alive.
+  std::weak_ptr<ModelState> weak = model;
+  auto start = Napi::Function::New(
+      env,
+      [weak](const Napi::CallbackInfo& info) {
+        if (auto m = weak.lock()) StartBatchNow(info.Env(), m);
+      },
+      "halfbyteBatchStart");
+  set_immediate.As<Napi::Function>().Call({start});
+}
 
 class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
  public:
@@ -914,7 +976,7 @@ class ContextHandle : public Napi::ObjectWrap<ContextHandle> {
         std::lock_guard<std::mutex> lock(state_->model->step_mu);
         state_->model->pending_steps.push_back(std::move(req));
       }
-      (new BatchStepWorker(env, state_->model))->Queue();
+      ScheduleBatchStart(env, state_->model);
       return p;
     }
     auto* w = new DecodeWorker(env, state_, std::move(tokens), top_k >= 0 ? DecodeResult::TokenProbs : DecodeResult::Token,
