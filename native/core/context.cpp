@@ -99,6 +99,14 @@ Context::Impl::Impl(const Model& model, int64_t n_ctx_req, bool full_windows, in
   attn_partials.reset(new float[static_cast<size_t>(hp.n_head) * static_cast<size_t>(n_chunks) * (2 + hd)]);
   seg_first_task.resize(B + 1);
   seg_first_merge.resize(B + 1);
+
+  cpu = make_cpu_backend(*this, false);
+  split = {cpu.get(), cpu.get(), 0};
+}
+
+void Context::Impl::set_split(Backend* first, Backend* rest, int64_t n_first) {
+  split = {first, rest, n_first};
+  if (first != cpu.get() || rest != cpu.get()) cross.resize(static_cast<size_t>(max_batch * hp.n_embd));
 }
 
 // in.x (ntok, n) -> quantized rows in k's activation format (once per format per input).
@@ -106,7 +114,7 @@ void Context::Impl::quantize_input(ActInput& in, const TypeKernels* kern) {
   const int f = static_cast<int>(kern->act);
   if (kern->act == ActFormat::F32 || in.ready[f]) return;
   const size_t row = act_row_bytes(kern->act, in.n);
-  uint8_t* dst = in.bufs[f].data();
+  uint8_t* dst = static_cast<std::vector<uint8_t>*>(in.bufs)[f].data();
   run_tasks(in.ntok, 4.0 * static_cast<double>(in.ntok * in.n),  // ~4 operations per element
             [&](int64_t t, int) { kern->quantize_act(in.x + t * in.n, dst + t * row, in.n); });
   in.ready[f] = true;
@@ -146,7 +154,7 @@ void Context::Impl::matmuls(const MatJob* jobs, int n_jobs) {
       xq = reinterpret_cast<const uint8_t*>(in.x);
     } else {
       x_stride = act_row_bytes(kern->act, in.n);
-      xq = in.bufs[static_cast<int>(kern->act)].data();
+      xq = static_cast<std::vector<uint8_t>*>(in.bufs)[static_cast<int>(kern->act)].data();
     }
     xq += static_cast<size_t>(jb.row0) * x_stride;
     if (w.packed)  // r0 and nr are multiples of 8 (task rows are, and so are packed matrices' rows)
@@ -170,7 +178,8 @@ void Context::Impl::matmuls(const MatJob* jobs, int n_jobs) {
 //    a long context keeps every thread busy;
 //  - otherwise (prefill): one task per (KV head, block of Tb rows), folding chunks as it goes.
 // Either way the arithmetic never depends on the thread count.
-void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs, int64_t r0) {
+void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs, int64_t r0, const float* q,
+                              float* att) {
   const int64_t hd = hp.head_dim, G = group, Hkv = hp.n_head_kv, P = kAttnChunk;
   const int64_t tb = std::min(kAttnTokensPerTask, max_batch);
   const float scale = hp.scale_q ? 1.0f : hp.attn_scale;  // scale_q: q was scaled after rope
@@ -207,7 +216,7 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
   auto gather_q = [&](float* qblk, int64_t h, int64_t t0, int64_t nt) {
     for (int64_t g = 0; g < G; g++)
       for (int64_t t = 0; t < nt; t++)
-        std::memcpy(qblk + (g * nt + t) * hd, q.data() + (t0 + t) * n_q + (h * G + g) * hd, sizeof(float) * hd);
+        std::memcpy(qblk + (g * nt + t) * hd, q + (t0 + t) * n_q + (h * G + g) * hd, sizeof(float) * hd);
   };
   // row (len,) -> weights of positions [a, b) of the chunk (soft-capped, exp-shifted; m and s
   // into ms[0..1]), zero elsewhere. Requires a < b.
@@ -227,7 +236,7 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
   run_tasks(seg_first_task[n_segs], work, [&](int64_t task, int thread) {
     const int64_t si = segment_of(seg_first_task, task);
     const Segment& sg = segs[si];
-    Impl& c = *sg.ctx;  // whose cache, scratch and partials
+    Impl& c = of(sg);  // whose cache, scratch and partials
     const KvCache& cache = *c.kv;
     const uint16_t* k_layer = cache.k(layer);
     const uint16_t* v_layer = cache.v(layer);
@@ -258,7 +267,7 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
       // chunk (then o / s), else into the chunk states for the merge.
       const uint16_t* vt = v_layer + static_cast<size_t>(h * hd) * cap_slots + slot0 + a;
       if (C == 1) {
-        float* att_row = att.data() + t0 * n_q + h * G * hd;
+        float* att_row = att + t0 * n_q + h * G * hd;
         f16->gemm(len - a, vt, v_stride, hd, S + a, sizeof(float) * len, G, att_row, static_cast<size_t>(hd));
         for (int64_t g = 0; g < G; g++) {
           const float inv = 1.0f / ms[2 * g + 1];
@@ -312,7 +321,7 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
     }
     for (int64_t g = 0; g < G; g++)
       for (int64_t t = 0; t < nt; t++)
-        finish(att.data() + (t0 + t) * n_q + (h * G + g) * hd, run + (g * nt + t) * state, hd);
+        finish(att + (t0 + t) * n_q + (h * G + g) * hd, run + (g * nt + t) * state, hd);
   });
 
   // Single rows split over several chunks: att row = fold(chunk states in order) -> o / s.
@@ -320,7 +329,7 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
   run_tasks(seg_first_merge[n_segs], work / kAttnChunk, [&](int64_t task, int thread) {
     const int64_t si = segment_of(seg_first_merge, task);
     const Segment& sg = segs[si];
-    Impl& c = *sg.ctx;
+    Impl& c = of(sg);
     const int64_t h = task - seg_first_merge[si];
     const int64_t t0 = sg.row0 + sg.n - 1, C = chunks(sg.p0 + sg.n - 1);
     float* st = c.attn_scratch.get() + c.attn_scratch_per_thread * static_cast<size_t>(thread);  // (2 + hd)
@@ -331,7 +340,7 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
         const float* p = part + static_cast<size_t>(j) * state;
         fold(st, p[0], p[1], p + 2, hd, j == 0);
       }
-      finish(att.data() + t0 * n_q + (h * G + g) * hd, st, hd);
+      finish(att + t0 * n_q + (h * G + g) * hd, st, hd);
     }
   });
 }
@@ -342,11 +351,11 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
 //   used expert's matrices are read once for all its rows:
 //   g, u (n_e, Fe) = x_e @ Wgate_e^T, Wup_e^T;  g = act(g) * u;  o (n_e, D) = g @ Wdown_e^T
 //   xb2 row = sum over k in rank order of weight_k * o(row, expert_k)   (llama.cpp's order)
-void Context::Impl::moe_ffn(const LayerWeights& L, int64_t r0, int64_t B) {
+void Context::Impl::moe_ffn(const LayerWeights& L, const float* xb, float* xb2, int64_t r0, int64_t B) {
   const int64_t R = B - r0, D = hp.n_embd, E = hp.n_expert, K = hp.n_expert_used, Fe = hp.n_ff_exp;
   ActInput in;
   in.bufs = act_bufs;
-  in.x = xb.data() + r0 * D;
+  in.x = xb + r0 * D;
   in.ntok = R;
   in.n = D;
   const MatJob router[1] = {{&L.gate_inp, &in, moe_logits.data(), static_cast<size_t>(E)}};
@@ -365,7 +374,7 @@ void Context::Impl::moe_ffn(const LayerWeights& L, int64_t r0, int64_t B) {
   for (int64_t i = 0; i < R * K; i++) {
     const int64_t at = fill[static_cast<size_t>(moe_ids[i])]++;
     moe_slot[i] = at;
-    std::memcpy(moe_x.get() + at * D, xb.data() + (r0 + i / K) * D, sizeof(float) * static_cast<size_t>(D));
+    std::memcpy(moe_x.get() + at * D, xb + (r0 + i / K) * D, sizeof(float) * static_cast<size_t>(D));
   }
 
   ActInput gathered;
@@ -401,7 +410,7 @@ void Context::Impl::moe_ffn(const LayerWeights& L, int64_t r0, int64_t B) {
   matmuls(jobs.data(), static_cast<int>(jobs.size()));
 
   for (int64_t r = 0; r < R; r++) {
-    float* y = xb2.data() + (r0 + r) * D;
+    float* y = xb2 + (r0 + r) * D;
     for (int64_t kk = 0; kk < K; kk++) {
       const float w = moe_w[r * K + kk];
       const float* o = moe_o.get() + moe_slot[r * K + kk] * D;
@@ -414,20 +423,25 @@ void Context::Impl::moe_ffn(const LayerWeights& L, int64_t r0, int64_t B) {
 }
 
 // tokens (B,) -> each segment's KV cache rows at its positions, and per `what`: out = logits
-// (1 or B, V) or hidden states (B, D).
+// (1 or B, V) or hidden states (B, D). Each layer runs on its backend of `split` (backend.h),
+// the hidden state crossing once where the backend changes.
 bool Context::Impl::forward(const int32_t* tokens, int64_t B, const Segment* segs, int64_t n_segs, Output what,
                             float* out, const std::atomic<bool>* cancel) {
   const ArchSpec& spec = *hp.spec;
   const int64_t D = hp.n_embd, F = hp.n_ff, half = hp.rope_dim / 2, hd = hp.head_dim;
   const size_t cs_per_rope = static_cast<size_t>(B) * 2 * static_cast<size_t>(half);
+  const size_t BD = static_cast<size_t>(B * D);
+  Backend* be = &split.of(0);
 
-  // x (B, D) <- token embeddings (* sqrt(D) for Gemma)
+  // x (B, D) <- token embeddings (* sqrt(D) for Gemma), on the host
+  float* x0 = be->host_memory() ? be->scratch().x : cross.data();
   for (int64_t t = 0; t < B; t++) {
     m.tok_embd.kernels->dequantize_row(m.tok_embd.data + static_cast<size_t>(tokens[t]) * m.tok_embd.row_bytes,
-                                       x.data() + t * D, D);
+                                       x0 + t * D, D);
     if (hp.embd_scale != 1.0f)
-      for (int64_t i = 0; i < D; i++) x[t * D + i] *= hp.embd_scale;
+      for (int64_t i = 0; i < D; i++) x0[t * D + i] *= hp.embd_scale;
   }
+  if (x0 != be->scratch().x) be->to_backend(be->scratch().x, x0, BD);
 
   // rope_cs (n_ropes, B, half, 2): the angles of each row's position for each rope variant.
   for (size_t ri = 0; ri < hp.ropes.size(); ri++)
@@ -435,9 +449,11 @@ bool Context::Impl::forward(const int32_t* tokens, int64_t B, const Segment* seg
       for (int64_t t = segs[si].row0; t < segs[si].row0 + segs[si].n; t++)
         rope_angles(rope_cs.data() + ri * cs_per_rope + t * 2 * half, segs[si].p0 + (t - segs[si].row0), half,
                     hp.rope_dim, hp.ropes[ri], rope_factors[ri]);
+  const size_t n_cs = hp.ropes.size() * cs_per_rope;
+  split.first->set_rope_angles(rope_cs.data(), n_cs);
+  if (split.rest != split.first) split.rest->set_rope_angles(rope_cs.data(), n_cs);
 
   ActInput in;
-  in.bufs = act_bufs;
   // Matmul input: rows first..B-1 of src (rows of n floats).
   auto set_input = [&](const float* src, int64_t first, int64_t n) {
     in.x = src + first * n;
@@ -453,62 +469,45 @@ bool Context::Impl::forward(const int32_t* tokens, int64_t B, const Segment* seg
     if (cancel && cancel->load(std::memory_order_relaxed)) return false;
     const LayerWeights& L = m.layers[static_cast<size_t>(il)];
     const LayerConfig& lc = hp.layer_cfg[static_cast<size_t>(il)];
+    Backend* next = &split.of(il);
+    if (next != be) {  // x (B, D) crosses to the next backend through the host
+      be->to_host(cross.data(), be->scratch().x, BD);
+      next->to_backend(next->scratch().x, cross.data(), BD);
+      be = next;
+    }
+    const Scratch& s = be->scratch();
+    in.bufs = s.act;
 
     // xb (B, D) = rmsnorm(x) * attn_norm
-    for (int64_t t = 0; t < B; t++) rmsnorm(xb.data() + t * D, x.data() + t * D, L.attn_norm.data, D, hp.rms_eps);
+    be->rmsnorm(s.xb, s.x, L.attn_norm, B, D, hp.rms_eps);
 
     // q (B, Hq*hd), k (B, Hkv*hd), v (B, Hkv*hd) = xb @ Wq^T, Wk^T, Wv^T   (one quantization of xb)
-    set_input(xb.data(), 0, D);
-    const MatJob qkv[3] = {{&L.wq, &in, q.data(), static_cast<size_t>(n_q)},
-                           {&L.wk, &in, k.data(), static_cast<size_t>(n_kv)},
-                           {&L.wv, &in, v.data(), static_cast<size_t>(n_kv)}};
-    matmuls(qkv, 3);
-    if (L.bq.data) {  // + biases (Qwen2)
-      for (int64_t t = 0; t < B; t++) {
-        for (int64_t i = 0; i < n_q; i++) q[t * n_q + i] += L.bq.data[i];
-        for (int64_t i = 0; i < n_kv; i++) k[t * n_kv + i] += L.bk.data[i];
-        for (int64_t i = 0; i < n_kv; i++) v[t * n_kv + i] += L.bv.data[i];
-      }
+    set_input(s.xb, 0, D);
+    const MatJob qkv[3] = {{&L.wq, &in, s.q, static_cast<size_t>(n_q)},
+                           {&L.wk, &in, s.k, static_cast<size_t>(n_kv)},
+                           {&L.wv, &in, s.v, static_cast<size_t>(n_kv)}};
+    be->matmuls(qkv, 3);
+    if (L.bq.data) {  // q (B, Hq*hd) += bq, k, v (B, Hkv*hd) += bk, bv (Qwen2)
+      be->add_bias(s.q, L.bq, B, n_q);
+      be->add_bias(s.k, L.bk, B, n_kv);
+      be->add_bias(s.v, L.bv, B, n_kv);
     }
-    // q, k = rmsnorm per head (hd,) * q_norm, k_norm (Qwen3, Gemma 3), or over the whole
-    // vectors (n_q,), (n_kv,) (OLMoE)
+    // q, k = rmsnorm per head (B*Hq, hd) * q_norm, (B*Hkv, hd) * k_norm (Qwen3, Gemma 3), or
+    // over the whole vectors (B, n_q), (B, n_kv) (OLMoE)
     if (spec.qk_norm == QkNorm::PerHead) {
-      for (int64_t t = 0; t < B; t++) {
-        for (int64_t h = 0; h < hp.n_head; h++)
-          rmsnorm(q.data() + t * n_q + h * hd, q.data() + t * n_q + h * hd, L.q_norm.data, hd, hp.rms_eps);
-        for (int64_t h = 0; h < hp.n_head_kv; h++)
-          rmsnorm(k.data() + t * n_kv + h * hd, k.data() + t * n_kv + h * hd, L.k_norm.data, hd, hp.rms_eps);
-      }
+      be->rmsnorm(s.q, s.q, L.q_norm, B * hp.n_head, hd, hp.rms_eps);
+      be->rmsnorm(s.k, s.k, L.k_norm, B * hp.n_head_kv, hd, hp.rms_eps);
     } else if (spec.qk_norm == QkNorm::Whole) {
-      for (int64_t t = 0; t < B; t++) {
-        rmsnorm(q.data() + t * n_q, q.data() + t * n_q, L.q_norm.data, n_q, hp.rms_eps);
-        rmsnorm(k.data() + t * n_kv, k.data() + t * n_kv, L.k_norm.data, n_kv, hp.rms_eps);
-      }
+      be->rmsnorm(s.q, s.q, L.q_norm, B, n_q, hp.rms_eps);
+      be->rmsnorm(s.k, s.k, L.k_norm, B, n_kv, hp.rms_eps);
     }
 
     // rope on q (B, Hq, hd) and k (B, Hkv, hd), per token position, with the layer's variant;
     // q *= attention scale afterwards where the architecture scales q (Gemma, Phi-3)
-    for (int64_t t = 0; t < B; t++) {
-      const float* cs = rope_cs.data() + static_cast<size_t>(lc.rope) * cs_per_rope + t * 2 * half;
-      rope_apply(q.data() + t * n_q, hp.n_head, hd, half, spec.rope, cs);
-      rope_apply(k.data() + t * n_kv, hp.n_head_kv, hd, half, spec.rope, cs);
-      if (hp.scale_q)
-        for (int64_t i = 0; i < n_q; i++) q[t * n_q + i] *= hp.attn_scale;
-    }
+    be->rope(s.q, s.k, B, lc.rope, spec.rope, hp.scale_q ? hp.attn_scale : 0.0f);
 
     // KV caches <- k, v rows at their positions' slots (F16; V transposed to (Hkv*hd, cap))
-    for (int64_t si = 0; si < n_segs; si++) {
-      const KvCache& cache = *segs[si].ctx->kv;
-      uint16_t* k_layer = cache.k(il);
-      uint16_t* v_layer = cache.v(il);
-      const int64_t cap = cache.cap(il);
-      for (int64_t j = 0; j < segs[si].n; j++) {
-        const int64_t t = segs[si].row0 + j, slot = cache.slot(il, segs[si].p0 + j);
-        uint16_t* krow = k_layer + slot * n_kv;
-        for (int64_t i = 0; i < n_kv; i++) krow[i] = f32_to_fp16(k[t * n_kv + i]);
-        for (int64_t i = 0; i < n_kv; i++) v_layer[i * cap + slot] = f32_to_fp16(v[t * n_kv + i]);
-      }
-    }
+    be->kv_store(il, segs, n_segs, s.k, s.v);
 
     // From here on only rows r0..B-1 are needed (all of them except in the last layer).
     const int64_t r0 = il == hp.n_layer - 1 ? out_first : 0;
@@ -516,60 +515,65 @@ bool Context::Impl::forward(const int32_t* tokens, int64_t B, const Segment* seg
     const int64_t R = B - r0;
 
     // att (R, Hq*hd) = causal softmax(q k^T * scale) v over each row's cache (and window)
-    attention(il, segs, n_segs, r0);
+    be->attention(il, segs, n_segs, r0, s.q, s.att);
 
     // xb2 (R, D) = att @ Wo^T (then rmsnorm * attn_post_norm for Gemma); x (R, D) += xb2
-    set_input(att.data(), r0, n_q);
-    const MatJob wo[1] = {{&L.wo, &in, xb2.data() + r0 * D, static_cast<size_t>(D)}};
-    matmuls(wo, 1);
-    if (L.attn_post_norm.data)
-      for (int64_t t = r0; t < B; t++) rmsnorm(xb2.data() + t * D, xb2.data() + t * D, L.attn_post_norm.data, D, hp.rms_eps);
-    for (int64_t i = r0 * D; i < B * D; i++) x[i] += xb2[i];
+    set_input(s.att, r0, n_q);
+    const MatJob wo[1] = {{&L.wo, &in, s.xb2 + r0 * D, static_cast<size_t>(D)}};
+    be->matmuls(wo, 1);
+    if (L.attn_post_norm.data) be->rmsnorm(s.xb2 + r0 * D, s.xb2 + r0 * D, L.attn_post_norm, R, D, hp.rms_eps);
+    be->add(s.x + r0 * D, s.xb2 + r0 * D, R * D);
 
     // xb (R, D) = rmsnorm(x) * ffn_norm
-    for (int64_t t = r0; t < B; t++) rmsnorm(xb.data() + t * D, x.data() + t * D, L.ffn_norm.data, D, hp.rms_eps);
+    be->rmsnorm(s.xb + r0 * D, s.x + r0 * D, L.ffn_norm, R, D, hp.rms_eps);
 
     if (lc.moe) {
       // xb2 (R, D) = mixture of experts (xb)
-      moe_ffn(L, r0, B);
+      be->moe_ffn(L, s.xb, s.xb2, r0, B);
     } else {
       // hb (R, F) = xb @ Wgate^T, hb2 (R, F) = xb @ Wup^T   (one quantization of xb)
-      set_input(xb.data(), r0, D);
-      const MatJob gate_up[2] = {{&L.w_gate, &in, hb.data(), static_cast<size_t>(F)},
-                                 {&L.w_up, &in, hb2.data(), static_cast<size_t>(F)}};
-      matmuls(gate_up, 2);
+      set_input(s.xb, r0, D);
+      const MatJob gate_up[2] = {{&L.w_gate, &in, s.hb, static_cast<size_t>(F)},
+                                 {&L.w_up, &in, s.hb2, static_cast<size_t>(F)}};
+      be->matmuls(gate_up, 2);
       // hb (R, F) = act(hb) * hb2   (SwiGLU, or GELU-gated for Gemma)
-      gated_activation(spec.ffn, hb.data(), hb2.data(), R * F);
+      be->gated_activation(spec.ffn, s.hb, s.hb2, R * F);
       // xb2 (R, D) = hb @ Wdown^T
-      in.x = hb.data();  // hb rows are packed from 0
+      in.x = s.hb;  // hb rows are packed from 0
       in.ntok = R;
       in.n = F;
       in.ready[0] = in.ready[1] = in.ready[2] = false;
-      const MatJob down[1] = {{&L.w_down, &in, xb2.data() + r0 * D, static_cast<size_t>(D)}};
-      matmuls(down, 1);
+      const MatJob down[1] = {{&L.w_down, &in, s.xb2 + r0 * D, static_cast<size_t>(D)}};
+      be->matmuls(down, 1);
     }
     // (xb2 = rmsnorm(xb2) * ffn_post_norm for Gemma); x (R, D) += xb2
-    if (L.ffn_post_norm.data)
-      for (int64_t t = r0; t < B; t++) rmsnorm(xb2.data() + t * D, xb2.data() + t * D, L.ffn_post_norm.data, D, hp.rms_eps);
-    for (int64_t i = r0 * D; i < B * D; i++) x[i] += xb2[i];
+    if (L.ffn_post_norm.data) be->rmsnorm(s.xb2 + r0 * D, s.xb2 + r0 * D, L.ffn_post_norm, R, D, hp.rms_eps);
+    be->add(s.x + r0 * D, s.xb2 + r0 * D, R * D);
   }
 
   if (what == Output::None) return true;
-  // xb (R, D) = rmsnorm(x rows) * output_norm, R = B or just the last token; hidden states go
-  // straight to out (B, D).
+  // On the last layer's backend (be): xb (R, D) = rmsnorm(x rows) * output_norm, R = B or just
+  // the last token; hidden states go straight to out (B, D) where out is in its memory.
+  const Scratch& s = be->scratch();
+  const bool host = be->host_memory();
   const int64_t R = B - out_first;
-  float* normed = what == Output::AllHidden ? out : xb.data();
-  for (int64_t r = 0; r < R; r++)
-    rmsnorm(normed + r * D, x.data() + (out_first + r) * D, m.output_norm.data, D, hp.rms_eps);
-  if (what == Output::AllHidden) return true;
-  // logits (R, V) = xb @ output^T (soft-capped for Gemma 2)
-  in.x = xb.data();
+  float* normed = what == Output::AllHidden ? (host ? out : s.out) : s.xb;
+  be->rmsnorm(normed, s.x + out_first * D, m.output_norm, R, D, hp.rms_eps);
+  if (what == Output::AllHidden) {
+    if (!host) be->to_host(out, s.out, static_cast<size_t>(R * D));
+    return true;
+  }
+  // logits (R, V) = xb @ output^T (soft-capped for Gemma 2), back to the host
+  float* logits = host ? out : s.out;
+  in.bufs = s.act;
+  in.x = s.xb;
   in.ntok = R;
   in.n = D;
   in.ready[0] = in.ready[1] = in.ready[2] = false;
-  const MatJob head[1] = {{&m.output, &in, out, static_cast<size_t>(hp.n_vocab)}};
-  matmuls(head, 1);
-  if (hp.final_softcap > 0) softcap(out, R * hp.n_vocab, hp.final_softcap);
+  const MatJob head[1] = {{&m.output, &in, logits, static_cast<size_t>(hp.n_vocab)}};
+  be->matmuls(head, 1);
+  if (hp.final_softcap > 0) be->softcap(logits, R * hp.n_vocab, hp.final_softcap);
+  if (!host) be->to_host(out, logits, static_cast<size_t>(R * hp.n_vocab));
   return true;
 }
 
@@ -684,7 +688,7 @@ void Context::decode_batch(Context* const* contexts, const int32_t* tokens, int6
 
   logits.resize(static_cast<size_t>(n_seqs * V));
   // Chunks of the lead's batch capacity; each sequence is one single-row segment.
-  Impl::Segment segs[kMaxBatch];
+  Segment segs[kMaxBatch];
   for (int64_t done = 0; done < n_seqs;) {
     const int64_t B = std::min(lead.max_batch, n_seqs - done);
     for (int64_t r = 0; r < B; r++) {
@@ -692,7 +696,7 @@ void Context::decode_batch(Context* const* contexts, const int32_t* tokens, int6
       segs[r] = {c, r, 1, c->n_past};
     }
     const bool ok = lead.forward(tokens + done, B, segs, B, Impl::Output::AllLogits, logits.data() + done * V, cancel);
-    for (int64_t r = 0; r < B; r++) segs[r].ctx->kv->note_written(segs[r].p0);
+    for (int64_t r = 0; r < B; r++) Impl::of(segs[r]).kv->note_written(segs[r].p0);
     if (!ok) {
       for (int64_t i = 0; i < done; i++) contexts[i]->impl_->n_past--;  // all or nothing
       for (int64_t i = 0; i < n_seqs; i++) {
@@ -701,7 +705,7 @@ void Context::decode_batch(Context* const* contexts, const int32_t* tokens, int6
       }
       fail("ABORTED", "Decoding was cancelled");
     }
-    for (int64_t r = 0; r < B; r++) segs[r].ctx->n_past++;
+    for (int64_t r = 0; r < B; r++) Impl::of(segs[r]).n_past++;
     done += B;
   }
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend.h"
 #include "kv_cache.h"
 #include "model_impl.h"
 
@@ -21,15 +22,6 @@ constexpr int64_t kAttnChunk = 256;
 // than the work (tiny models, short contexts). Tasks and their arithmetic stay the same.
 constexpr double kInlineWork = 32768;
 
-// One matmul input (ntok rows of n floats), quantized lazily once per activation format and
-// then shared by every weight that reads it (Q, K and V; gate and up; all experts' rows).
-struct ActInput {
-  const float* x = nullptr;  // (ntok, n)
-  int64_t ntok = 0, n = 0;
-  bool ready[3] = {false, false, false};
-  std::vector<uint8_t>* bufs = nullptr;  // 3 buffers, one per ActFormat
-};
-
 struct Context::Impl {
   const Model::Impl& m;
   const HParams& hp;
@@ -44,6 +36,14 @@ struct Context::Impl {
   // LongRoPE's long or short factors by the context size), or null.
   std::vector<const float*> rope_factors;
   Context::Stats stats;
+  // The backends this context runs layers on (backend.h): the CPU (today's code over the
+  // scratch below), and optionally a device backend; `split` says which layers run where.
+  std::unique_ptr<Backend> cpu;
+  std::unique_ptr<Backend> device;
+  LayerSplit split;
+  std::vector<float> cross;  // (B, D) host copy of x where the split crosses between devices
+  // Layers [0, n_first) on `first`, the rest on `rest` (both live as long as this context).
+  void set_split(Backend* first, Backend* rest, int64_t n_first);
 
   // Scratch, allocated once (B = max_batch rows).
   std::vector<float> x;      // (B, D) residual stream
@@ -79,14 +79,7 @@ struct Context::Impl {
 
   Impl(const Model& model, int64_t n_ctx_req, bool full_windows, int64_t rope_n_ctx);
   void quantize_input(ActInput& in, const TypeKernels* k);
-  // W (rows, n) @ in rows [row0, row0 + ntok) ^T -> y (ntok, rows), y rows y_stride floats apart.
-  struct MatJob {
-    const MatWeight* w;
-    ActInput* in;
-    float* y;
-    size_t y_stride;
-    int64_t row0 = 0, ntok = -1;  // ntok -1: all of in's rows
-  };
+  // Each job: W (rows, n) @ in rows^T -> y (ntok, rows) (backend.h MatJob), on the pool.
   void matmuls(const MatJob* jobs, int n_jobs);
   // fn(task, thread) for tasks [0, n_tasks): on the pool, or inline (thread 0) when `work`
   // (multiply-adds, roughly) is too small to pay for waking it.
@@ -104,16 +97,10 @@ struct Context::Impl {
     const int64_t per = (rows + 4 * pool.size() - 1) / (4 * pool.size());
     return std::max(kRowsPerTask, (per + kRowsPerTask - 1) / kRowsPerTask * kRowsPerTask);
   }
-  // Rows [row0, row0 + n) of a forward batch: tokens of the sequence `ctx` at positions
-  // p0 .. p0 + n - 1. A batch is one segment (decode) or one single-row segment per sequence
-  // (decode_batch); either way the weights are read once for all its rows.
-  struct Segment {
-    Impl* ctx;
-    int64_t row0, n, p0;
-  };
-  void attention(int64_t layer, const Segment* segs, int64_t n_segs, int64_t r0);
+  // q (B, Hq*hd) -> att rows r0..B-1 (see context.cpp).
+  void attention(int64_t layer, const Segment* segs, int64_t n_segs, int64_t r0, const float* q, float* att);
   // xb rows r0..B-1 -> xb2 rows r0..B-1: the layer's mixture of experts.
-  void moe_ffn(const LayerWeights& L, int64_t r0, int64_t B);
+  void moe_ffn(const LayerWeights& L, const float* xb, float* xb2, int64_t r0, int64_t B);
   // What forward writes: nothing (KV rows only), logits of the last row or of every row, or
   // every row's final hidden state (after the output norm, before the output matrix).
   enum class Output { None, LastLogits, AllLogits, AllHidden };
@@ -121,8 +108,13 @@ struct Context::Impl {
   // *cancel became true (checked between layers; no n_past is changed either way).
   bool forward(const int32_t* tokens, int64_t B, const Segment* segs, int64_t n_segs, Output what, float* out,
                const std::atomic<bool>* cancel);
+  static Impl& of(const Segment& sg) { return *static_cast<Impl*>(sg.ctx); }
   void decode_rows(const int32_t* tokens, int64_t n, Output what, std::vector<float>& out,
                    const std::atomic<bool>* cancel);
 };
+
+// Today's CPU code behind the seam (backend_cpu.cpp). own_scratch: its own x .. hb2 buffers
+// (a second CPU backend in a layer split, for tests of the split); otherwise the context's.
+std::unique_ptr<Backend> make_cpu_backend(Context::Impl& c, bool own_scratch);
 
 }  // namespace hb

@@ -166,6 +166,7 @@ class Context {
   std::vector<int32_t> load_state(const std::string& path, const std::string& magic);
 
   struct Impl;
+  Impl* impl() const { return impl_.get(); }  // internals (backend.h seam, tests)
 
  private:
   std::unique_ptr<Impl> impl_;
