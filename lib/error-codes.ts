@@ -47,6 +47,8 @@ export const errorCodes = [
   'MODEL_NOT_CACHED',
   'INVALID_TASK',
   'SQLITE_UNAVAILABLE',
+  'GPU_OUT_OF_MEMORY',
+  'GPU_ERROR',
   'INTERNAL',
 ] as const;
 
@@ -100,5 +102,7 @@ export const errorCodeMeanings: Readonly<Record<HalfbyteErrorCode, string>> = {
   MODEL_NOT_CACHED: "a model reference that is not in the local cache",
   INVALID_TASK: "an evaluation task file line that is not JSON or has a missing or wrong field (names line and field)",
   SQLITE_UNAVAILABLE: "sql evaluation tasks need SQLite: node:sqlite (Node 22.13+) or the optional sql.js package",
+  GPU_OUT_OF_MEMORY: "the GPU has no room for the weights, KV cache or scratch; the message gives the size",
+  GPU_ERROR: "a GPU backend call failed (driver, device or kernel error); the message names the call",
   INTERNAL: "a bug in halfbyte: please report it with the message",
 };

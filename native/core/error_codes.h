@@ -51,6 +51,8 @@
   X(MODEL_NOT_CACHED, "a model reference that is not in the local cache")                                 \
   X(INVALID_TASK, "an evaluation task file line that is not JSON or has a missing or wrong field (names line and field)") \
   X(SQLITE_UNAVAILABLE, "sql evaluation tasks need SQLite: node:sqlite (Node 22.13+) or the optional sql.js package") \
+  X(GPU_OUT_OF_MEMORY, "the GPU has no room for the weights, KV cache or scratch; the message gives the size")  \
+  X(GPU_ERROR, "a GPU backend call failed (driver, device or kernel error); the message names the call")      \
   X(INTERNAL, "a bug in halfbyte: please report it with the message")
 
 #include <cstring>
