@@ -76,6 +76,7 @@ MatWeight bind_matrix_view(const GgufTensor& t, int64_t total_rows, int64_t n, i
     fail("GGUF_BAD_TENSOR", "Expected at least " + std::to_string(w.row_bytes * all_rows) + " data bytes for tensor " +
                                 t.name + " but received " + std::to_string(t.nbytes));
   w.data = t.data + (static_cast<size_t>(expert) * static_cast<size_t>(total_rows) + static_cast<size_t>(row0)) * w.row_bytes;
+  w.gguf_data = w.data;
   return w;
 }
 

@@ -25,6 +25,9 @@ struct MatWeight {
   size_t row_bytes = 0;
   bool packed = false;
   size_t group_bytes = 0;  // packed: bytes per 8-row group (x8_group_bytes)
+  // The rows in the file's GGUF layout (in the mapping), packed or not: what a device backend
+  // uploads (backend.h).
+  const uint8_t* gguf_data = nullptr;
 };
 
 // Heap bytes, 64-byte aligned (packed weights).
