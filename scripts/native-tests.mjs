@@ -16,8 +16,8 @@ try {
   run('cmake', ['--build', build, '-j', String(Math.max(2, (await import('node:os')).availableParallelism()))]);
   run(join(build, 'halfbyte_tests'), [join(root, 'test', 'fixtures'), ...process.argv.slice(2)]);
   if (process.arch === 'x64' && !process.env.HALFBYTE_SANITIZE) {
-    for (const isa of ['avx2', 'avx512']) {
-      const object = join(build, 'CMakeFiles', 'halfbyte_core.dir', 'native', 'core', 'quant', `kernels_${isa}.cpp.o`);
+    for (const file of ['avx2', 'avx2_k0', 'avx2_k1', 'avx512', 'avx512_k0', 'avx512_k1']) {
+      const object = join(build, 'CMakeFiles', 'halfbyte_core.dir', 'native', 'core', 'quant', `kernels_${file}.cpp.o`);
       run(process.execPath, [join(root, 'scripts', 'check-codegen.mjs'), object]);
     }
   }

@@ -11,9 +11,13 @@ out="$root/build-neon"
 mkdir -p "$out"
 cxx="${CXX_AARCH64:-aarch64-linux-gnu-g++}"
 flags=(-O2 -std=c++17 -Wall -Wextra -Wno-unused-parameter)
+# The part of the core the kernel tests link, plus every kernel file from native/sources.json (the
+# x86 ones compile to nothing here, but kernel_test.cpp's references to them must resolve).
 core=(native/core/ggml_types.cpp native/core/gguf.cpp native/core/platform.cpp native/core/quant/cpu_features.cpp
-      native/core/quant/kernels_ref.cpp native/core/quant/kernels_neon.cpp native/core/ops.cpp
-      native/core/quant/kernels_avx2.cpp native/core/quant/kernels_avx512.cpp)
+      native/core/quant/kernels_ref.cpp native/core/ops.cpp)
+cd "$root"
+read -r -a kernel_files <<< "$(node -p "const s = require('./native/sources.json'); [...s.arm_neon, ...s.x86_avx2, ...s.x86_avx512].join(' ')")"
+core+=("${kernel_files[@]}")
 tests=(native/tests/main.cpp native/core/quant/kernels_test.cpp)
 cd "$root"
 objs=()

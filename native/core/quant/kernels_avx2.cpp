@@ -23,7 +23,9 @@ const TypeKernels* avx2_kernels(GgmlType t) {
        ref_kernels(GgmlType::BF16)->dequantize_row}};
   for (const TypeKernels& k : floats)
     if (k.type == t) return &k;
-  return x86_integer_kernels(t);
+  if (const TypeKernels* k = x86_block32_kernels(t)) return k;
+  if (const TypeKernels* k = avx2_k0_kernels(t)) return k;  // kernels_avx2_k0.cpp
+  return avx2_k1_kernels(t);                                // kernels_avx2_k1.cpp
 }
 
 }  // namespace kern

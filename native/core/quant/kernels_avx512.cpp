@@ -12,7 +12,7 @@
 // flags and an exact scalar emulation of vpdpbusd, and kernels_test.cpp then checks it
 // bit-identical to AVX2 and within bound of the reference (the emulated build's tiles stay at the
 // AVX2 sizes, 16 registers):
-//   g++ -O2 -std=c++17 -mavx2 -mfma -mf16c -DHB_TEST_EMULATE_AVX512 -c native/core/quant/kernels_avx512.cpp
+//   g++ -O2 -std=c++17 -mavx2 -mfma -mf16c -DHB_TEST_EMULATE_AVX512 -c native/core/quant/kernels_avx512.cpp (and _k0.cpp, _k1.cpp)
 //   g++ -O2 -std=c++17 -DHB_TEST_EMULATE_AVX512 -c native/core/quant/kernels_test.cpp   (+ the rest)
 #if defined(__x86_64__)
 #if defined(HB_TEST_EMULATE_AVX512)
@@ -45,7 +45,9 @@ const TypeKernels* avx512_kernels(GgmlType t) {
        ref_kernels(GgmlType::BF16)->dequantize_row}};
   for (const TypeKernels& k : floats)
     if (k.type == t) return &k;
-  return x86_integer_kernels(t);
+  if (const TypeKernels* k = x86_block32_kernels(t)) return k;
+  if (const TypeKernels* k = avx512_k0_kernels(t)) return k;  // kernels_avx512_k0.cpp
+  return avx512_k1_kernels(t);                                // kernels_avx512_k1.cpp
 }
 
 }  // namespace kern

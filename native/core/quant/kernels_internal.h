@@ -24,6 +24,11 @@ const VecKernels* avx2_vec_kernels();           // kernels_avx2.cpp
 const VecKernels* avx512_vec_kernels();         // kernels_avx512.cpp
 const TypeKernels* avx2_kernels(GgmlType t);    // kernels_avx2.cpp
 const TypeKernels* avx512_kernels(GgmlType t);  // kernels_avx512.cpp
+// The 256-element types, in two files per ISA (see kernels_x86.h).
+const TypeKernels* avx2_k0_kernels(GgmlType t);    // kernels_avx2_k0.cpp
+const TypeKernels* avx2_k1_kernels(GgmlType t);    // kernels_avx2_k1.cpp
+const TypeKernels* avx512_k0_kernels(GgmlType t);  // kernels_avx512_k0.cpp
+const TypeKernels* avx512_k1_kernels(GgmlType t);  // kernels_avx512_k1.cpp
 #endif
 #if defined(__aarch64__)
 const TypeKernels* neon_kernels(GgmlType t);     // kernels_neon.cpp

@@ -206,7 +206,7 @@ inline int quantize32(const float* x, __m256 id, int8_t* q) {
 inline float round_to_fp16(float v) { return _cvtsh_ss(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT)); }
 
 // x (n,) -> ActQ8_32 (n / 32,): d = fp16(amax / 127), q = round(x * (127 / amax)), s = fp16(d_raw * sum q).
-void quantize_act_q8_32_x86(const float* x, void* xq, int64_t n) {
+inline void quantize_act_q8_32_x86(const float* x, void* xq, int64_t n) {
   ActQ8_32* out = static_cast<ActQ8_32*>(xq);
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* xb = x + b * 32;
@@ -225,7 +225,7 @@ void quantize_act_q8_32_x86(const float* x, void* xq, int64_t n) {
 
 // x (n,) -> ActQ8_256 (n / 256,): iscale = -127 / (first element of largest magnitude),
 // q = round(iscale * x), d = 1 / iscale.
-void quantize_act_q8_256_x86(const float* x, void* xq, int64_t n) {
+inline void quantize_act_q8_256_x86(const float* x, void* xq, int64_t n) {
   ActQ8_256* out = static_cast<ActQ8_256*>(xq);
   const __m256i ones8 = _mm256_set1_epi8(1);
   for (int64_t b = 0; b < n / 256; ++b) {
@@ -1757,14 +1757,15 @@ inline float exp_shifted_x86_512(float* x, int64_t n, float scale, float* sum) {
 #ifndef HB_X8_T_K
 #define HB_X8_T_K (HB_X86_VNNI ? 4 : 2)
 #endif
-inline const TypeKernels* x86_integer_kernels(GgmlType t) {
+// The integer types in three tables, each instantiated by its own file per ISA: kernels_<isa>.cpp
+// (the 32-element types), kernels_<isa>_k0.cpp and _k1.cpp (the 256-element ones, split by
+// measured compile time), so a parallel build compiles them at once. One file holding every
+// instantiation took 41 s of GCC time (most in the RTL combiner) and was the build's critical path.
+// Filled on first use (thread-safe static init) so dequantize_row can point at the reference.
+inline const TypeKernels* x86_block32_kernels(GgmlType t) {
   auto k32 = [](GgmlType type, auto gemm, auto gemm_x8) {
     return TypeKernels{type, ActFormat::Q8_32, quantize_act_q8_32_x86, gemm, ref_kernels(type)->dequantize_row, gemm_x8};
   };
-  auto k256 = [](GgmlType type, auto gemm, auto gemm_x8) {
-    return TypeKernels{type, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm, ref_kernels(type)->dequantize_row, gemm_x8};
-  };
-  // Filled on first use (thread-safe static init) so dequantize_row can point at the reference.
   static const TypeKernels table[] = {
       k32(GgmlType::Q4_0, gemm_tiled<TileQ4_0, 4, 2>, gemm_x8_tiled<TileQ4_0x8, HB_X8_T_NIBBLE>),
       k32(GgmlType::Q4_1, gemm_tiled<TileQ4_1, 4, 2>, gemm_x8_tiled<TileQ4_1x8, HB_X8_T_NIBBLE>),
@@ -1772,15 +1773,35 @@ inline const TypeKernels* x86_integer_kernels(GgmlType t) {
       k32(GgmlType::Q5_1, gemm_tiled<TileQ5_1, 4, 2>, gemm_x8_tiled<TileQ5_1x8, HB_X8_T_NIBBLE>),
       k32(GgmlType::IQ4_NL, gemm_tiled<TileIQ4_NL, 4, 2>, gemm_x8_tiled<TileIQ4_NLx8, HB_X8_T_NIBBLE>),
       k32(GgmlType::Q8_0, gemm_tiled<TileQ8_0, 4, 2>, gemm_x8_tiled<TileQ8_0x8, HB_X8_T_Q8>),
-      k256(GgmlType::Q2_K, gemm_tiled<TileQ2_K, 4, 2>, gemm_x8_tiled<TileQ2_Kx8, HB_X8_T_K>),
-      k256(GgmlType::Q3_K, gemm_tiled<TileQ3_K, 4, 2>, gemm_x8_tiled<TileQ3_Kx8, HB_X8_T_K>),
-      k256(GgmlType::Q4_K, gemm_tiled<TileQ4_K, 4, 2>, gemm_x8_tiled<TileQ4_Kx8, HB_X8_T_K>),
-      k256(GgmlType::Q5_K, gemm_tiled<TileQ5_K, 4, 2>, gemm_x8_tiled<TileQ5_Kx8, HB_X8_T_K>),
-      k256(GgmlType::Q6_K, gemm_tiled<TileQ6_K, 4, 2>, gemm_x8_tiled<TileQ6_Kx8, HB_X8_T_K>),
-      k256(GgmlType::IQ4_XS, gemm_tiled<TileIQ4_XS, 4, 2>, gemm_x8_tiled<TileIQ4_XSx8, HB_X8_T_K>),
   };
   for (const TypeKernels& k : table)
     if (k.type == t) return &k;
+  return nullptr;
+}
+
+// Part 0: Q2_K, Q5_K, IQ4_XS; part 1: Q3_K, Q4_K, Q6_K.
+template <int Part>
+const TypeKernels* x86_k_kernels(GgmlType t) {
+  auto k256 = [](GgmlType type, auto gemm, auto gemm_x8) {
+    return TypeKernels{type, ActFormat::Q8_256, quantize_act_q8_256_x86, gemm, ref_kernels(type)->dequantize_row, gemm_x8};
+  };
+  if constexpr (Part == 0) {
+    static const TypeKernels table[] = {
+        k256(GgmlType::Q2_K, gemm_tiled<TileQ2_K, 4, 2>, gemm_x8_tiled<TileQ2_Kx8, HB_X8_T_K>),
+        k256(GgmlType::Q5_K, gemm_tiled<TileQ5_K, 4, 2>, gemm_x8_tiled<TileQ5_Kx8, HB_X8_T_K>),
+        k256(GgmlType::IQ4_XS, gemm_tiled<TileIQ4_XS, 4, 2>, gemm_x8_tiled<TileIQ4_XSx8, HB_X8_T_K>),
+    };
+    for (const TypeKernels& k : table)
+      if (k.type == t) return &k;
+  } else {
+    static const TypeKernels table[] = {
+        k256(GgmlType::Q3_K, gemm_tiled<TileQ3_K, 4, 2>, gemm_x8_tiled<TileQ3_Kx8, HB_X8_T_K>),
+        k256(GgmlType::Q4_K, gemm_tiled<TileQ4_K, 4, 2>, gemm_x8_tiled<TileQ4_Kx8, HB_X8_T_K>),
+        k256(GgmlType::Q6_K, gemm_tiled<TileQ6_K, 4, 2>, gemm_x8_tiled<TileQ6_Kx8, HB_X8_T_K>),
+    };
+    for (const TypeKernels& k : table)
+      if (k.type == t) return &k;
+  }
   return nullptr;
 }
 

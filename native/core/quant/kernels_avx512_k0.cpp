@@ -1,0 +1,21 @@
+// AVX-512 VNNI kernels, part 0 of the 256-element types (Q2_K, Q5_K, IQ4_XS), in their own file
+// so a parallel build compiles them beside the others. Same flags, same conditions and the
+// same emulated build (see kernels_avx512.cpp).
+#if defined(__x86_64__)
+#if defined(HB_TEST_EMULATE_AVX512)
+#define HB_X86_VNNI 0
+#define HB_X86_EMULATE_VNNI 1
+#else
+#define HB_X86_VNNI 1
+#endif
+#include "kernels_x86.h"
+
+namespace hb {
+namespace kern {
+
+const TypeKernels* avx512_k0_kernels(GgmlType t) { return x86_k_kernels<0>(t); }
+
+}  // namespace kern
+}  // namespace hb
+
+#endif  // __x86_64__
