@@ -125,7 +125,17 @@ export interface EvaluationReport {
   halfbyte: string;
   model: { file: string; size: number; fingerprint: string; architecture: string; name: string };
   tasks: { source: string; sha256: string; items: number };
-  options: { shots: number; limit: number | null; seed: number; classificationMode: 'score' | 'generate'; maxTokens: number; contextSize: number };
+  /** What decides the results (concurrency and threads do not): a resumed run must use the same. */
+  options: {
+    shots: number;
+    limit: number | null;
+    seed: number;
+    classificationMode: 'score' | 'generate';
+    maxTokens: number;
+    contextSize: number;
+    /** Milliseconds an sql item's queries may run before the item counts as wrong. */
+    sqlTimeout: number;
+  };
   /** False in a partial report (an interrupted run): resume it with `resume`. */
   complete: boolean;
   /** One per evaluated item, in file order. */
@@ -675,7 +685,7 @@ export function runEvaluation(model: Model, tasks: string | readonly EvalItem[],
     }
     return { p, block };
   });
-  const reportOptions = { shots, limit, seed, classificationMode, maxTokens, contextSize };
+  const reportOptions = { shots, limit, seed, classificationMode, maxTokens, contextSize, sqlTimeout };
   const tasksHash = 'sha256:' + createHash('sha256').update(canonicalJson(parsed.map((p) => [p.line, p.id, p.item]))).digest('hex');
 
   return new EvaluationRun(async (emit, setPartial) => {

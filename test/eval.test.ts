@@ -170,7 +170,7 @@ describe('classification, generation and sql end to end', async () => {
     expect(report.model).toMatchObject({ file: 'stories260K.gguf', size: model.info.fileSize, architecture: 'llama' });
     expect(report.model.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(report.halfbyte).toBe(JSON.parse(readFileSync(join(fixtures, '..', '..', 'package.json'), 'utf8')).version);
-    expect(report.options).toEqual({ shots: 0, limit: null, seed: 1, classificationMode: 'score', maxTokens: 16, contextSize: model.contextSize });
+    expect(report.options).toEqual({ shots: 0, limit: null, seed: 1, classificationMode: 'score', maxTokens: 16, contextSize: model.contextSize, sqlTimeout: 10_000 });
     expect(report.complete).toBe(true);
     const again = await runEvaluation(model, mixedText, { maxTokens: 16, concurrency: 1 });
     expect(reportKey(again)).toBe(reportKey(report));
@@ -216,6 +216,8 @@ describe('resume', () => {
   it('refuses a report of other options or tasks', async () => {
     const r = await runEvaluation(model, mixedText, { limit: 2 });
     await expect(runEvaluation(model, mixedText, { limit: 2, seed: 7, resume: r })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // A query's time limit decides whether a slow query counts as wrong, so it is part of the options.
+    await expect(runEvaluation(model, mixedText, { limit: 2, sqlTimeout: 500, resume: r })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(runEvaluation(model, mcText, { limit: 2, resume: r })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(() => runEvaluation(model, mixedText, { resume: { results: [] } as unknown as EvaluationReport })).toThrow(/halfbyte evaluation report/);
   });

@@ -105,6 +105,7 @@ export interface EvaluationReport {
         sha256: string;
         items: number;
     };
+    /** What decides the results (concurrency and threads do not): a resumed run must use the same. */
     options: {
         shots: number;
         limit: number | null;
@@ -112,6 +113,8 @@ export interface EvaluationReport {
         classificationMode: 'score' | 'generate';
         maxTokens: number;
         contextSize: number;
+        /** Milliseconds an sql item's queries may run before the item counts as wrong. */
+        sqlTimeout: number;
     };
     /** False in a partial report (an interrupted run): resume it with `resume`. */
     complete: boolean;
