@@ -49,6 +49,7 @@ export const errorCodes = [
   'SQLITE_UNAVAILABLE',
   'GPU_OUT_OF_MEMORY',
   'GPU_ERROR',
+  'GPU_UNAVAILABLE',
   'INTERNAL',
 ] as const;
 
@@ -104,5 +105,6 @@ export const errorCodeMeanings: Readonly<Record<HalfbyteErrorCode, string>> = {
   SQLITE_UNAVAILABLE: "sql evaluation tasks need SQLite: node:sqlite (Node 22.13+) or the optional sql.js package",
   GPU_OUT_OF_MEMORY: "the GPU has no room for the weights, KV cache or scratch; the message gives the size",
   GPU_ERROR: "a GPU backend call failed (driver, device or kernel error); the message names the call",
+  GPU_UNAVAILABLE: "load with gpu: 'cuda' on a binary built without CUDA or a machine without a usable device",
   INTERNAL: "a bug in halfbyte: please report it with the message",
 };

@@ -13,6 +13,7 @@ export type {
   LoadOptions,
   LoadProgress,
   ModelInfo,
+  GpuInfo,
   SamplingOptions,
   TokenLogprob,
   TokenizeOptions,

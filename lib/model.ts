@@ -64,6 +64,15 @@ export interface LoadOptions {
    * the option. `info.packCache` says what happened. Default false (nothing is written).
    */
   packCache?: boolean | string;
+  /**
+   * Where the layers run. `false` (the default): the CPU. `'cuda'`: an NVIDIA GPU through the CUDA
+   * backend; fails with GPU_UNAVAILABLE when this binary has no CUDA backend or the machine no usable
+   * device. `'auto'`: the GPU when there is one, else the CPU, with the reason in `info.gpu.reason`.
+   * The default install is CPU-only; the CUDA backend is built from source (docs/cuda.md).
+   */
+  gpu?: 'cuda' | 'auto' | false;
+  /** With `gpu`: how many layers, from the first, run on the GPU (the rest on the CPU). Default: all. */
+  gpuLayers?: number;
   /** Aborts loading; the promise then rejects with code ABORTED. */
   signal?: AbortSignal;
   /** Called as the weights are paged in. */
@@ -100,6 +109,16 @@ export interface ModelInfo {
   /** With LoadOptions.packCache: "loaded PATH", "written PATH", "stale (why), rewritten PATH", "not written: why" or "not used: why" (kernels without a packed layout). */
   packCache?: string;
   chatTemplate: string | null;
+  /** Where the layers run: `backend` 'cpu' or 'cuda', how many layers are offloaded, and with `gpu: 'auto'` on the CPU, why. */
+  gpu: GpuInfo;
+}
+
+export interface GpuInfo {
+  backend: 'cpu' | 'cuda';
+  /** Layers running on the GPU (0 on the CPU). */
+  offloadedLayers: number;
+  /** Set when `gpu: 'auto'` fell back to the CPU: why. */
+  reason?: string;
 }
 
 export interface TokenizeOptions {
@@ -140,7 +159,8 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
   private done = false;
   private readonly promise: Promise<Model>;
 
-  constructor(path: string, options: LoadOptions) {
+  /** @internal Use load(). */
+  constructor(path: string, options: LoadOptions, private readonly gpuInfo: GpuInfo = { backend: 'cpu', offloadedLayers: 0 }) {
     this.promise = this.start(path, options);
     // Iterating is optional: an unobserved rejection must still surface through then().
     this.promise.catch(() => {});
@@ -161,7 +181,7 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
       // A folder that cannot be made is reported by the load (info.packCache), not thrown.
       if (cacheDir !== undefined) await mkdir(cacheDir, { recursive: true }).catch(() => {});
       const handle = await nativeAsync(addon().loadModel(path, threads, options.vocabOnly ?? false, onProgress, flag, options.packWeights ?? true, cacheDir));
-      return new Model(handle, options.contextSize, resolve(path));
+      return new Model(handle, options.contextSize, resolve(path), this.gpuInfo);
     } catch (err) {
       const e = fromNative(err);
       if (e.code === 'ABORTED') throw abortedError(options.signal);
@@ -198,8 +218,13 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
 }
 
 const LOAD_KEYS = v.optionKeys<LoadOptions>({
-  threads: true, contextSize: true, vocabOnly: true, packWeights: true, packCache: true, signal: true, onProgress: true,
+  threads: true, contextSize: true, vocabOnly: true, packWeights: true, packCache: true, gpu: true, gpuLayers: true, signal: true,
+  onProgress: true,
 });
+
+// The CUDA backend (native/cuda/) builds as a native library and its tests, but no Node binary
+// loads it yet (docs/cuda.md): every binary this package loads is CPU-only.
+const NO_GPU_BACKEND = 'this halfbyte binary was built without the CUDA backend (the default install is CPU-only; see docs/cuda.md)';
 
 /** The default folder of LoadOptions.packCache: true. */
 export function defaultPackCacheDir(): string {
@@ -234,6 +259,16 @@ export function load(path: string, options?: LoadOptions): LoadTask {
     signal: v.signal(o.signal, 'signal'),
     onProgress: o.onProgress,
   };
+  if (o.gpu !== undefined && o.gpu !== false && o.gpu !== 'cuda' && o.gpu !== 'auto') throw v.invalid("'cuda', 'auto' or false", 'gpu', o.gpu);
+  const gpu = o.gpu ?? false;
+  if (o.gpuLayers !== undefined && gpu === false)
+    throw new HalfbyteError('INVALID_ARGUMENT', "Expected gpu: 'cuda' or 'auto' for gpuLayers but received gpu: false");
+  const gpuLayers = o.gpuLayers === undefined ? undefined : v.integer(o.gpuLayers, 'gpuLayers', 0, 1 << 20);
+  let gpuInfo: GpuInfo = { backend: 'cpu', offloadedLayers: 0 };
+  if (gpu === 'cuda') throw new HalfbyteError('GPU_UNAVAILABLE', `Expected a CUDA backend for gpu: 'cuda' but ${NO_GPU_BACKEND}`);
+  if (gpu === 'auto') gpuInfo = { backend: 'cpu', offloadedLayers: 0, reason: NO_GPU_BACKEND };
+  checked.gpu = gpu;
+  if (gpuLayers !== undefined) checked.gpuLayers = gpuLayers;
   if (checked.packCache !== undefined && (checked.vocabOnly || !checked.packWeights))
     throw new HalfbyteError(
       'INVALID_ARGUMENT',
@@ -241,7 +276,7 @@ export function load(path: string, options?: LoadOptions): LoadTask {
     );
   if (checked.onProgress !== undefined && typeof checked.onProgress !== 'function')
     throw v.invalid('a function', 'onProgress', checked.onProgress);
-  return new LoadTask(outsideAsar(path), checked);
+  return new LoadTask(outsideAsar(path), checked, gpuInfo);
 }
 
 export class Model {
@@ -253,7 +288,7 @@ export class Model {
   private readonly defaultContextSize: number;
 
   /** @internal Use load(). */
-  constructor(handle: NativeModel, contextSize: number | undefined, path: string) {
+  constructor(handle: NativeModel, contextSize: number | undefined, path: string, gpu: GpuInfo = { backend: 'cpu', offloadedLayers: 0 }) {
     this.handle = handle;
     this.path = path;
     const n: NativeModelInfo = native(() => handle.info());
@@ -285,6 +320,7 @@ export class Model {
       ...(n.packSkipped ? { packSkipped: n.packSkipped } : {}),
       ...(n.packCache ? { packCache: n.packCache } : {}),
       chatTemplate: n.chatTemplate,
+      gpu: Object.freeze({ ...gpu }),
     });
     this.defaultContextSize = contextSize ?? Math.max(1, Math.min(n.contextLength || 4096, 4096));
   }

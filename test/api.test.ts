@@ -71,6 +71,21 @@ describe('load', () => {
     expect(err.message).toMatch(/^Expected an integer from 1 to \d+ for contextSize but received -1$/);
   });
 
+  it("runs on the CPU by default; gpu: 'auto' falls back and says why, gpu: 'cuda' is GPU_UNAVAILABLE in a CPU-only binary", async () => {
+    await using cpu = await load(stories);
+    expect(cpu.info.gpu).toEqual({ backend: 'cpu', offloadedLayers: 0 });
+    await using auto = await load(stories, { gpu: 'auto', gpuLayers: 2 });
+    expect(auto.info.gpu).toMatchObject({ backend: 'cpu', offloadedLayers: 0 });
+    expect(auto.info.gpu.reason).toMatch(/built without the CUDA backend/);
+    const [a, b] = [await cpu.evaluate([1, 403, 407]), await auto.evaluate([1, 403, 407])];
+    expect(Array.from(b)).toEqual(Array.from(a));
+    const err = await expectCode(() => load(stories, { gpu: 'cuda' }), 'GPU_UNAVAILABLE');
+    expect(err.message).toMatch(/^Expected a CUDA backend for gpu: 'cuda' but this halfbyte binary was built without/);
+    await expectCode(() => load(stories, { gpu: 'rocm' as 'cuda' }), 'INVALID_ARGUMENT');
+    await expectCode(() => load(stories, { gpuLayers: 4 }), 'INVALID_ARGUMENT');
+    await expectCode(() => load(stories, { gpu: 'auto', gpuLayers: -1 }), 'INVALID_ARGUMENT');
+  });
+
   it('gives FILE_NOT_FOUND for a missing file', async () => {
     await expectCode(load('/nonexistent/model.gguf'), 'FILE_NOT_FOUND');
   });

@@ -1,7 +1,7 @@
 export { HalfbyteError, errorCodes, errorCodeMeanings } from './errors.js';
 export type { HalfbyteErrorCode } from './errors.js';
 export { defaultPackCacheDir, load, LoadTask, Model } from './model.js';
-export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, GenerateOptions, GenerationChunk, LogitBiasEntry, LoadOptions, LoadProgress, ModelInfo, SamplingOptions, TokenLogprob, TokenizeOptions, } from './model.js';
+export type { ChatOptions, DetokenizeOptions, EvaluateOptions, EvaluateResult, GenerateOptions, GenerationChunk, LogitBiasEntry, LoadOptions, LoadProgress, ModelInfo, GpuInfo, SamplingOptions, TokenLogprob, TokenizeOptions, } from './model.js';
 export { getCpuInfo, measureReadBandwidth } from './cpu.js';
 export { Session } from './session.js';
 export { Grammar } from './grammar.js';

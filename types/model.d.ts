@@ -35,6 +35,15 @@ export interface LoadOptions {
      * the option. `info.packCache` says what happened. Default false (nothing is written).
      */
     packCache?: boolean | string;
+    /**
+     * Where the layers run. `false` (the default): the CPU. `'cuda'`: an NVIDIA GPU through the CUDA
+     * backend; fails with GPU_UNAVAILABLE when this binary has no CUDA backend or the machine no usable
+     * device. `'auto'`: the GPU when there is one, else the CPU, with the reason in `info.gpu.reason`.
+     * The default install is CPU-only; the CUDA backend is built from source (docs/cuda.md).
+     */
+    gpu?: 'cuda' | 'auto' | false;
+    /** With `gpu`: how many layers, from the first, run on the GPU (the rest on the CPU). Default: all. */
+    gpuLayers?: number;
     /** Aborts loading; the promise then rejects with code ABORTED. */
     signal?: AbortSignal;
     /** Called as the weights are paged in. */
@@ -77,6 +86,15 @@ export interface ModelInfo {
     /** With LoadOptions.packCache: "loaded PATH", "written PATH", "stale (why), rewritten PATH", "not written: why" or "not used: why" (kernels without a packed layout). */
     packCache?: string;
     chatTemplate: string | null;
+    /** Where the layers run: `backend` 'cpu' or 'cuda', how many layers are offloaded, and with `gpu: 'auto'` on the CPU, why. */
+    gpu: GpuInfo;
+}
+export interface GpuInfo {
+    backend: 'cpu' | 'cuda';
+    /** Layers running on the GPU (0 on the CPU). */
+    offloadedLayers: number;
+    /** Set when `gpu: 'auto'` fell back to the CPU: why. */
+    reason?: string;
 }
 export interface TokenizeOptions {
     /** Add BOS/EOS as the vocabulary asks. Default true. */
@@ -105,11 +123,13 @@ export interface EvaluateResult {
  * (`for await (const p of task) …; const model = await task`).
  */
 export declare class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress> {
+    private readonly gpuInfo;
     private readonly events;
     private wake;
     private done;
     private readonly promise;
-    constructor(path: string, options: LoadOptions);
+    /** @internal Use load(). */
+    constructor(path: string, options: LoadOptions, gpuInfo?: GpuInfo);
     private start;
     then<T1 = Model, T2 = never>(onfulfilled?: ((value: Model) => T1 | PromiseLike<T1>) | null, onrejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null): Promise<T1 | T2>;
     catch<T = never>(onrejected?: ((reason: unknown) => T | PromiseLike<T>) | null): Promise<Model | T>;
@@ -127,7 +147,7 @@ export declare class Model {
     private handle;
     private readonly defaultContextSize;
     /** @internal Use load(). */
-    constructor(handle: NativeModel, contextSize: number | undefined, path: string);
+    constructor(handle: NativeModel, contextSize: number | undefined, path: string, gpu?: GpuInfo);
     /** @internal The live native handle; throws DISPOSED after dispose(). */
     native(): NativeModel;
     /** @internal */

@@ -53,6 +53,7 @@
   X(SQLITE_UNAVAILABLE, "sql evaluation tasks need SQLite: node:sqlite (Node 22.13+) or the optional sql.js package") \
   X(GPU_OUT_OF_MEMORY, "the GPU has no room for the weights, KV cache or scratch; the message gives the size")  \
   X(GPU_ERROR, "a GPU backend call failed (driver, device or kernel error); the message names the call")      \
+  X(GPU_UNAVAILABLE, "load with gpu: 'cuda' on a binary built without CUDA or a machine without a usable device") \
   X(INTERNAL, "a bug in halfbyte: please report it with the message")
 
 #include <cstring>
