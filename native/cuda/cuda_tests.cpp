@@ -262,28 +262,9 @@ int main(int argc, char** argv) {
   const bool device = hb::cuda::device_present(&why);
   if (device) std::printf("device: %s\n", hb::cuda::device_info().c_str());
   else std::printf("halfbyte_cuda_tests: no usable CUDA device (%s): the device tests are SKIPPED\n", why.c_str());
-  int passed = 0, failed = 0, skipped = 0;
-  for (auto& c : hbtest::registry()) {
-    if (filter && !std::strstr(c.name, filter)) continue;
-    if (!device && std::strncmp(c.name, "host_", 5) != 0) {
-      ++skipped;
-      std::printf("skip %s\n", c.name);
-      continue;
-    }
-    hbtest::g_failures_in_case = 0;
-    try {
-      c.fn();
-    } catch (const std::exception& e) {
-      hbtest::report(__FILE__, __LINE__, std::string("uncaught exception: ") + e.what());
-    }
-    if (hbtest::g_failures_in_case) {
-      ++failed;
-      std::fprintf(stderr, "not ok %s\n", c.name);
-    } else {
-      ++passed;
-      std::printf("ok %s\n", c.name);
-    }
-  }
-  std::printf("cuda: %d passed, %d failed, %d skipped (no device)\n", passed, failed, skipped);
-  return failed ? 1 : 0;
+  // Without a device only the host_ tests run.
+  const hbtest::RunCounts n =
+      hbtest::run_cases(filter, [&](const hbtest::Case& c) { return !device && std::strncmp(c.name, "host_", 5) != 0; });
+  std::printf("cuda: %d passed, %d failed, %d skipped (no device)\n", n.passed, n.failed, n.skipped);
+  return n.failed ? 1 : 0;
 }

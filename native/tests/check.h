@@ -4,6 +4,8 @@
 #pragma once
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <exception>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -30,6 +32,39 @@ struct Registrar {
 inline void report(const char* file, int line, const std::string& what) {
   ++g_failures_in_case;
   std::fprintf(stderr, "  FAIL %s:%d: %s\n", file, line, what.c_str());
+}
+
+struct RunCounts {
+  int passed = 0, failed = 0, skipped = 0;
+};
+
+// Runs every registered case whose name contains `filter` (all when null), except those `skip`
+// refuses (printed "skip NAME"), with "ok NAME" or "not ok NAME" for each: the one loop of
+// halfbyte_tests and halfbyte_cuda_tests.
+inline RunCounts run_cases(const char* filter, const std::function<bool(const Case&)>& skip = nullptr) {
+  RunCounts n;
+  for (auto& c : registry()) {
+    if (filter && !std::strstr(c.name, filter)) continue;
+    if (skip && skip(c)) {
+      ++n.skipped;
+      std::printf("skip %s\n", c.name);
+      continue;
+    }
+    g_failures_in_case = 0;
+    try {
+      c.fn();
+    } catch (const std::exception& e) {
+      report(__FILE__, __LINE__, std::string("uncaught exception: ") + e.what());
+    }
+    if (g_failures_in_case) {
+      ++n.failed;
+      std::fprintf(stderr, "not ok %s\n", c.name);
+    } else {
+      ++n.passed;
+      std::printf("ok %s\n", c.name);
+    }
+  }
+  return n;
 }
 
 }  // namespace hbtest
