@@ -21,8 +21,7 @@ const TypeKernels* avx2_kernels(GgmlType t) {
       {GgmlType::F16, ActFormat::F32, quantize_act_f32_ref, gemm_tiled<TileF16, 4, 2>, ref_kernels(GgmlType::F16)->dequantize_row},
       {GgmlType::BF16, ActFormat::F32, quantize_act_f32_ref, gemm_tiled<TileBF16, 4, 2>,
        ref_kernels(GgmlType::BF16)->dequantize_row}};
-  for (const TypeKernels& k : floats)
-    if (k.type == t) return &k;
+  if (const TypeKernels* k = find_kernels(floats, t)) return k;
   if (const TypeKernels* k = x86_block32_kernels(t)) return k;
   if (const TypeKernels* k = avx2_k0_kernels(t)) return k;  // kernels_avx2_k0.cpp
   return avx2_k1_kernels(t);                                // kernels_avx2_k1.cpp

@@ -15,13 +15,7 @@
 //   g++ -O2 -std=c++17 -mavx2 -mfma -mf16c -DHB_TEST_EMULATE_AVX512 -c native/core/quant/kernels_avx512.cpp (and _k0.cpp, _k1.cpp)
 //   g++ -O2 -std=c++17 -DHB_TEST_EMULATE_AVX512 -c native/core/quant/kernels_test.cpp   (+ the rest)
 #if defined(__x86_64__)
-#if defined(HB_TEST_EMULATE_AVX512)
-#define HB_X86_VNNI 0
-#define HB_X86_EMULATE_VNNI 1
-#else
-#define HB_X86_VNNI 1
-#endif
-#include "kernels_x86.h"
+#include "kernels_avx512_config.h"
 
 namespace hb {
 namespace kern {
@@ -43,8 +37,7 @@ const TypeKernels* avx512_kernels(GgmlType t) {
       {GgmlType::F16, ActFormat::F32, quantize_act_f32_ref, gemm_tiled<TileF16, 4, 4>, ref_kernels(GgmlType::F16)->dequantize_row},
       {GgmlType::BF16, ActFormat::F32, quantize_act_f32_ref, gemm_tiled<TileBF16, 4, 4>,
        ref_kernels(GgmlType::BF16)->dequantize_row}};
-  for (const TypeKernels& k : floats)
-    if (k.type == t) return &k;
+  if (const TypeKernels* k = find_kernels(floats, t)) return k;
   if (const TypeKernels* k = x86_block32_kernels(t)) return k;
   if (const TypeKernels* k = avx512_k0_kernels(t)) return k;  // kernels_avx512_k0.cpp
   return avx512_k1_kernels(t);                                // kernels_avx512_k1.cpp

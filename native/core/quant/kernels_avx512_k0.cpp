@@ -2,13 +2,7 @@
 // so a parallel build compiles them beside the others. Same flags, same conditions and the
 // same emulated build (see kernels_avx512.cpp).
 #if defined(__x86_64__)
-#if defined(HB_TEST_EMULATE_AVX512)
-#define HB_X86_VNNI 0
-#define HB_X86_EMULATE_VNNI 1
-#else
-#define HB_X86_VNNI 1
-#endif
-#include "kernels_x86.h"
+#include "kernels_avx512_config.h"
 
 namespace hb {
 namespace kern {

@@ -1757,6 +1757,14 @@ inline float exp_shifted_x86_512(float* x, int64_t n, float scale, float* sum) {
 #ifndef HB_X8_T_K
 #define HB_X8_T_K (HB_X86_VNNI ? 4 : 2)
 #endif
+// The entry of type t in a kernel table, or nullptr.
+template <size_t N>
+const TypeKernels* find_kernels(const TypeKernels (&table)[N], GgmlType t) {
+  for (const TypeKernels& k : table)
+    if (k.type == t) return &k;
+  return nullptr;
+}
+
 // The integer types in three tables, each instantiated by its own file per ISA: kernels_<isa>.cpp
 // (the 32-element types), kernels_<isa>_k0.cpp and _k1.cpp (the 256-element ones, split by
 // measured compile time), so a parallel build compiles them at once. One file holding every
@@ -1774,9 +1782,7 @@ inline const TypeKernels* x86_block32_kernels(GgmlType t) {
       k32(GgmlType::IQ4_NL, gemm_tiled<TileIQ4_NL, 4, 2>, gemm_x8_tiled<TileIQ4_NLx8, HB_X8_T_NIBBLE>),
       k32(GgmlType::Q8_0, gemm_tiled<TileQ8_0, 4, 2>, gemm_x8_tiled<TileQ8_0x8, HB_X8_T_Q8>),
   };
-  for (const TypeKernels& k : table)
-    if (k.type == t) return &k;
-  return nullptr;
+  return find_kernels(table, t);
 }
 
 // Part 0: Q2_K, Q5_K, IQ4_XS; part 1: Q3_K, Q4_K, Q6_K.
@@ -1791,18 +1797,15 @@ const TypeKernels* x86_k_kernels(GgmlType t) {
         k256(GgmlType::Q5_K, gemm_tiled<TileQ5_K, 4, 2>, gemm_x8_tiled<TileQ5_Kx8, HB_X8_T_K>),
         k256(GgmlType::IQ4_XS, gemm_tiled<TileIQ4_XS, 4, 2>, gemm_x8_tiled<TileIQ4_XSx8, HB_X8_T_K>),
     };
-    for (const TypeKernels& k : table)
-      if (k.type == t) return &k;
+    return find_kernels(table, t);
   } else {
     static const TypeKernels table[] = {
         k256(GgmlType::Q3_K, gemm_tiled<TileQ3_K, 4, 2>, gemm_x8_tiled<TileQ3_Kx8, HB_X8_T_K>),
         k256(GgmlType::Q4_K, gemm_tiled<TileQ4_K, 4, 2>, gemm_x8_tiled<TileQ4_Kx8, HB_X8_T_K>),
         k256(GgmlType::Q6_K, gemm_tiled<TileQ6_K, 4, 2>, gemm_x8_tiled<TileQ6_Kx8, HB_X8_T_K>),
     };
-    for (const TypeKernels& k : table)
-      if (k.type == t) return &k;
+    return find_kernels(table, t);
   }
-  return nullptr;
 }
 
 }  // namespace
