@@ -160,7 +160,7 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
   private readonly promise: Promise<Model>;
 
   /** @internal Use load(). */
-  constructor(path: string, options: LoadOptions, private readonly gpuInfo: GpuInfo = { backend: 'cpu', offloadedLayers: 0 }) {
+  constructor(path: string, options: LoadOptions, private readonly gpuInfo: GpuInfo) {
     this.promise = this.start(path, options);
     // Iterating is optional: an unobserved rejection must still surface through then().
     this.promise.catch(() => {});
@@ -224,6 +224,7 @@ const LOAD_KEYS = v.optionKeys<LoadOptions>({
 
 // The CUDA backend (native/cuda/) builds as a native library and its tests, but no Node binary
 // loads it yet (docs/cuda.md): every binary this package loads is CPU-only.
+const CPU_ONLY: GpuInfo = Object.freeze({ backend: 'cpu', offloadedLayers: 0 });
 const NO_GPU_BACKEND = 'this halfbyte binary was built without the CUDA backend (the default install is CPU-only; see docs/cuda.md)';
 
 /** The default folder of LoadOptions.packCache: true. */
@@ -263,12 +264,10 @@ export function load(path: string, options?: LoadOptions): LoadTask {
   const gpu = o.gpu ?? false;
   if (o.gpuLayers !== undefined && gpu === false)
     throw new HalfbyteError('INVALID_ARGUMENT', "Expected gpu: 'cuda' or 'auto' for gpuLayers but received gpu: false");
-  const gpuLayers = o.gpuLayers === undefined ? undefined : v.integer(o.gpuLayers, 'gpuLayers', 0, 1 << 20);
-  let gpuInfo: GpuInfo = { backend: 'cpu', offloadedLayers: 0 };
+  if (o.gpuLayers !== undefined) v.integer(o.gpuLayers, 'gpuLayers', 0, 1 << 20);
   if (gpu === 'cuda') throw new HalfbyteError('GPU_UNAVAILABLE', `Expected a CUDA backend for gpu: 'cuda' but ${NO_GPU_BACKEND}`);
-  if (gpu === 'auto') gpuInfo = { backend: 'cpu', offloadedLayers: 0, reason: NO_GPU_BACKEND };
-  checked.gpu = gpu;
-  if (gpuLayers !== undefined) checked.gpuLayers = gpuLayers;
+  // gpuLayers is checked above; with no GPU backend there is nothing to hand it to.
+  const gpuInfo: GpuInfo = gpu === 'auto' ? { ...CPU_ONLY, reason: NO_GPU_BACKEND } : CPU_ONLY;
   if (checked.packCache !== undefined && (checked.vocabOnly || !checked.packWeights))
     throw new HalfbyteError(
       'INVALID_ARGUMENT',
@@ -288,7 +287,7 @@ export class Model {
   private readonly defaultContextSize: number;
 
   /** @internal Use load(). */
-  constructor(handle: NativeModel, contextSize: number | undefined, path: string, gpu: GpuInfo = { backend: 'cpu', offloadedLayers: 0 }) {
+  constructor(handle: NativeModel, contextSize: number | undefined, path: string, gpu: GpuInfo) {
     this.handle = handle;
     this.path = path;
     const n: NativeModelInfo = native(() => handle.info());
@@ -320,7 +319,7 @@ export class Model {
       ...(n.packSkipped ? { packSkipped: n.packSkipped } : {}),
       ...(n.packCache ? { packCache: n.packCache } : {}),
       chatTemplate: n.chatTemplate,
-      gpu: Object.freeze({ ...gpu }),
+      gpu: Object.freeze(gpu),
     });
     this.defaultContextSize = contextSize ?? Math.max(1, Math.min(n.contextLength || 4096, 4096));
   }

@@ -129,7 +129,7 @@ export declare class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadP
     private done;
     private readonly promise;
     /** @internal Use load(). */
-    constructor(path: string, options: LoadOptions, gpuInfo?: GpuInfo);
+    constructor(path: string, options: LoadOptions, gpuInfo: GpuInfo);
     private start;
     then<T1 = Model, T2 = never>(onfulfilled?: ((value: Model) => T1 | PromiseLike<T1>) | null, onrejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null): Promise<T1 | T2>;
     catch<T = never>(onrejected?: ((reason: unknown) => T | PromiseLike<T>) | null): Promise<Model | T>;
@@ -147,7 +147,7 @@ export declare class Model {
     private handle;
     private readonly defaultContextSize;
     /** @internal Use load(). */
-    constructor(handle: NativeModel, contextSize: number | undefined, path: string, gpu?: GpuInfo);
+    constructor(handle: NativeModel, contextSize: number | undefined, path: string, gpu: GpuInfo);
     /** @internal The live native handle; throws DISPOSED after dispose(). */
     native(): NativeModel;
     /** @internal */
