@@ -571,6 +571,13 @@ constexpr bool kDpbusdDot = true;  // the dot adds straight into int32 lanes
 #else
 constexpr bool kDpbusdDot = false;
 #endif
+// With few tokens (decode) a block's dpbusd are split over two accumulators (e.g. low and high
+// nibbles), added at the block's end: two chains of 4 dependent dpbusd instead of one of 8, which
+// held the decode kernels back (bench/kernels.cpp in cache, Zen 4, 1 thread, medians of 8: Q4_0
+// 30.0 -> 33.5 GB/s, IQ4_NL 25.7 -> 31.1, Q5_1 27.3 -> 30.1). Integer sums: the same result in any
+// order. Prefill tiles (T > 2) have the tokens' chains to overlap and keep the registers.
+template <int T>
+constexpr bool kTwoChains = kDpbusdDot && T <= 2;
 template <class BlockX8, bool kFifth, int kOffset, bool kMin>
 struct NibbleX8Ops {
   using Block = BlockX8;
@@ -579,9 +586,9 @@ struct NibbleX8Ops {
   static constexpr bool kInt16Block = !kFifth && !kDpbusdDot;
   HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256i isum[T];
+    __m256i isum[T], isum2[T];  // isum2: the second chain (kTwoChains)
     HB_UNROLL
-    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int t = 0; t < T; ++t) isum[t] = isum2[t] = _mm256_setzero_si256();
     HB_UNROLL
     for (int k = 0; k < 4; ++k) {
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * k));
@@ -597,8 +604,10 @@ struct NibbleX8Ops {
       HB_UNROLL
       for (int t = 0; t < T; ++t) {
         if constexpr (kDpbusdDot) {
+          __m256i& high = kTwoChains<T> ? isum2[t] : isum[t];
           isum[t] = dpbusd_acc(isum[t], lo, bcast4(xb[t]->qs + 4 * k));
-          isum[t] = dpbusd_acc(isum[t], hi, bcast4(xb[t]->qs + 16 + 4 * k));
+          high = dpbusd_acc(high, hi, bcast4(xb[t]->qs + 16 + 4 * k));
+          if constexpr (kTwoChains<T>) keep_chain(isum2[t]);
         } else {
           const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(xb[t]->qs + 4 * k)),
                                              _mm256_maddubs_epi16(hi, bcast4(xb[t]->qs + 16 + 4 * k)));
@@ -611,6 +620,7 @@ struct NibbleX8Ops {
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
     HB_UNROLL
     for (int t = 0; t < T; ++t) {
+      if constexpr (kTwoChains<T>) isum[t] = _mm256_add_epi32(isum[t], isum2[t]);
       if constexpr (kInt16Block) isum[t] = _mm256_madd_epi16(isum[t], _mm256_set1_epi16(1));
       if constexpr (kOffset != 0) {
         // kOffset * sum broadcast from memory (one load) and shifted: set1_epi32(kOffset * sum)
@@ -648,9 +658,9 @@ struct IQ4_NLx8Ops {
   HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
     const __m256i m4 = _mm256_set1_epi8(15);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
-    __m256i isum[T];
+    __m256i isum[T], isum2[T];  // isum2: the second chain (kTwoChains)
     HB_UNROLL
-    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int t = 0; t < T; ++t) isum[t] = isum2[t] = _mm256_setzero_si256();
     HB_UNROLL
     for (int k = 0; k < 4; ++k) {
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * k));
@@ -662,9 +672,11 @@ struct IQ4_NLx8Ops {
         const __m256i hi = _mm256_shuffle_epi8(utable, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
         HB_UNROLL
         for (int t = 0; t < T; ++t) {
+          __m256i& high = kTwoChains<T> ? isum2[t] : isum[t];
           isum[t] = dpbusd_acc(isum[t], lo, bcast4(xb[t]->qs + 4 * k));
-          isum[t] = dpbusd_acc(isum[t], hi, bcast4(xb[t]->qs + 16 + 4 * k));
+          high = dpbusd_acc(high, hi, bcast4(xb[t]->qs + 16 + 4 * k));
           keep_chain(isum[t]);
+          if constexpr (kTwoChains<T>) keep_chain(isum2[t]);
         }
       } else {
         const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(raw, m4));
@@ -681,6 +693,7 @@ struct IQ4_NLx8Ops {
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
     HB_UNROLL
     for (int t = 0; t < T; ++t) {
+      if constexpr (kTwoChains<T>) isum[t] = _mm256_add_epi32(isum[t], isum2[t]);
       if constexpr (kDpbusdDot) isum[t] = offset_sum128(isum[t], xb[t]);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
     }
@@ -694,9 +707,9 @@ struct Q8_0x8Ops {
   using Act = ActQ8_32;
   static constexpr int kElems = 32;
   HB_X8_BLOCK(T)(const Block& w, const Act* const (&xb)[T], __m256 (&acc)[T]) {
-    __m256i isum[T];
+    __m256i isum[T], isum2[T];  // isum2: the odd pieces' chain (kTwoChains)
     HB_UNROLL
-    for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+    for (int t = 0; t < T; ++t) isum[t] = isum2[t] = _mm256_setzero_si256();
     HB_UNROLL
     for (int k = 0; k < 8; ++k) {
       const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * k));
@@ -705,8 +718,9 @@ struct Q8_0x8Ops {
         const __m256i u = _mm256_xor_si256(q, _mm256_set1_epi8(-128));
         HB_UNROLL
         for (int t = 0; t < T; ++t) {
-          isum[t] = dpbusd_acc(isum[t], u, bcast4(xb[t]->qs + 4 * k));
-          keep_chain(isum[t]);
+          __m256i& chain = kTwoChains<T> && k % 2 ? isum2[t] : isum[t];
+          chain = dpbusd_acc(chain, u, bcast4(xb[t]->qs + 4 * k));
+          keep_chain(chain);
         }
       } else {
         const __m256i aq = _mm256_abs_epi8(q);
@@ -720,6 +734,7 @@ struct Q8_0x8Ops {
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.d)));
     HB_UNROLL
     for (int t = 0; t < T; ++t) {
+      if constexpr (kTwoChains<T>) isum[t] = _mm256_add_epi32(isum[t], isum2[t]);
       if constexpr (kDpbusdDot) isum[t] = offset_sum128(isum[t], xb[t]);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb[t]->d)), acc[t]);
     }
@@ -1037,9 +1052,9 @@ struct IQ4_XSx8Ops {
     for (int j = 0; j < 8; ++j) {
       if constexpr (kDpbusdDot) {
         const __m256i utable = _mm256_xor_si256(table, _mm256_set1_epi8(-128));
-        __m256i sj[T];
+        __m256i sj[T], sj2[T];  // sj2: the high nibbles' chain (kTwoChains)
         HB_UNROLL
-        for (int t = 0; t < T; ++t) sj[t] = _mm256_setzero_si256();
+        for (int t = 0; t < T; ++t) sj[t] = sj2[t] = _mm256_setzero_si256();
         HB_UNROLL
         for (int kk = 0; kk < 4; ++kk) {
           const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (4 * j + kk)));
@@ -1047,11 +1062,16 @@ struct IQ4_XSx8Ops {
           const __m256i hi = _mm256_shuffle_epi8(utable, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
           HB_UNROLL
           for (int t = 0; t < T; ++t) {
+            __m256i& high = kTwoChains<T> ? sj2[t] : sj[t];
             sj[t] = dpbusd_acc(sj[t], lo, bcast4(xb[t]->qs + 32 * j + 4 * kk));
-            sj[t] = dpbusd_acc(sj[t], hi, bcast4(xb[t]->qs + 32 * j + 16 + 4 * kk));
+            high = dpbusd_acc(high, hi, bcast4(xb[t]->qs + 32 * j + 16 + 4 * kk));
             keep_chain(sj[t]);
+            if constexpr (kTwoChains<T>) keep_chain(sj2[t]);
           }
         }
+        if constexpr (kTwoChains<T>)
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) sj[t] = _mm256_add_epi32(sj[t], sj2[t]);
         const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[j])));
         HB_UNROLL
         for (int t = 0; t < T; ++t) {
