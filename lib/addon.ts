@@ -60,6 +60,16 @@ export interface NativeGrammar {
 }
 
 /** The sampler's parameters as the addon reads them: every field present. */
+/** loadModel's options: one flat object, validated and defaulted by lib/model.ts (LoadOptions). */
+export interface NativeLoadOptions {
+  /** 0: one per core. */
+  threads: number;
+  vocabOnly: boolean;
+  packWeights: boolean;
+  /** The folder of the packed-layout cache file (LoadOptions.packCache), if any. */
+  packCacheDir?: string;
+}
+
 export interface NativeSamplerOptions {
   temperature: number;
   topK: number;
@@ -131,12 +141,9 @@ export interface NativeAddon {
   ContextHandle: new (model: NativeModel, contextSize: number, ropeContextSize?: number) => NativeContext;
   loadModel(
     path: string,
-    threads: number,
-    vocabOnly: boolean,
+    options: NativeLoadOptions,
     onProgress?: (loadedBytes: number, totalBytes: number) => void,
     abort?: NativeAbortFlag,
-    packWeights?: boolean,
-    packCacheDir?: string,
   ): Promise<NativeModel>;
   cpuInfo(): NativeCpuInfo;
   readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { outsideAsar } from './asar.js';
-import type { NativeModel, NativeModelInfo } from './addon.js';
+import type { NativeLoadOptions, NativeModel, NativeModelInfo } from './addon.js';
 import { addon } from './addon.js';
 import { CHAT_TEMPLATE_KEYS, renderChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat.js';
 import { ChatSession, type ChatSessionOptions } from './chat-session.js';
@@ -180,7 +180,9 @@ export class LoadTask implements PromiseLike<Model>, AsyncIterable<LoadProgress>
       const cacheDir = typeof options.packCache === 'string' ? options.packCache : undefined;
       // A folder that cannot be made is reported by the load (info.packCache), not thrown.
       if (cacheDir !== undefined) await mkdir(cacheDir, { recursive: true }).catch(() => {});
-      const handle = await nativeAsync(addon().loadModel(path, threads, options.vocabOnly ?? false, onProgress, flag, options.packWeights ?? true, cacheDir));
+      const native: NativeLoadOptions = { threads, vocabOnly: options.vocabOnly ?? false, packWeights: options.packWeights ?? true };
+      if (cacheDir !== undefined) native.packCacheDir = cacheDir;
+      const handle = await nativeAsync(addon().loadModel(path, native, onProgress, flag));
       return new Model(handle, options.contextSize, resolve(path), this.gpuInfo);
     } catch (err) {
       const e = fromNative(err);

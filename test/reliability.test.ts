@@ -186,3 +186,33 @@ describe('chat templates are untrusted input', () => {
     expect(Date.now() - t0).toBeLessThan(15_000);
   });
 });
+
+describe('the native load entry point', () => {
+  // lib/model.ts always hands it a checked options object; whatever else reaches it (a caller of
+  // the internal addon, a future refactor) must be refused with a code, never crash or load.
+  it('refuses anything but a flat options object of the right types, naming the field', async () => {
+    const { addon } = await import('../lib/addon.js');
+    const { nativeAsync, native } = await import('../lib/errors.js');
+    const good = { threads: 1, vocabOnly: true, packWeights: true };
+    const refused = async (options: unknown) => {
+      try {
+        await nativeAsync(native(() => addon().loadModel(stories, options as never)));
+      } catch (err) {
+        expect(err).toBeInstanceOf(HalfbyteError);
+        return `${(err as HalfbyteError).code}: ${(err as HalfbyteError).message}`;
+      }
+      return 'loaded';
+    };
+    expect(await refused(undefined)).toBe('INVALID_ARGUMENT: Expected a load options object');
+    expect(await refused(2)).toBe('INVALID_ARGUMENT: Expected a load options object');
+    expect(await refused({ ...good, threads: -1 })).toMatch(/^INVALID_ARGUMENT: Expected an integer in \[0, 1024\] for threads but received -1/);
+    expect(await refused({ ...good, threads: undefined })).toBe('INVALID_ARGUMENT: Expected a number for threads');
+    expect(await refused({ ...good, vocabOnly: 'yes' })).toBe('INVALID_ARGUMENT: Expected a boolean for vocabOnly');
+    expect(await refused({ threads: 1, vocabOnly: true })).toBe('INVALID_ARGUMENT: Expected a boolean for packWeights');
+    expect(await refused({ ...good, packCacheDir: 5 })).toBe('INVALID_ARGUMENT: Expected a string for packCacheDir');
+    // The same object, well formed, loads (vocabulary only).
+    const handle = await nativeAsync(addon().loadModel(stories, good));
+    expect(handle.info().vocabSize).toBe(512);
+    handle.dispose();
+  });
+});

@@ -52,6 +52,15 @@ export interface NativeGrammar {
     ruleCount(): number;
 }
 /** The sampler's parameters as the addon reads them: every field present. */
+/** loadModel's options: one flat object, validated and defaulted by lib/model.ts (LoadOptions). */
+export interface NativeLoadOptions {
+    /** 0: one per core. */
+    threads: number;
+    vocabOnly: boolean;
+    packWeights: boolean;
+    /** The folder of the packed-layout cache file (LoadOptions.packCache), if any. */
+    packCacheDir?: string;
+}
 export interface NativeSamplerOptions {
     temperature: number;
     topK: number;
@@ -117,7 +126,7 @@ export interface NativeAddon {
     GrammarHandle: new (gbnf: string) => NativeGrammar;
     /** ropeContextSize: the context size presented to the caller when less is allocated (LongRoPE picks its factors by it). */
     ContextHandle: new (model: NativeModel, contextSize: number, ropeContextSize?: number) => NativeContext;
-    loadModel(path: string, threads: number, vocabOnly: boolean, onProgress?: (loadedBytes: number, totalBytes: number) => void, abort?: NativeAbortFlag, packWeights?: boolean, packCacheDir?: string): Promise<NativeModel>;
+    loadModel(path: string, options: NativeLoadOptions, onProgress?: (loadedBytes: number, totalBytes: number) => void, abort?: NativeAbortFlag): Promise<NativeModel>;
     cpuInfo(): NativeCpuInfo;
     readGgufInfo(path: string): Promise<import('./inspect.js').GgufInfo>;
     setIsa(isa: string): void;

@@ -33,21 +33,27 @@ using hbnapi::MakeError;
 using hbnapi::Throw;
 using hbnapi::WorkerError;
 
-int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo, int64_t hi) {
-  if (info.Length() <= i || !info[i].IsNumber())
-    Throw(info.Env(), "INVALID_ARGUMENT", std::string("Expected a number for ") + what);
-  double d = info[i].As<Napi::Number>().DoubleValue();
+int64_t IntValue(Napi::Env env, const Napi::Value& v, const char* what, int64_t lo, int64_t hi) {
+  if (!v.IsNumber()) Throw(env, "INVALID_ARGUMENT", std::string("Expected a number for ") + what);
+  double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || d != static_cast<double>(static_cast<int64_t>(d)))
-    Throw(info.Env(), "INVALID_ARGUMENT",
+    Throw(env, "INVALID_ARGUMENT",
           std::string("Expected an integer in [") + std::to_string(lo) + ", " + std::to_string(hi) + "] for " + what +
-              " but received " + info[i].ToString().Utf8Value());
+              " but received " + v.ToString().Utf8Value());
   return static_cast<int64_t>(d);
 }
 
+bool BoolValue(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (!v.IsBoolean()) Throw(env, "INVALID_ARGUMENT", std::string("Expected a boolean for ") + what);
+  return v.As<Napi::Boolean>().Value();
+}
+
+int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t lo, int64_t hi) {
+  return IntValue(info.Env(), info.Length() > i ? info[i] : info.Env().Undefined(), what, lo, hi);
+}
+
 bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsBoolean())
-    Throw(info.Env(), "INVALID_ARGUMENT", std::string("Expected a boolean for ") + what);
-  return info[i].As<Napi::Boolean>().Value();
+  return BoolValue(info.Env(), info.Length() > i ? info[i] : info.Env().Undefined(), what);
 }
 
 std::vector<int32_t> ArgTokens(const Napi::CallbackInfo& info, size_t i, const char* what) {
@@ -259,7 +265,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   }
 };
 
-// loadModel(path, threads, vocabOnly, onProgress?, abortFlag?, packWeights?, packCacheDir?) -> Promise<ModelHandle>
+// loadModel(path, { threads, vocabOnly, packWeights, packCacheDir? }, onProgress?, abortFlag?) -> Promise<ModelHandle>
+// (the options object is lib/addon.ts NativeLoadOptions, validated and defaulted in lib/model.ts)
 class LoadWorker : public Napi::AsyncProgressQueueWorker<uint64_t> {
  public:
   LoadWorker(Napi::Env env, std::string path, hb::LoadOptions opts, Napi::Function on_progress,
@@ -326,17 +333,20 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for path");
+    if (info.Length() < 2 || !info[1].IsObject()) Throw(env, "INVALID_ARGUMENT", "Expected a load options object");
+    const Napi::Object o = info[1].As<Napi::Object>();
     hb::LoadOptions opts;
-    opts.threads = static_cast<int>(ArgInt(info, 1, "threads", 0, 1024));
-    opts.vocab_only = ArgBool(info, 2, "vocabOnly");
-    Napi::Function cb;
-    if (info.Length() > 3 && info[3].IsFunction()) cb = info[3].As<Napi::Function>();
-    auto abort = OptionalAbort(info, 4);
-    opts.pack_weights = info.Length() > 5 && !info[5].IsUndefined() ? ArgBool(info, 5, "packWeights") : true;
-    if (info.Length() > 6 && !info[6].IsUndefined()) {
-      if (!info[6].IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for packCacheDir");
-      opts.pack_cache_dir = info[6].As<Napi::String>().Utf8Value();
+    opts.threads = static_cast<int>(IntValue(env, o.Get("threads"), "threads", 0, 1024));
+    opts.vocab_only = BoolValue(env, o.Get("vocabOnly"), "vocabOnly");
+    opts.pack_weights = BoolValue(env, o.Get("packWeights"), "packWeights");
+    const Napi::Value dir = o.Get("packCacheDir");
+    if (!dir.IsUndefined()) {
+      if (!dir.IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for packCacheDir");
+      opts.pack_cache_dir = dir.As<Napi::String>().Utf8Value();
     }
+    Napi::Function cb;
+    if (info.Length() > 2 && info[2].IsFunction()) cb = info[2].As<Napi::Function>();
+    auto abort = OptionalAbort(info, 3);
     auto* w = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), opts, cb, abort);
     Napi::Promise p = w->Promise();
     w->Queue();
