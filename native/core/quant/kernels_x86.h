@@ -790,24 +790,54 @@ struct Q4_Kx8Ops {
     HB_UNROLL
     for (int j = 0; j < 8; ++j) {
       const int c = j / 2, shift = 4 * (j % 2);
-      __m256i s16[T];
-      HB_UNROLL
-      for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
-      HB_UNROLL
-      for (int kk = 0; kk < 8; ++kk) {
+      auto nibbles = [&](int kk) {
         const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (8 * c + kk)));
-        const __m256i u = _mm256_and_si256(_mm256_srli_epi16(raw, shift), m4);
+        return _mm256_and_si256(_mm256_srli_epi16(raw, shift), m4);
+      };
+      if constexpr (kDpbusdDot) {
+        // VNNI: per half sub-block (16 elements) 4 dpbusd into int32 (|u . x| <= 16 * 15 * 127:
+        // fits int16), then one dpwssd with the row's (scale, 0) pairs; 10 instructions per token
+        // and sub-block where the maddubs form takes 18.
+        const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[j])));
+        HB_UNROLL
+        for (int h = 0; h < 2; ++h) {
+          __m256i s32[T];
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) s32[t] = _mm256_setzero_si256();
+          HB_UNROLL
+          for (int kk = 4 * h; kk < 4 * h + 4; ++kk) {
+            const __m256i u = nibbles(kk);
+            HB_UNROLL
+            for (int t = 0; t < T; ++t) {
+              s32[t] = dpbusd_acc(s32[t], u, bcast4(xb[t]->qs + 32 * j + 4 * kk));
+              keep_chain(s32[t]);
+            }
+          }
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) {
+            isum[t] = dot_i16_acc(isum[t], s32[t], sc);
+            keep_chain(isum[t]);
+          }
+        }
+      } else {
+        __m256i s16[T];
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+        HB_UNROLL
+        for (int kk = 0; kk < 8; ++kk) {
+          const __m256i u = nibbles(kk);
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) {
+            s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * j + 4 * kk)));
+            keep_chain(s16[t]);
+          }
+        }
+        const __m256i sc = row_scales_u8(w.scales[j]);
         HB_UNROLL
         for (int t = 0; t < T; ++t) {
-          s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * j + 4 * kk)));
-          keep_chain(s16[t]);
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+          keep_chain(isum[t]);
         }
-      }
-      const __m256i sc = row_scales_u8(w.scales[j]);
-      HB_UNROLL
-      for (int t = 0; t < T; ++t) {
-        isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
-        keep_chain(isum[t]);
       }
     }
     k4_x8_finish<Block, T>(w, xb, isum, acc);
