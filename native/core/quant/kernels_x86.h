@@ -869,6 +869,7 @@ struct Q5_Kx8Ops {
     HB_UNROLL
     for (int j = 0; j < 8; ++j) {
       const __m256i sc = row_scales_u8(w.scales[j]);
+      const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[j])));
       HB_UNROLL
       for (int half = 0; half < 2; ++half) {
         __m256i s16[T];
@@ -884,15 +885,27 @@ struct Q5_Kx8Ops {
           const __m256i u = _mm256_or_si256(lo, hi);
           HB_UNROLL
           for (int t = 0; t < T; ++t) {
-            s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * j + 4 * kk)));
-            keep_chain(s16[t]);
+            if constexpr (kDpbusdDot) {
+              // VNNI: pairs of pieces (8 elements, |u . x| <= 8 * 31 * 127: fits int16) by dpbusd
+              // into int32, each pair scaled by one dpwssd with (scale, 0) pairs.
+              s16[t] = dpbusd_acc(kk % 2 ? s16[t] : _mm256_setzero_si256(), u, bcast4(xb[t]->qs + 32 * j + 4 * kk));
+              keep_chain(s16[t]);
+              if (kk % 2) {
+                isum[t] = dot_i16_acc(isum[t], s16[t], sc32);
+                keep_chain(isum[t]);
+              }
+            } else {
+              s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * j + 4 * kk)));
+              keep_chain(s16[t]);
+            }
           }
         }
-        HB_UNROLL
-        for (int t = 0; t < T; ++t) {
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
-          keep_chain(isum[t]);
-        }
+        if constexpr (!kDpbusdDot)
+          HB_UNROLL
+          for (int t = 0; t < T; ++t) {
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+            keep_chain(isum[t]);
+          }
       }
     }
     k4_x8_finish<Block, T>(w, xb, isum, acc);
