@@ -26,25 +26,40 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string' },
-    threads: { type: 'string', default: '2' },
-    prompt: { type: 'string', default: '128' },
-    gen: { type: 'string', default: '64' },
-    reps: { type: 'string', default: '5' },
-    'context-fill': { type: 'string', default: '0' },
-    load: { type: 'boolean', default: false },
-    // With --load: halfbyte loads with packCache: DIR (one untimed load writes the file first).
-    'pack-cache': { type: 'string' },
-    'no-peer': { type: 'boolean', default: false },
-    'peer-only': { type: 'boolean', default: false },
-    // A folder where node-llama-cpp is installed, if not in this project's node_modules.
-    'peer-dir': { type: 'string' },
-  },
-});
+const usage =
+  'usage: npm run bench -- --model FILE [--threads 2] [--prompt 128] [--gen 64] [--reps 5] [--context-fill N]\n' +
+  '                        [--load [--pack-cache DIR]] [--no-peer | --peer-only] [--peer-dir DIR]';
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      model: { type: 'string' },
+      threads: { type: 'string', default: '2' },
+      prompt: { type: 'string', default: '128' },
+      gen: { type: 'string', default: '64' },
+      reps: { type: 'string', default: '5' },
+      'context-fill': { type: 'string', default: '0' },
+      load: { type: 'boolean', default: false },
+      // With --load: halfbyte loads with packCache: DIR (one untimed load writes the file first).
+      'pack-cache': { type: 'string' },
+      'no-peer': { type: 'boolean', default: false },
+      'peer-only': { type: 'boolean', default: false },
+      // A folder where node-llama-cpp is installed, if not in this project's node_modules.
+      'peer-dir': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+} catch (err) {
+  console.error(`${err.message}\n${usage}`);
+  process.exit(2);
+}
+const { values } = parsed;
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
 if (!values.model) {
-  console.error('usage: npm run bench -- --model FILE [--threads N] [--prompt 128] [--gen 64] [--reps 5] [--no-peer]');
+  console.error(usage);
   process.exit(2);
 }
 const nPrompt = Number(values.prompt);
