@@ -835,7 +835,7 @@ struct Q4_Kx8Ops {
         const __m256i sc = row_scales_u8(w.scales[j]);
         HB_UNROLL
         for (int t = 0; t < T; ++t) {
-          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+          isum[t] = dot_i16_acc(isum[t], s16[t], sc);
           keep_chain(isum[t]);
         }
       }
@@ -868,8 +868,10 @@ struct Q5_Kx8Ops {
     for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
     HB_UNROLL
     for (int j = 0; j < 8; ++j) {
-      const __m256i sc = row_scales_u8(w.scales[j]);
-      const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[j])));
+      // The row scales as int16 pairs (madd of maddubs pair sums), or with VNNI (scale, 0) pairs
+      // (dpwssd of int32 dots that fit int16).
+      const __m256i sc = kDpbusdDot ? _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[j])))
+                                    : row_scales_u8(w.scales[j]);
       HB_UNROLL
       for (int half = 0; half < 2; ++half) {
         __m256i s16[T];
@@ -891,7 +893,7 @@ struct Q5_Kx8Ops {
               s16[t] = dpbusd_acc(kk % 2 ? s16[t] : _mm256_setzero_si256(), u, bcast4(xb[t]->qs + 32 * j + 4 * kk));
               keep_chain(s16[t]);
               if (kk % 2) {
-                isum[t] = dot_i16_acc(isum[t], s16[t], sc32);
+                isum[t] = dot_i16_acc(isum[t], s16[t], sc);
                 keep_chain(isum[t]);
               }
             } else {
@@ -903,7 +905,7 @@ struct Q5_Kx8Ops {
         if constexpr (!kDpbusdDot)
           HB_UNROLL
           for (int t = 0; t < T; ++t) {
-            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], sc));
+            isum[t] = dot_i16_acc(isum[t], s16[t], sc);
             keep_chain(isum[t]);
           }
       }
@@ -960,7 +962,10 @@ struct Q6_Kx8Ops {
           const __m256i sc = row_scales_i8(w.scales[8 * h + 2 * sb + pair / 2]);
           HB_UNROLL
           for (int t = 0; t < T; ++t) {
-            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[sb][t], sc));
+            // dpwssd (VNNI) fuses the madd and the add, but chains its latency: for few tokens
+            // (kTwoChains) 32 per super-block on one accumulator, so they keep the add.
+            if constexpr (kTwoChains<T>) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[sb][t], sc));
+            else isum[t] = dot_i16_acc(isum[t], s16[sb][t], sc);
             keep_chain(isum[t]);
           }
         }
