@@ -750,6 +750,11 @@ inline __m128i dup_bytes8(const void* p) {
   return _mm_shuffle_epi8(_mm_loadl_epi64(static_cast<const __m128i*>(p)), dup);
 }
 inline __m256i row_scales_u8(const uint8_t* p) { return _mm256_cvtepu8_epi16(dup_bytes8(p)); }
+// 8 uint8 per-row values -> 8 int32 lanes (lane r = row r's), i.e. int16 pairs (value, 0): a
+// dpwssd (madd) with int32 lanes whose values fit int16 multiplies each by its row's value.
+inline __m256i row_scales_u32(const uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
 
 // The minimum term of Q4_K / Q5_K x8: msum = sum_j m_j * bx_j per row (bx_j = bsums[2j] +
 // bsums[2j+1]), acc = fma(float(isum), d * d_x, acc), acc = fnmadd(float(msum), dmin * d_x, acc).
@@ -790,55 +795,38 @@ struct Q4_Kx8Ops {
     HB_UNROLL
     for (int j = 0; j < 8; ++j) {
       const int c = j / 2, shift = 4 * (j % 2);
-      auto nibbles = [&](int kk) {
+      // The row scales as int16 pairs for the madd of maddubs pair sums (u <= 15: 8 pieces add up
+      // to at most 30480 in int16), or with VNNI (scale, 0) pairs for one dpwssd per half
+      // sub-block of dpbusd dots (|u . x| <= 16 * 15 * 127 fits int16): 10 instructions per token
+      // and sub-block where the maddubs form takes 18.
+      const __m256i sc = kDpbusdDot ? row_scales_u32(w.scales[j]) : row_scales_u8(w.scales[j]);
+      __m256i s16[T];
+      HB_UNROLL
+      for (int kk = 0; kk < 8; ++kk) {
         const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs + 32 * (8 * c + kk)));
-        return _mm256_and_si256(_mm256_srli_epi16(raw, shift), m4);
-      };
-      if constexpr (kDpbusdDot) {
-        // VNNI: per half sub-block (16 elements) 4 dpbusd into int32 (|u . x| <= 16 * 15 * 127:
-        // fits int16), then one dpwssd with the row's (scale, 0) pairs; 10 instructions per token
-        // and sub-block where the maddubs form takes 18.
-        const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[j])));
+        const __m256i u = _mm256_and_si256(_mm256_srli_epi16(raw, shift), m4);
         HB_UNROLL
-        for (int h = 0; h < 2; ++h) {
-          __m256i s32[T];
-          HB_UNROLL
-          for (int t = 0; t < T; ++t) s32[t] = _mm256_setzero_si256();
-          HB_UNROLL
-          for (int kk = 4 * h; kk < 4 * h + 4; ++kk) {
-            const __m256i u = nibbles(kk);
-            HB_UNROLL
-            for (int t = 0; t < T; ++t) {
-              s32[t] = dpbusd_acc(s32[t], u, bcast4(xb[t]->qs + 32 * j + 4 * kk));
-              keep_chain(s32[t]);
+        for (int t = 0; t < T; ++t) {
+          const __m256i xv = bcast4(xb[t]->qs + 32 * j + 4 * kk);
+          if constexpr (kDpbusdDot) {
+            s16[t] = dpbusd_acc(kk % 4 ? s16[t] : _mm256_setzero_si256(), u, xv);
+            keep_chain(s16[t]);
+            if (kk % 4 == 3) {
+              isum[t] = dot_i16_acc(isum[t], s16[t], sc);
+              keep_chain(isum[t]);
             }
-          }
-          HB_UNROLL
-          for (int t = 0; t < T; ++t) {
-            isum[t] = dot_i16_acc(isum[t], s32[t], sc);
-            keep_chain(isum[t]);
-          }
-        }
-      } else {
-        __m256i s16[T];
-        HB_UNROLL
-        for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
-        HB_UNROLL
-        for (int kk = 0; kk < 8; ++kk) {
-          const __m256i u = nibbles(kk);
-          HB_UNROLL
-          for (int t = 0; t < T; ++t) {
-            s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, bcast4(xb[t]->qs + 32 * j + 4 * kk)));
+          } else {
+            s16[t] = kk ? _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(u, xv)) : _mm256_maddubs_epi16(u, xv);
             keep_chain(s16[t]);
           }
         }
-        const __m256i sc = row_scales_u8(w.scales[j]);
+      }
+      if constexpr (!kDpbusdDot)
         HB_UNROLL
         for (int t = 0; t < T; ++t) {
           isum[t] = dot_i16_acc(isum[t], s16[t], sc);
           keep_chain(isum[t]);
         }
-      }
     }
     k4_x8_finish<Block, T>(w, xb, isum, acc);
   }
@@ -870,8 +858,7 @@ struct Q5_Kx8Ops {
     for (int j = 0; j < 8; ++j) {
       // The row scales as int16 pairs (madd of maddubs pair sums), or with VNNI (scale, 0) pairs
       // (dpwssd of int32 dots that fit int16).
-      const __m256i sc = kDpbusdDot ? _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.scales[j])))
-                                    : row_scales_u8(w.scales[j]);
+      const __m256i sc = kDpbusdDot ? row_scales_u32(w.scales[j]) : row_scales_u8(w.scales[j]);
       HB_UNROLL
       for (int half = 0; half < 2; ++half) {
         __m256i s16[T];
