@@ -1644,12 +1644,13 @@ inline __m256 keep_f(__m256 v) {
   return v;
 }
 
-// exp_inplace of 8 lanes (ops.cpp): clamp to [-88, 88] (below ~-87.68 gives +0, no denormal), Cody-Waite reduction, degree-6
-// polynomial, times 2^k from the rounding constant's low mantissa bits. NaN stays NaN
+// exp_inplace of 8 lanes (ops.cpp): clamp to [-88, 88] (below ~-87.68 gives +0, not a denormal),
+// Cody-Waite reduction, degree-6 polynomial, times 2^k from the rounding constant's low mantissa
+// bits. NaN stays NaN
 // (min/max return their second operand when either is NaN, as the reference's ?: does).
 inline __m256 exp8(__m256 v) {
   v = _mm256_min_ps(_mm256_set1_ps(88.0f), v);               // hi < v ? hi : v
-  v = _mm256_max_ps(_mm256_set1_ps(-88.0f), v);  // lo > v ? lo : v
+  v = _mm256_max_ps(_mm256_set1_ps(-88.0f), v);             // lo > v ? lo : v
   const __m256 magic = _mm256_set1_ps(12582912.0f);
   const __m256 shifted = _mm256_add_ps(keep_f(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f))), magic);
   const __m256 k = _mm256_sub_ps(shifted, magic);
