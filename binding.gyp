@@ -52,6 +52,16 @@
       }]]
     },
     {
+      "target_name": "halfbyte_x86_amx",
+      "type": "static_library",
+      "conditions": [["target_arch=='x64'", {
+        "sources": ["<!@(node -p \"require('./native/sources.json').x86_amx.join(' ')\")"],
+        "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx512dq", "-mavx2", "-mfma", "-mf16c", "-mamx-tile", "-mamx-int8"],
+        "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx512dq", "-mavx2", "-mfma", "-mf16c", "-mamx-tile", "-mamx-int8"] },
+        "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mavx512dq", "-mavx2", "-mfma", "-mf16c", "-mamx-tile", "-mamx-int8"] } }
+      }]]
+    },
+    {
       "target_name": "halfbyte_arm_neondot",
       "type": "static_library",
       "conditions": [["target_arch=='arm64'", {
@@ -72,7 +82,7 @@
       # tears down; JS cannot run then, and node-addon-api would rethrow into std::terminate.
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "conditions": [
-        ["target_arch=='x64'", { "dependencies": ["halfbyte_x86_avx2", "halfbyte_x86_avx512"] }],
+        ["target_arch=='x64'", { "dependencies": ["halfbyte_x86_avx2", "halfbyte_x86_avx512", "halfbyte_x86_amx"] }],
         ["target_arch=='arm64'", {
           "sources": ["<!@(node -p \"require('./native/sources.json').arm_neon.join(' ')\")"],
           "dependencies": ["halfbyte_arm_neondot"]

@@ -7,7 +7,7 @@ export interface CpuInfo {
   features: Record<string, boolean>;
   /** Kernel sets this CPU can run, best last. */
   availableIsas: string[];
-  /** The kernel set in use (HALFBYTE_FORCE_ISA=scalar|avx2|avx512|neon|neondot overrides). */
+  /** The kernel set in use (HALFBYTE_FORCE_ISA=scalar|avx2|avx512|avx512amx|neon|neondot overrides). */
   activeIsa: string;
 }
 

@@ -16,7 +16,7 @@ flags=(-O2 -std=c++17 -Wall -Wextra -Wno-unused-parameter)
 core=(native/core/ggml_types.cpp native/core/gguf.cpp native/core/platform.cpp native/core/quant/cpu_features.cpp
       native/core/quant/kernels_ref.cpp native/core/ops.cpp)
 cd "$root"
-read -r -a kernel_files <<< "$(node -p "const s = require('./native/sources.json'); [...s.arm_neon, ...s.x86_avx2, ...s.x86_avx512].join(' ')")"
+read -r -a kernel_files <<< "$(node -p "const s = require('./native/sources.json'); [...s.arm_neon, ...s.x86_avx2, ...s.x86_avx512, ...s.x86_amx].join(' ')")"
 core+=("${kernel_files[@]}")
 tests=(native/tests/main.cpp native/core/quant/kernels_test.cpp)
 cd "$root"

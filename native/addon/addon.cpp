@@ -1139,6 +1139,8 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
     feats.Set("avx512f", f.avx512f);
     feats.Set("avx512bw", f.avx512bw);
     feats.Set("avx512vnni", f.avx512vnni);
+    feats.Set("amxtile", f.amx_tile);
+    feats.Set("amxint8", f.amx_int8);
     feats.Set("neon", f.neon);
     feats.Set("dotprod", f.dotprod);
     o.Set("features", feats);
@@ -1206,8 +1208,11 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) Throw(env, "INVALID_ARGUMENT", "Expected a string for isa");
   std::string name = info[0].As<Napi::String>().Utf8Value();
   hb::Isa isa;
-  if (!hb::parse_isa(name, &isa))
-    Throw(env, "INVALID_ARGUMENT", "Expected one of scalar, avx2, avx512, neon, neondot for isa but received " + name);
+  if (!hb::parse_isa(name, &isa)) {
+    std::string names;
+    for (hb::Isa known : hb::all_isas()) names += (names.empty() ? "" : ", ") + std::string(hb::isa_name(known));
+    Throw(env, "INVALID_ARGUMENT", "Expected one of " + names + " for isa but received " + name);
+  }
   if (!hb::set_active_isa(isa)) Throw(env, "UNSUPPORTED_ISA", "This CPU cannot run " + name + " kernels");
   return env.Undefined();
 }

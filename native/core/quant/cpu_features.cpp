@@ -18,6 +18,10 @@
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__APPLE__)
 #include <sys/sysctl.h>
 #endif
@@ -31,13 +35,18 @@ const char* isa_name(Isa isa) {
     case Isa::Avx512: return "avx512";
     case Isa::Neon: return "neon";
     case Isa::NeonDot: return "neondot";
+    case Isa::Avx512Amx: return "avx512amx";
   }
   return "unknown";
 }
 
+const std::vector<Isa>& all_isas() {
+  static const std::vector<Isa> all = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Amx, Isa::Neon, Isa::NeonDot};
+  return all;
+}
+
 bool parse_isa(const std::string& name, Isa* out) {
-  static const Isa all[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::NeonDot};
-  for (Isa isa : all) {
+  for (Isa isa : all_isas()) {
     if (name == isa_name(isa)) {
       if (out) *out = isa;
       return true;
@@ -71,7 +80,7 @@ static CpuFeatures detect_cpu() {
   CpuFeatures f;
 #if defined(__x86_64__) || defined(HB_X86_MSVC)
   unsigned a = 0, b = 0, c = 0, d = 0, max_leaf = 0;
-  unsigned b7 = 0, c7 = 0, a71 = 0;
+  unsigned b7 = 0, c7 = 0, d7 = 0, a71 = 0;
 #if defined(HB_X86_MSVC)
   int r[4];
   __cpuid(r, 0);
@@ -81,7 +90,7 @@ static CpuFeatures detect_cpu() {
   c = static_cast<unsigned>(r[2]);
   if (max_leaf >= 7) {
     __cpuidex(r, 7, 0);
-    b7 = static_cast<unsigned>(r[1]), c7 = static_cast<unsigned>(r[2]);
+    b7 = static_cast<unsigned>(r[1]), c7 = static_cast<unsigned>(r[2]), d7 = static_cast<unsigned>(r[3]);
     if (r[0] >= 1) {
       __cpuidex(r, 7, 1);
       a71 = static_cast<unsigned>(r[0]);
@@ -91,7 +100,7 @@ static CpuFeatures detect_cpu() {
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
   max_leaf = __get_cpuid_max(0, nullptr);
   if (max_leaf >= 7) {
-    unsigned a7 = 0, d7 = 0;
+    unsigned a7 = 0;
     __cpuid_count(7, 0, a7, b7, c7, d7);
     unsigned b71 = 0, c71 = 0, d71 = 0;
     if (a7 >= 1) __cpuid_count(7, 1, a71, b71, c71, d71);
@@ -129,6 +138,17 @@ static CpuFeatures detect_cpu() {
     f.avx512vl = (b7 >> 31) & 1;
     f.avx512vnni = (c7 >> 11) & 1;
   }
+  const bool os_amx = osxsave && (xcr0 & 0x60000) == 0x60000;  // XTILECFG + XTILEDATA state
+  if (os_amx) {
+    f.amx_tile = (d7 >> 24) & 1;
+    f.amx_int8 = (d7 >> 25) & 1;
+  }
+#if defined(__linux__)
+  // Linux (5.16+) hands out the 8 KiB tile data per process on request; until then a tile
+  // instruction faults. Refused (an older kernel, a small signal stack): no AMX kernels.
+  constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  if (f.amx_tile && f.amx_int8) f.amx_permitted = syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#endif
 #elif defined(__aarch64__)
   f.neon = true;  // Advanced SIMD is mandatory in armv8-a
 #if defined(__linux__)
@@ -158,6 +178,8 @@ static bool isa_supported(Isa isa) {
     // kernels_avx512.cpp is compiled with F/BW/VL/DQ/VNNI, so the compiler may use any of them there.
     case Isa::Avx512:
       return f.avx2 && f.fma && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni;
+    // kernels_amx.cpp: the AVX-512 flags plus AMX-TILE / AMX-INT8, usable once Linux granted them.
+    case Isa::Avx512Amx: return isa_supported(Isa::Avx512) && f.amx_tile && f.amx_int8 && f.amx_permitted;
 #endif
 #if defined(__aarch64__)
     case Isa::Neon: return f.neon;
@@ -169,7 +191,7 @@ static bool isa_supported(Isa isa) {
 
 std::vector<Isa> available_isas() {
   std::vector<Isa> out;
-  static const Isa order[] = {Isa::Scalar, Isa::Neon, Isa::NeonDot, Isa::Avx2, Isa::Avx512};
+  static const Isa order[] = {Isa::Scalar, Isa::Neon, Isa::NeonDot, Isa::Avx2, Isa::Avx512, Isa::Avx512Amx};
   for (Isa isa : order)
     if (isa_supported(isa)) out.push_back(isa);
   return out;
@@ -209,6 +231,7 @@ const TypeKernels* kernels_for(GgmlType t, Isa isa) {
 #if defined(__x86_64__)
     case Isa::Avx2: return kern::avx2_kernels(t);
     case Isa::Avx512: return kern::avx512_kernels(t);
+    case Isa::Avx512Amx: return kern::amx_kernels(t);
 #endif
 #if defined(__aarch64__)
     case Isa::Neon: return kern::neon_kernels(t);
@@ -236,7 +259,8 @@ const VecKernels* vec_kernels(Isa isa) {
   switch (isa) {
 #if defined(__x86_64__)
     case Isa::Avx2: return kern::avx2_vec_kernels();
-    case Isa::Avx512: return kern::avx512_vec_kernels();
+    case Isa::Avx512:
+    case Isa::Avx512Amx: return kern::avx512_vec_kernels();
 #endif
     default: return kern::ref_vec_kernels();  // NEON: the reference vectorizes with the baseline ISA
   }

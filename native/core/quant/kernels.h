@@ -20,7 +20,8 @@
 
 namespace hb {
 
-enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3, NeonDot = 4 };
+// Avx512Amx: the Avx512 kernels with AMX-INT8 tile products for prefill (kernels_amx.cpp).
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3, NeonDot = 4, Avx512Amx = 5 };
 const char* isa_name(Isa isa);
 
 // Activation formats fed to the integer dot products.
@@ -104,15 +105,20 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx_vnni = false;
   bool avx512dq = false;
+  // amx_tile / amx_int8: CPUID and the OS saves tile state (XCR0 bits 17, 18); amx_permitted:
+  // Linux also granted this process the tile data (arch_prctl ARCH_REQ_XCOMP_PERM, asked once).
+  bool amx_tile = false, amx_int8 = false, amx_permitted = false;
   bool neon = false, dotprod = false;
 };
 const CpuFeatures& cpu_features();
 // ISAs usable on this CPU, best last; Scalar is always first.
 std::vector<Isa> available_isas();
-// Active ISA: the best available unless HALFBYTE_FORCE_ISA (scalar|avx2|avx512|neon|neondot)
+// Active ISA: the best available unless HALFBYTE_FORCE_ISA (scalar|avx2|avx512|avx512amx|neon|neondot)
 // or set_active_isa() chose otherwise. set_active_isa returns false if the CPU lacks it.
 Isa active_isa();
 bool set_active_isa(Isa isa);
 bool parse_isa(const std::string& name, Isa* out);
+// Every ISA this library knows (parse_isa's names), whether or not this CPU or build has it.
+const std::vector<Isa>& all_isas();
 
 }  // namespace hb

@@ -29,6 +29,9 @@ const TypeKernels* avx2_k0_kernels(GgmlType t);    // kernels_avx2_k0.cpp
 const TypeKernels* avx2_k1_kernels(GgmlType t);    // kernels_avx2_k1.cpp
 const TypeKernels* avx512_k0_kernels(GgmlType t);  // kernels_avx512_k0.cpp
 const TypeKernels* avx512_k1_kernels(GgmlType t);  // kernels_avx512_k1.cpp
+// AVX-512's table with AMX-INT8 8-row products (kernels_amx.cpp); nullptr for the types without
+// them, and on a build whose compiler has no AMX.
+const TypeKernels* amx_kernels(GgmlType t);
 #endif
 #if defined(__aarch64__)
 const TypeKernels* neon_kernels(GgmlType t);     // kernels_neon.cpp

@@ -372,10 +372,12 @@ TEST(kernels_dispatch) {
   CHECK(parse_isa("neondot", &parsed) && parsed == Isa::NeonDot);
   CHECK(!parse_isa("sse9", &parsed));
   CHECK(!parse_isa("", &parsed));
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::NeonDot}) {
+  CHECK_EQ(all_isas().size(), size_t(6));
+  for (Isa isa : all_isas()) {
     std::string name = isa_name(isa);
     CHECK(parse_isa(name, &parsed) && parsed == isa);
   }
+  CHECK(parse_isa("avx512amx", &parsed) && parsed == Isa::Avx512Amx);
   const Isa before = active_isa();
   CHECK(set_active_isa(Isa::Scalar));
   CHECK(active_isa() == Isa::Scalar);
@@ -387,6 +389,7 @@ TEST(kernels_dispatch) {
 #else
   CHECK(!set_active_isa(Isa::Avx2));
   CHECK(kernels_for(GgmlType::Q4_0, Isa::Avx512) == nullptr);
+  CHECK(kernels_for(GgmlType::Q4_0, Isa::Avx512Amx) == nullptr);
 #endif
   CHECK(active_isa() == Isa::Scalar);
   CHECK(set_active_isa(before));
@@ -663,9 +666,11 @@ TEST(kernels_isa_gemm_matches_reference_and_is_chunking_invariant) {
             std::vector<float> y = run_gemm(k, p, xq, x_stride);
             std::vector<float> yr = run_gemm(ref, p, xq, x_stride);
             // AVX-512 VNNI computes the same integers as AVX2 through the same float steps, and
-            // dotprod the same as plain NEON: their results must be bit-identical.
-            if (isa == Isa::Avx512 || isa == Isa::NeonDot) {
-              if (const TypeKernels* k2 = kernels_for(t, isa == Isa::Avx512 ? Isa::Avx2 : Isa::Neon)) {
+            // dotprod the same as plain NEON (and the AMX table is AVX-512's but for gemm_x8):
+            // their results must be bit-identical.
+            if (isa == Isa::Avx512 || isa == Isa::NeonDot || isa == Isa::Avx512Amx) {
+              const Isa peer = isa == Isa::Avx512 ? Isa::Avx2 : isa == Isa::NeonDot ? Isa::Neon : Isa::Avx512;
+              if (const TypeKernels* k2 = kernels_for(t, peer)) {
                 std::vector<float> y2 = run_gemm(k2, p, xq, x_stride);
                 if (std::memcmp(y2.data(), y.data(), y.size() * 4) != 0) ++bad_value;
               }
@@ -764,8 +769,8 @@ TEST(kernels_isa_gemm_x8_matches_reference_and_is_split_invariant) {
               k->gemm_x8(n, packed.data(), gb, nrows, xq.data() + tk * x_stride, x_stride, 1, yt.data() + tk * p.y_stride,
                          p.y_stride);
             if (yg != y || yt != y) ++bad_split;
-            if (isa == Isa::Avx512) {
-              const TypeKernels* k2 = kernels_for(t, Isa::Avx2);
+            if (isa == Isa::Avx512 || isa == Isa::Avx512Amx) {
+              const TypeKernels* k2 = kernels_for(t, isa == Isa::Avx512 ? Isa::Avx2 : Isa::Avx512);
               if (k2 && k2->gemm_x8 && run_gemm_x8(k2, p, packed, xq, x_stride) != y) ++bad_isa;
             }
           }
@@ -774,7 +779,7 @@ TEST(kernels_isa_gemm_x8_matches_reference_and_is_split_invariant) {
       if (bad_value || bad_split || bad_isa || bad_pad) {
         std::ostringstream os;
         os << "x8 " << ggml_type_name(t) << " " << isa_name(isa) << ": " << bad_value << " values out of bound, "
-           << bad_split << " splits differ, " << bad_isa << " differ from AVX2, " << bad_pad << " padding writes";
+           << bad_split << " splits differ, " << bad_isa << " differ from the ISA below, " << bad_pad << " padding writes";
         hbtest::report(__FILE__, __LINE__, os.str());
       }
     }
@@ -782,6 +787,47 @@ TEST(kernels_isa_gemm_x8_matches_reference_and_is_split_invariant) {
 #if defined(__x86_64__)
   if (cpu_features().avx2) CHECK(tested > 0);  // the x86 tables have 8-row kernels
 #endif
+}
+
+// The AMX tile products (kernels_amx.cpp) on prefill shapes: full 16-row x 16-token tiles, the
+// leftover 8-row group and tokens that go to the AVX-512 kernel, an odd number of blocks (one
+// block alone after the pairs) and several activation chunks (n = 8192: 1 MiB per 8 groups).
+// Bit-identical to AVX-512, which the test above holds to the reference. Skipped without AMX.
+TEST(kernels_amx_gemm_x8_matches_avx512_bitwise) {
+  if (!kernels_for(GgmlType::Q4_0, Isa::Avx512Amx)) {
+    std::printf("  no AMX-INT8 on this CPU (or not granted by the OS): skipped\n");
+    return;
+  }
+  int tested = 0, bad = 0, bad_pad = 0;
+  uint64_t seed = 4000;
+  for (GgmlType t : kAllTypes) {
+    const TypeKernels* amx = kernels_for(t, Isa::Avx512Amx);
+    const TypeKernels* k512 = kernels_for(t, Isa::Avx512);
+    if (!amx) continue;
+    CHECK(k512 && amx->gemm_x8 && amx->gemm_x8 != k512->gemm_x8);
+    struct Shape {
+      int64_t n, nrows, ntok;
+    };
+    for (Shape sh : {Shape{32, 16, 16}, Shape{96, 24, 17}, Shape{256, 48, 33}, Shape{2048, 32, 64}, Shape{8192, 16, 144},
+                     Shape{160, 40, 15}, Shape{64, 8, 40}}) {
+      Problem p = make_problem(t, sh.n, sh.nrows, sh.ntok, seed++);
+      size_t x_stride;
+      std::vector<uint8_t> xq = quantize_rows(k512, p, &x_stride);
+      const std::vector<uint8_t> packed = pack_problem(p);
+      const std::vector<float> y = run_gemm_x8(amx, p, packed, xq, x_stride);
+      if (y != run_gemm_x8(k512, p, packed, xq, x_stride)) {
+        if (bad < 3)
+          std::fprintf(stderr, "  AMX %s n=%lld rows=%lld tokens=%lld differs from AVX-512\n", ggml_type_name(t),
+                       static_cast<long long>(sh.n), static_cast<long long>(sh.nrows), static_cast<long long>(sh.ntok));
+        ++bad;
+      }
+      bad_pad += padding_writes(p, y);
+      ++tested;
+    }
+  }
+  CHECK_EQ(tested, 6 * 7);  // Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_0
+  CHECK_EQ(bad, 0);
+  CHECK_EQ(bad_pad, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
