@@ -1,7 +1,7 @@
 // Shared test helpers: fixture paths, reference files, logit comparisons.
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
-import { HalfbyteError } from '../lib/index.js';
+import { getCpuInfo, HalfbyteError } from '../lib/index.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,6 +18,9 @@ export interface RefCase {
   greedy_margin?: number[];
   greedy_text_hex: string;
 }
+
+/** Whether the active kernel set has the 8-row layouts that packWeights repacks into (x86-64's). */
+export const activeKernelsPack = () => ['avx2', 'avx512', 'avx512amx'].includes(getCpuInfo().activeIsa);
 
 export function readRef(name: string): RefCase[] {
   return JSON.parse(readFileSync(modelPath(name), 'utf8'));

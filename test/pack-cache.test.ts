@@ -4,10 +4,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultPackCacheDir, getCpuInfo, load } from '../lib/index.js';
-import { modelPath, readRef } from './helpers.js';
+import { defaultPackCacheDir, load } from '../lib/index.js';
+import { activeKernelsPack, modelPath, readRef } from './helpers.js';
 
-const packs = ['avx2', 'avx512'].includes(getCpuInfo().activeIsa);
+const packs = activeKernelsPack();
 const dir = mkdtempSync(join(tmpdir(), 'halfbyte-pack-cache-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,10 +1,10 @@
 // Logits and greedy outputs agree with llama.cpp's (test/fixtures/models/*.ref.json).
 // HALFBYTE_FORCE_ISA=scalar|avx2|... reruns this whole file on one kernel set.
 import { describe, expect, it } from 'vitest';
-import { getCpuInfo, load } from '../lib/index.js';
+import { load } from '../lib/index.js';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { argmax, fixtures, kl, modelPath, readRef, top1Margin } from './helpers.js';
+import { activeKernelsPack, argmax, fixtures, kl, modelPath, readRef, top1Margin } from './helpers.js';
 
 // Every tiny-llama / tiny-qwen2 fixture of a tensor type: all the types halfbyte loads.
 const parityModels = readdirSync(join(fixtures, 'models'))
@@ -59,7 +59,7 @@ describe.each([
   'tiny-gemma3-Q4_K_M',
 ])('%s with and without packWeights', (name) => {
   it('meets the bound either way, and packs where the active kernels can', async () => {
-    const packs = ['avx2', 'avx512'].includes(getCpuInfo().activeIsa);
+    const packs = activeKernelsPack();
     for (const packWeights of [true, false]) {
       await using model = await load(modelPath(`${name}.gguf`), { threads: 2, packWeights });
       if (packWeights && packs) expect(model.info.packedBytes).toBeGreaterThan(model.info.fileSize / 2);
