@@ -166,6 +166,18 @@ void Context::Impl::matmuls(const MatJob* jobs, int n_jobs) {
   });
 }
 
+namespace {
+// Rows (n, bytes), stride apart -> on their way into L2 now, ahead of the products that read
+// them. A decode task's Vt rows lie a cache's length apart (a page each, 2 * (len - a) bytes
+// long) and its K rows n_kv halves apart: too short and scattered for the hardware prefetchers.
+// Zen 4, 1.1B Q4_0, generation after 4096 tokens: +5-8% tokens/s.
+void prefetch_rows(const void* p, size_t stride, int64_t n, size_t bytes) {
+  const char* row = static_cast<const char*>(p);
+  for (int64_t r = 0; r < n; r++, row += stride)
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b, 0, 2);
+}
+}  // namespace
+
 // Causal attention of batch rows r0..B-1 over their sequences' caches (every row sees its own
 // position and what its layer's window keeps before it, already stored): q (B, Hq*hd) -> att
 // rows r0..B-1 of (B, Hq*hd). Positions are reduced in chunks of P = kAttnChunk; per chunk and
@@ -257,6 +269,9 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
       const int64_t c0 = ci * P, len = std::min(P, pos + 1 - c0);
       const int64_t a = std::max<int64_t>(0, lo_of(pos) - c0);  // first seen position in the chunk
       const int64_t slot0 = cache.slot(layer, c0);              // a chunk's slots are contiguous
+      const uint16_t* vt = v_layer + static_cast<size_t>(h * hd) * cap_slots + slot0 + a;
+      prefetch_rows(vt, v_stride, hd, sizeof(uint16_t) * static_cast<size_t>(len - a));  // V first: read last
+      prefetch_rows(k_layer + (slot0 + a) * n_kv + h * hd, sizeof(uint16_t) * n_kv, len - a, sizeof(uint16_t) * hd);
       gather_q(qblk, h, t0, 1);
       // S (G, len) = Qblk (G, hd) @ K[c0 .. c0+len)^T, K rows n_kv halves apart
       f16->gemm(hd, k_layer + slot0 * n_kv + h * hd, sizeof(uint16_t) * n_kv, len, qblk, sizeof(float) * hd, G, S,
@@ -265,7 +280,6 @@ void Context::Impl::attention(int64_t layer, const Segment* segs, int64_t n_segs
       // o (G, hd) = S[a..len) (G, len - a) @ V[chunk] (len - a, hd), i.e. Vt rows (hd, len - a) @ S^T
       // (positions the row does not see are not read): straight into att when this is the only
       // chunk (then o / s), else into the chunk states for the merge.
-      const uint16_t* vt = v_layer + static_cast<size_t>(h * hd) * cap_slots + slot0 + a;
       if (C == 1) {
         float* att_row = att + t0 * n_q + h * G * hd;
         f16->gemm(len - a, vt, v_stride, hd, S + a, sizeof(float) * len, G, att_row, static_cast<size_t>(hd));
