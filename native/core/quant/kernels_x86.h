@@ -1631,6 +1631,76 @@ using TileF16 = TileFloat<F16Load>::Of<R, T>;
 template <int R, int T>
 using TileBF16 = TileFloat<BF16Load>::Of<R, T>;
 
+// Short float rows (attention's products over the KV cache: n = head_dim for the scores, up to a
+// chunk's positions for the weighted sum). Per output element the same operations as TileFloat
+// (an FMA per lane over i, hsum8's tree, the n mod 8 tail by FMA in order), so the same bits, but
+// laid out for short dots, where TileFloat's 16 horizontal sums per tile cost as much as its
+// FMAs: 8 rows at a time are converted to F32 once (wf), then each token's 8 dots run in 8
+// accumulators that hsum8_x8 reduces into one vector, the 8 outputs, stored at once.
+constexpr int64_t kShortRowMax = 256;  // n up to this takes the short-row path
+
+template <class Load>
+struct ShortRows {
+  // wf (8, n8) rows of F32, tail (n - n8, 8) the rows' tail elements -> Y (T, 8) for T tokens.
+  template <int T>
+  static inline void tokens(const uint8_t* wrow, size_t w_stride, const float* tail, int64_t n, const uint8_t* x, size_t x_stride,
+                            float* y, size_t y_stride) {
+    // hsum8_x8 returns the sums of its vectors 0, 2, 4, 6, 1, 3, 5, 7: accumulator k holds row kRow[k].
+    constexpr int kRow[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+    const int64_t n8 = n & ~int64_t(7);
+    __m256 acc[T][8];
+    HB_UNROLL
+    for (int t = 0; t < T; ++t)
+      HB_UNROLL
+      for (int k = 0; k < 8; ++k) acc[t][k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n8; i += 8) {
+      __m256 xv[T];
+      HB_UNROLL
+      for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(reinterpret_cast<const float*>(x + static_cast<size_t>(t) * x_stride) + i);
+      HB_UNROLL
+      for (int k = 0; k < 8; ++k) {
+        const __m256 wv = Load::vec(wrow + static_cast<size_t>(kRow[k]) * w_stride, i);
+        HB_UNROLL
+        for (int t = 0; t < T; ++t) acc[t][k] = _mm256_fmadd_ps(wv, xv[t], acc[t][k]);
+      }
+    }
+    HB_UNROLL
+    for (int t = 0; t < T; ++t) {
+      const float* xr = reinterpret_cast<const float*>(x + static_cast<size_t>(t) * x_stride);
+      __m256 s = hsum8_x8(acc[t]);  // rows 0..7
+      for (int64_t i = n8; i < n; ++i)
+        s = _mm256_fmadd_ps(_mm256_load_ps(tail + (i - n8) * 8), _mm256_set1_ps(xr[i]), s);
+      _mm256_storeu_ps(y + static_cast<size_t>(t) * y_stride, s);
+    }
+  }
+
+  // W (nrows, n) @ X (ntok, n)^T -> Y (ntok, nrows) for n <= kShortRowMax; the rows past the last
+  // multiple of 8 go to Fallback (TileFloat's driver, the same bits).
+  template <void (*Fallback)(int64_t, const void*, size_t, int64_t, const void*, size_t, int64_t, float*, size_t)>
+  static void gemm(int64_t n, const void* w, size_t w_stride, int64_t nrows, const void* xq, size_t x_stride,
+                   int64_t ntok, float* y, size_t y_stride) {
+    if (n > kShortRowMax || nrows < 8) return Fallback(n, w, w_stride, nrows, xq, x_stride, ntok, y, y_stride);
+    const uint8_t* wb = static_cast<const uint8_t*>(w);
+    const uint8_t* xb = static_cast<const uint8_t*>(xq);
+    const int64_t n8 = n & ~int64_t(7), r8 = nrows & ~int64_t(7);
+    alignas(32) float tail[7 * 8];
+    for (int64_t r0 = 0; r0 < r8; r0 += 8) {
+      for (int r = 0; r < 8; ++r) {
+        const uint8_t* row = wb + static_cast<size_t>(r0 + r) * w_stride;
+        for (int64_t i = n8; i < n; ++i) tail[(i - n8) * 8 + r] = Load::one(row, i);
+      }
+      int64_t t = 0;
+      for (; t + 2 <= ntok; t += 2)
+        tokens<2>(wb + static_cast<size_t>(r0) * w_stride, w_stride, tail, n, xb + static_cast<size_t>(t) * x_stride, x_stride, y + static_cast<size_t>(t) * y_stride + r0,
+                  y_stride);
+      if (t < ntok)
+        tokens<1>(wb + static_cast<size_t>(r0) * w_stride, w_stride, tail, n, xb + static_cast<size_t>(t) * x_stride, x_stride, y + static_cast<size_t>(t) * y_stride + r0,
+                  y_stride);
+    }
+    if (r8 < nrows) Fallback(n, wb + static_cast<size_t>(r8) * w_stride, w_stride, nrows - r8, xq, x_stride, ntok, y + r8, y_stride);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // Softmax of one attention chunk (ops.h exp_shifted), bit-identical to exp_shifted_ref in ops.cpp:
 // per element the same float operations in the same order, 8 lanes wide, with the max and the
