@@ -13,5 +13,5 @@ case "$what" in
 esac
 cmake -S "$root" -B "$build" -DCMAKE_TOOLCHAIN_FILE="$root/scripts/mingw-w64-x86_64.cmake" -DCMAKE_BUILD_TYPE=Release \
   "${flags[@]}" > "$build.log" 2>&1 || { cat "$build.log"; exit 1; }
-cmake --build "$build" -j "$(nproc)" >> "$build.log" 2>&1 || { grep -E -A3 'error' "$build.log" | head -60; exit 1; }
+cmake --build "$build" -j "$(nproc)" >> "$build.log" 2>&1 || { grep -i -E -A3 'error' "$build.log" | head -60; exit 1; }
 if grep -q 'warning:' "$build.log"; then grep -A3 'warning:' "$build.log" | head -60; echo "windows: the build warned" >&2; exit 1; fi

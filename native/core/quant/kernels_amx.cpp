@@ -20,7 +20,9 @@
 // Tokens past the last full 16 and rows past the last full 16 go to the AVX-512 kernel (the same
 // arithmetic per element, so the split does not show in the results); so does a call with fewer
 // than 16 tokens (decode), where AMX has nothing to gain.
-#if defined(__x86_64__) && defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__AVX512BW__)
+// Linux only: the one system where cpu_features() asks for the tile state (and mingw-w64's GCC 12
+// emits 32-bit stride registers in tile loads, which its assembler rejects).
+#if defined(__x86_64__) && defined(__linux__) && defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__AVX512BW__)
 #include <immintrin.h>
 
 #include <algorithm>
@@ -340,7 +342,7 @@ const TypeKernels* amx_kernels(GgmlType t) {
 }  // namespace hb
 
 #elif defined(__x86_64__)
-// A compiler without AMX support (or the emulated AVX-512 test build): no AMX kernels.
+// Not Linux, a compiler without AMX support, or the emulated AVX-512 test build: no AMX kernels.
 #include "kernels_internal.h"
 namespace hb {
 namespace kern {
