@@ -170,7 +170,8 @@ namespace {
 // Rows (n, bytes), stride apart -> on their way into L2 now, ahead of the products that read
 // them. A decode task's Vt rows lie a cache's length apart (a page each, 2 * (len - a) bytes
 // long) and its K rows n_kv halves apart: too short and scattered for the hardware prefetchers.
-// Zen 4, 1.1B Q4_0, generation after 4096 tokens: +5-8% tokens/s.
+// Zen 4, 1.1B Q4_0, generation after 4096 tokens: 34-37 against 26-35 tok/s in interleaved
+// runs; later benchmark runs could not tell it from the host's noise.
 void prefetch_rows(const void* p, size_t stride, int64_t n, size_t bytes) {
   const char* row = static_cast<const char*>(p);
   for (int64_t r = 0; r < n; r++, row += stride)

@@ -1634,17 +1634,18 @@ using TileBF16 = TileFloat<BF16Load>::Of<R, T>;
 // Short float rows (attention's products over the KV cache: n = head_dim for the scores, up to a
 // chunk's positions for the weighted sum). Per output element the same operations as TileFloat
 // (an FMA per lane over i, hsum8's tree, the n mod 8 tail by FMA in order), so the same bits, but
-// laid out for short dots, where TileFloat's 16 horizontal sums per tile cost as much as its
-// FMAs: 8 rows at a time are converted to F32 once (wf), then each token's 8 dots run in 8
-// accumulators that hsum8_x8 reduces into one vector, the 8 outputs, stored at once.
+// laid out for short dots, where TileFloat's horizontal sums and scalar stores cost as much as
+// its FMAs: 8 rows x 2 tokens per tile, each token's 8 dots in 8 accumulators that one hsum8_x8
+// reduces into the 8 outputs, stored at once. The rows are converted as they are read (a copy
+// converted once into a buffer was slower: its stores did not overlap the FMAs).
 constexpr int64_t kShortRowMax = 256;  // n up to this takes the short-row path
 
 template <class Load>
 struct ShortRows {
-  // wf (8, n8) rows of F32, tail (n - n8, 8) the rows' tail elements -> Y (T, 8) for T tokens.
+  // W rows wrow.. (8, n), w_stride apart, their tail elements tail (n - n8, 8) @ X (T, n)^T -> Y (T, 8).
   template <int T>
-  static inline void tokens(const uint8_t* wrow, size_t w_stride, const float* tail, int64_t n, const uint8_t* x, size_t x_stride,
-                            float* y, size_t y_stride) {
+  static inline void tokens(const uint8_t* wrow, size_t w_stride, const float* tail, int64_t n, const uint8_t* x,
+                            size_t x_stride, float* y, size_t y_stride) {
     // hsum8_x8 returns the sums of its vectors 0, 2, 4, 6, 1, 3, 5, 7: accumulator k holds row kRow[k].
     constexpr int kRow[8] = {0, 4, 1, 5, 2, 6, 3, 7};
     const int64_t n8 = n & ~int64_t(7);
@@ -1656,7 +1657,8 @@ struct ShortRows {
     for (int64_t i = 0; i < n8; i += 8) {
       __m256 xv[T];
       HB_UNROLL
-      for (int t = 0; t < T; ++t) xv[t] = _mm256_loadu_ps(reinterpret_cast<const float*>(x + static_cast<size_t>(t) * x_stride) + i);
+      for (int t = 0; t < T; ++t)
+        xv[t] = _mm256_loadu_ps(reinterpret_cast<const float*>(x + static_cast<size_t>(t) * x_stride) + i);
       HB_UNROLL
       for (int k = 0; k < 8; ++k) {
         const __m256 wv = Load::vec(wrow + static_cast<size_t>(kRow[k]) * w_stride, i);
@@ -1685,19 +1687,17 @@ struct ShortRows {
     const int64_t n8 = n & ~int64_t(7), r8 = nrows & ~int64_t(7);
     alignas(32) float tail[7 * 8];
     for (int64_t r0 = 0; r0 < r8; r0 += 8) {
-      for (int r = 0; r < 8; ++r) {
-        const uint8_t* row = wb + static_cast<size_t>(r0 + r) * w_stride;
-        for (int64_t i = n8; i < n; ++i) tail[(i - n8) * 8 + r] = Load::one(row, i);
-      }
+      const uint8_t* wrow = wb + static_cast<size_t>(r0) * w_stride;
+      for (int r = 0; r < 8; ++r)
+        for (int64_t i = n8; i < n; ++i) tail[(i - n8) * 8 + r] = Load::one(wrow + static_cast<size_t>(r) * w_stride, i);
+      auto x_of = [&](int64_t t) { return xb + static_cast<size_t>(t) * x_stride; };
+      auto y_of = [&](int64_t t) { return y + static_cast<size_t>(t) * y_stride + r0; };
       int64_t t = 0;
-      for (; t + 2 <= ntok; t += 2)
-        tokens<2>(wb + static_cast<size_t>(r0) * w_stride, w_stride, tail, n, xb + static_cast<size_t>(t) * x_stride, x_stride, y + static_cast<size_t>(t) * y_stride + r0,
-                  y_stride);
-      if (t < ntok)
-        tokens<1>(wb + static_cast<size_t>(r0) * w_stride, w_stride, tail, n, xb + static_cast<size_t>(t) * x_stride, x_stride, y + static_cast<size_t>(t) * y_stride + r0,
-                  y_stride);
+      for (; t + 2 <= ntok; t += 2) tokens<2>(wrow, w_stride, tail, n, x_of(t), x_stride, y_of(t), y_stride);
+      if (t < ntok) tokens<1>(wrow, w_stride, tail, n, x_of(t), x_stride, y_of(t), y_stride);
     }
-    if (r8 < nrows) Fallback(n, wb + static_cast<size_t>(r8) * w_stride, w_stride, nrows - r8, xq, x_stride, ntok, y + r8, y_stride);
+    if (r8 < nrows)
+      Fallback(n, wb + static_cast<size_t>(r8) * w_stride, w_stride, nrows - r8, xq, x_stride, ntok, y + r8, y_stride);
   }
 };
 
