@@ -791,8 +791,10 @@ TEST(kernels_isa_gemm_x8_matches_reference_and_is_split_invariant) {
 
 // The AMX tile products (kernels_amx.cpp) on prefill shapes: full 16-row x 16-token tiles, the
 // leftover 8-row group and tokens that go to the AVX-512 kernel, an odd number of blocks (one
-// block alone after the pairs) and several activation chunks (n = 8192: 1 MiB per 8 groups).
-// Bit-identical to AVX-512, which the test above holds to the reference. Skipped without AMX.
+// block alone after the pairs) and several activation chunks (n = 8192: 1 MiB per 8 groups; the
+// k-quants' n = 16384 and 8192: 4 and 8 groups). Bit-identical to AVX-512, which the test above
+// holds to the reference; the random blocks reach the k-quants' extreme scales and values, where
+// the split products p = (hi << shift) + lo must stay exact. Skipped without AMX.
 TEST(kernels_amx_gemm_x8_matches_avx512_bitwise) {
   if (!kernels_for(GgmlType::Q4_0, Isa::Avx512Amx)) {
     std::printf("  no AMX-INT8 on this CPU (or not granted by the OS): skipped\n");
@@ -808,8 +810,13 @@ TEST(kernels_amx_gemm_x8_matches_avx512_bitwise) {
     struct Shape {
       int64_t n, nrows, ntok;
     };
-    for (Shape sh : {Shape{32, 16, 16}, Shape{96, 24, 17}, Shape{256, 48, 33}, Shape{2048, 32, 64}, Shape{8192, 16, 144},
-                     Shape{160, 40, 15}, Shape{64, 8, 40}}) {
+    const bool k256 = geom(t).block == 256;
+    const std::vector<Shape> shapes =
+        k256 ? std::vector<Shape>{Shape{256, 16, 16}, Shape{768, 24, 17}, Shape{512, 48, 33}, Shape{2048, 32, 64},
+                                  Shape{16384, 16, 80}, Shape{8192, 16, 144}, Shape{256, 40, 15}}
+             : std::vector<Shape>{Shape{32, 16, 16}, Shape{96, 24, 17}, Shape{256, 48, 33}, Shape{2048, 32, 64},
+                                  Shape{8192, 16, 144}, Shape{160, 40, 15}, Shape{64, 8, 40}};
+    for (Shape sh : shapes) {
       Problem p = make_problem(t, sh.n, sh.nrows, sh.ntok, seed++);
       size_t x_stride;
       std::vector<uint8_t> xq = quantize_rows(k512, p, &x_stride);
@@ -825,7 +832,7 @@ TEST(kernels_amx_gemm_x8_matches_avx512_bitwise) {
       ++tested;
     }
   }
-  CHECK_EQ(tested, 6 * 7);  // Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_0
+  CHECK_EQ(tested, 9 * 7);  // Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_0, Q4_K, Q5_K, Q6_K
   CHECK_EQ(bad, 0);
   CHECK_EQ(bad_pad, 0);
 }
