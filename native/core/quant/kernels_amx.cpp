@@ -235,23 +235,37 @@ inline __m512i move_bits_from(__m512i v, int from) {
   }
 }
 
-// Row r's chunk: u (64 unsigned values, element order), sc0 / sc1 the scales of its elements
-// 0-31 / 32-63 as int16 -> p = (u - kOffset) * sc (fits int16) split into the A rows
-// hi = p >> kShift (arithmetic) and lo = p & (2^kShift - 1), each 64 int8.
+// Row r's chunk: u (64 unsigned values, element order), sc the scale of each 16-bit lane's two
+// elements -> p = (u - kOffset) * sc (fits int16) split into the A rows hi = p >> kShift
+// (arithmetic) and lo = p & (2^kShift - 1), each 64 int8. Even and odd bytes are multiplied in
+// place as 16-bit lanes and their parts put back with shifts and masks, without widening to
+// 32-bit lanes and narrowing back (vpmovwb): 12 instructions per row and chunk instead of 18.
 template <int kOffset, int kShift>
-__attribute__((always_inline)) inline void split_products(__m512i u, __m512i sc0, __m512i sc1, int8_t* hi, int8_t* lo) {
-  __m512i u0 = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(u));
-  __m512i u1 = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(u, 1));
+__attribute__((always_inline)) inline void split_products(__m512i u, __m512i sc, int8_t* hi, int8_t* lo) {
+  __m512i even = _mm512_and_si512(u, _mm512_set1_epi16(0x00FF)), odd = _mm512_srli_epi16(u, 8);
   if constexpr (kOffset != 0) {
-    u0 = _mm512_sub_epi16(u0, _mm512_set1_epi16(kOffset));
-    u1 = _mm512_sub_epi16(u1, _mm512_set1_epi16(kOffset));
+    even = _mm512_sub_epi16(even, _mm512_set1_epi16(kOffset));
+    odd = _mm512_sub_epi16(odd, _mm512_set1_epi16(kOffset));
   }
-  const __m512i p0 = _mm512_mullo_epi16(u0, sc0), p1 = _mm512_mullo_epi16(u1, sc1);
-  const __m512i mask = _mm512_set1_epi16((1 << kShift) - 1);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo), _mm512_cvtepi16_epi8(_mm512_and_si512(p0, mask)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo + 32), _mm512_cvtepi16_epi8(_mm512_and_si512(p1, mask)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi), _mm512_cvtepi16_epi8(_mm512_srai_epi16(p0, kShift)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi + 32), _mm512_cvtepi16_epi8(_mm512_srai_epi16(p1, kShift)));
+  const __m512i pe = _mm512_mullo_epi16(even, sc), po = _mm512_mullo_epi16(odd, sc);
+  constexpr int kLow = (1 << kShift) - 1;
+  // lo: pe's low kShift bits, then po's at bit 8; hi: pe >> kShift's low byte, then po's (bits
+  // kShift .. kShift + 7 of po moved to 8 .. 15).
+  const __m512i lo_v = _mm512_or_si512(_mm512_and_si512(pe, _mm512_set1_epi16(kLow)),
+                                       _mm512_and_si512(_mm512_slli_epi16(po, 8), _mm512_set1_epi16(kLow << 8)));
+  const __m512i hi_v = _mm512_or_si512(_mm512_and_si512(_mm512_srai_epi16(pe, kShift), _mm512_set1_epi16(0x00FF)),
+                                       _mm512_and_si512(_mm512_slli_epi16(po, 8 - kShift), _mm512_set1_epi16(static_cast<short>(0xFF00))));
+  _mm512_storeu_si512(lo, lo_v);
+  _mm512_storeu_si512(hi, hi_v);
+}
+
+// 16-bit lane indices that give every lane of chunk row r its scale: a chunk has kGroups scales
+// per row (one per 64 / kGroups elements, i.e. 32 / kGroups lanes), scale g of row r at word 8g + r.
+template <int kGroups>
+inline __m512i scale_spread_index(int r) {
+  alignas(64) int16_t idx[32];
+  for (int k = 0; k < 32; ++k) idx[k] = static_cast<int16_t>(8 * (k / (32 / kGroups)) + r);
+  return _mm512_load_si512(idx);
 }
 
 constexpr size_t kKRowBytes = 64;                 // one A row (64 elements) of a k-quant chunk
@@ -280,6 +294,10 @@ struct K4Unpack {
       const uint8_t* q = w.qs + 256 * c;
       const __m512i q0 = _mm512_loadu_si512(q), q1 = _mm512_loadu_si512(q + 64);
       const __m512i q2 = _mm512_loadu_si512(q + 128), q3 = _mm512_loadu_si512(q + 192);
+      // Words 0-7: the 8 rows' sub-block 2c scales, 8-15: 2c + 1's (scales[2c], scales[2c + 1] adjoin).
+      const __m512i scales = _mm512_zextsi256_si512(
+          _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales[2 * c]))));
+      const __m512i mins = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.mins[c])));
       for (int j = 0; j < 4; ++j) {
         const __m512i v = row_pair_dwords(q0, q1, q2, q3, j);  // rows 2j, 2j + 1: 32 bytes each
         __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
@@ -292,11 +310,12 @@ struct K4Unpack {
           const int r = 2 * j + e;
           // Row r: sub-block 2c then 2c + 1 (the row's halves of lo and hi).
           const __m512i u = e ? _mm512_shuffle_i64x2(lo, hi, 0xEE) : _mm512_shuffle_i64x2(lo, hi, 0x44);
-          split_products<0, kShift>(u, _mm512_set1_epi16(w.scales[2 * c][r]), _mm512_set1_epi16(w.scales[2 * c + 1][r]),
+          split_products<0, kShift>(u, _mm512_permutexvar_epi16(scale_spread_index<2>(r), scales),
                                     k_row(a, kPieces, c, 0, r), k_row(a, kPieces, c, 1, r));
-          const __m512i mins = _mm512_mask_blend_epi8(0xFFFFFFFF00000000ull, _mm512_set1_epi8(static_cast<char>(w.mins[c][2 * r])),
-                                                      _mm512_set1_epi8(static_cast<char>(w.mins[c][2 * r + 1])));
-          _mm512_storeu_si512(k_row(a, kPieces, c, 2, r), mins);
+          // Minimums: bytes 0-31 sub-block 2c's (byte 2r of mins[c]), 32-63 2c + 1's (2r + 1).
+          alignas(64) int8_t pick[64];
+          for (int k = 0; k < 64; ++k) pick[k] = static_cast<int8_t>(2 * r + k / 32);
+          _mm512_storeu_si512(k_row(a, kPieces, c, 2, r), _mm512_shuffle_epi8(mins, _mm512_load_si512(pick)));
         }
       }
     }
@@ -325,6 +344,8 @@ struct Q6_KUnpack {
           v[x][i] = _mm512_inserti64x4(
               _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.q[h][2 * i][x]))),
               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.q[h][2 * i + 1][x])), 1);
+      // Word 8i + r: row r's group 4c + i scale (scales[4c .. 4c + 3] adjoin), sign-extended.
+      const __m512i scales = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.scales[4 * c])));
       for (int j = 0; j < 4; ++j) {
         const __m512i ql0 = row_pair_dwords(v[0][0], v[0][1], v[0][2], v[0][3], j);
         const __m512i ql1 = row_pair_dwords(v[1][0], v[1][1], v[1][2], v[1][3], j);
@@ -336,10 +357,7 @@ struct Q6_KUnpack {
         for (int e = 0; e < 2; ++e) {
           const int r = 2 * j + e;
           const __m512i u = e ? _mm512_shuffle_i64x2(ua, ub, 0xEE) : _mm512_shuffle_i64x2(ua, ub, 0x44);
-          auto scales = [&](int g) {  // groups g, g + 1 of row r: 16 int16 each
-            return _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(w.scales[g][r]), _mm512_set1_epi16(w.scales[g + 1][r]));
-          };
-          split_products<32, kShift>(u, scales(4 * c), scales(4 * c + 2), k_row(a, kPieces, c, 0, r),
+          split_products<32, kShift>(u, _mm512_permutexvar_epi16(scale_spread_index<4>(r), scales), k_row(a, kPieces, c, 0, r),
                                      k_row(a, kPieces, c, 1, r));
         }
       }
@@ -377,6 +395,11 @@ struct Scratch {
 Scratch& scratch() {
   thread_local Scratch s;
   return s;
+}
+
+// Every cache line of [p, p + len) into L1.
+inline void prefetch_lines(const void* p, size_t len) {
+  for (size_t off = 0; off < len; off += 64) _mm_prefetch(static_cast<const char*>(p) + off, _MM_HINT_T0);
 }
 
 // The 16 token rows' byte offsets, for the gathers.
@@ -579,6 +602,12 @@ struct AmxK {
       float* m = U::has_min ? s.mw.data() + 16 * b : nullptr;
       U::rows8(lo[b], s.a.data(), s.dw.data() + 16 * b, m);
       U::rows8(hi[b], s.a.data() + 8 * kKRowBytes, s.dw.data() + 16 * b + 8, m ? m + 8 : nullptr);
+      // The next super-block's weights come from memory (read once per call): asked for now, they
+      // arrive while the tile products run (unprefetched, their first loads stalled the unpacking).
+      if (b + 1 < nsb) {
+        prefetch_lines(lo + b + 1, sizeof(typename U::Block));
+        prefetch_lines(hi + b + 1, sizeof(typename U::Block));
+      }
       k_superblock<U::has_min, U::kShift>(nsb, b, ng, s, reinterpret_cast<float*>(s.acc.data()));
     }
     for (int64_t g = 0; g < ng; ++g) {
